@@ -1,0 +1,230 @@
+//! The stores and the policy wired together.
+
+use chrono::{DateTime, Utc};
+
+use crate::binding::BindingStore;
+use crate::clicks::{ClickQuery, ClickStore};
+use crate::conversion::Conversion;
+use crate::decision::Decision;
+use crate::error::AttributeError;
+use crate::ledger::Ledger;
+use crate::policy::{ClickPick, Policy, PolicySet};
+use crate::registry::{CodeLookup, CodeRegistry, CreditMode};
+use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, judge_click, resolve};
+
+/// The error of [`Attributor::attribute`] for these four stores.
+pub type AttributorError<R, C, B, L> = AttributeError<
+    <R as CodeRegistry>::Error,
+    <C as ClickStore>::Error,
+    <B as BindingStore>::Error,
+    <L as Ledger>::Error,
+>;
+
+/// The four stores and a [`PolicySet`]: attributes conversions, once each.
+///
+/// [`Attributor::attribute`] runs, in this order:
+///
+/// 1. **ledger lookup**: a conversion id seen before returns the recorded
+///    decision unchanged, even if the stores changed since;
+/// 2. **gather** the evidence ([`Attributor::gather`]);
+/// 3. **resolve** it under the event's policy ([`resolve`]);
+/// 4. **write the binding** the decision names, if any;
+/// 5. **record** the decision in the ledger, insert-if-absent.
+///
+/// If a store fails, the call returns the error. A retry gives the decision
+/// an unfailing run would have given: the ledger is written last and only
+/// once, a binding never applies to the conversion that made it (the
+/// [`BindingStore`] contract), and rewriting it is idempotent. So nothing is
+/// credited twice and nothing is lost.
+///
+/// ```
+/// use attributor::{AffiliateId, Attributor, Conversion, CouponCode, EventKind, MemoryBindingStore,
+///     MemoryClickStore, MemoryCodeRegistry, MemoryLedger, Policy};
+/// use chrono::{TimeZone, Utc};
+///
+/// let registry = MemoryCodeRegistry::new();
+/// let jan = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// registry.assign(CouponCode::parse("MKBHD10")?, AffiliateId::new(7), jan)?;
+/// let attributor = Attributor::new(
+///     registry,
+///     MemoryClickStore::new(),
+///     MemoryBindingStore::new(),
+///     MemoryLedger::new(),
+///     Policy::coupon_first(),
+/// );
+///
+/// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at).code(CouponCode::parse("mkbhd-10")?);
+/// let decision = attributor.attribute(&order)?;
+/// assert_eq!(decision.primary(), Some(AffiliateId::new(7)));
+/// assert_eq!(attributor.attribute(&order)?, decision); // a retry changes nothing
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Attributor<R, C, B, L> {
+    registry: R,
+    clicks: C,
+    bindings: B,
+    ledger: L,
+    policies: PolicySet,
+}
+
+impl<R, C, B, L> Attributor<R, C, B, L>
+where
+    R: CodeRegistry,
+    C: ClickStore,
+    B: BindingStore,
+    L: Ledger,
+{
+    /// Wires the stores and the policies together.
+    pub fn new(registry: R, clicks: C, bindings: B, ledger: L, policies: impl Into<PolicySet>) -> Self {
+        Self {
+            registry,
+            clicks,
+            bindings,
+            ledger,
+            policies: policies.into(),
+        }
+    }
+
+    /// Decides who earns `conversion`, records it, and returns the decision;
+    /// or returns the decision recorded before for its id.
+    ///
+    /// # Errors
+    ///
+    /// [`AttributeError`] naming the store that failed. Retrying is safe.
+    pub fn attribute(&self, conversion: &Conversion) -> Result<Decision, AttributorError<R, C, B, L>> {
+        if let Some(recorded) = self.ledger.get(&conversion.id).map_err(AttributeError::Ledger)? {
+            return Ok(recorded);
+        }
+        let policy = self.policies.for_event(&conversion.event);
+        let evidence = self.gather(conversion, policy)?;
+        let decision = resolve(conversion, &evidence, policy);
+        if let Some(binding) = &decision.binding {
+            self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
+        }
+        match self.ledger.record(&decision).map_err(AttributeError::Ledger)? {
+            Some(earlier) => Ok(earlier),
+            None => Ok(decision),
+        }
+    }
+
+    /// Reads the evidence for `conversion` under `policy`, without deciding
+    /// or writing anything:
+    ///
+    /// * each distinct entered code, looked up at the conversion's time;
+    /// * the click named by the conversion's click id;
+    /// * the customer's first or last click (as the policy picks) in
+    ///   `[occurred_at - window, occurred_at + skew]`, or, when a minimum
+    ///   click age is set, in `[occurred_at - window, occurred_at - minimum]`;
+    /// * for an active `IfInvolved` code whose owner has no qualifying click
+    ///   among those, the owner's latest click of the customer in that range;
+    /// * the customer's latest binding made before the conversion.
+    ///
+    /// # Errors
+    ///
+    /// [`AttributeError`] naming the store that failed.
+    pub fn gather(
+        &self,
+        conversion: &Conversion,
+        policy: &Policy,
+    ) -> Result<Evidence, AttributorError<R, C, B, L>> {
+        let t = conversion.occurred_at;
+        let mut evidence = Evidence::new();
+        for (i, code) in conversion.codes.iter().enumerate() {
+            if conversion.codes.iter().take(i).any(|c| c == code) {
+                continue;
+            }
+            let lookup = self.registry.lookup(code, t).map_err(AttributeError::Registry)?;
+            evidence.codes.push(CodeEvidence { code: *code, lookup });
+        }
+        if let Some(id) = &conversion.click {
+            if let Some(click) = self.clicks.click(id).map_err(AttributeError::Clicks)? {
+                evidence.clicks.push(ClickEvidence::from(&click));
+            }
+        }
+        if let Some(customer) = conversion.customer {
+            let from = earlier(t, policy.get_click_window());
+            let to = if policy.get_min_click_age().is_zero() {
+                later(t, policy.get_clock_skew())
+            } else {
+                earlier(t, policy.get_min_click_age())
+            };
+            let mut query = ClickQuery {
+                customer,
+                from,
+                to,
+                pick: policy.get_click_pick(),
+                affiliate: None,
+            };
+            self.push_click(&mut evidence, &query)?;
+            for code in &conversion.codes {
+                let owner = match evidence.codes.iter().find(|e| e.code == *code).map(|e| e.lookup) {
+                    Some(CodeLookup::Active(a)) if a.mode == CreditMode::IfInvolved => a.affiliate,
+                    _ => continue,
+                };
+                let involved = evidence
+                    .clicks
+                    .iter()
+                    .any(|c| c.affiliate == owner && judge_click(conversion, c, policy).is_none());
+                if !involved {
+                    query.pick = ClickPick::Last;
+                    query.affiliate = Some(owner);
+                    self.push_click(&mut evidence, &query)?;
+                }
+            }
+            evidence.binding = self
+                .bindings
+                .binding_before(&customer, t)
+                .map_err(AttributeError::Bindings)?;
+        }
+        Ok(evidence)
+    }
+
+    fn push_click(
+        &self,
+        evidence: &mut Evidence,
+        query: &ClickQuery,
+    ) -> Result<(), AttributorError<R, C, B, L>> {
+        if let Some(click) = self.clicks.find(query).map_err(AttributeError::Clicks)? {
+            let click = ClickEvidence::from(&click);
+            if !evidence.clicks.contains(&click) {
+                evidence.clicks.push(click);
+            }
+        }
+        Ok(())
+    }
+
+    /// The policies.
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// The code registry.
+    pub fn registry(&self) -> &R {
+        &self.registry
+    }
+
+    /// The click store.
+    pub fn clicks(&self) -> &C {
+        &self.clicks
+    }
+
+    /// The binding store.
+    pub fn bindings(&self) -> &B {
+        &self.bindings
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &L {
+        &self.ledger
+    }
+}
+
+fn earlier(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
+    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn later(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
+    t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}

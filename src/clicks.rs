@@ -1,0 +1,74 @@
+//! Where clicks are kept.
+
+use chrono::{DateTime, Utc};
+
+use crate::conversion::Click;
+use crate::ids::{AffiliateId, ClickId, CustomerId};
+use crate::policy::ClickPick;
+
+/// A question for [`ClickStore::find`]: the first or last click of a customer
+/// in a time range, optionally on one affiliate's links only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClickQuery {
+    /// The customer or visitor identity.
+    pub customer: CustomerId,
+    /// The earliest click time, inclusive.
+    pub from: DateTime<Utc>,
+    /// The latest click time, inclusive.
+    pub to: DateTime<Utc>,
+    /// The first or the last click.
+    pub pick: ClickPick,
+    /// Only this affiliate's clicks, if set.
+    pub affiliate: Option<AffiliateId>,
+}
+
+/// Where clicks are kept.
+///
+/// # Contract
+///
+/// * [`ClickStore::click`] returns the click with that id, or `None`.
+/// * [`ClickStore::find`] considers the clicks whose `customer` is the
+///   query's customer, with `from <= clicked_at <= to` (both ends
+///   inclusive), and, when the query names an affiliate, only that
+///   affiliate's. It returns the one with the earliest `clicked_at` for
+///   [`ClickPick::First`] or the latest for [`ClickPick::Last`]; among
+///   clicks with the same time, the one with the smallest [`ClickId`]. It
+///   returns `None` when no click qualifies, including when `from > to`.
+///
+/// Reads have no side effects. An `Err` means the backend failed.
+/// [`conformance::check_click_store`](crate::conformance::check_click_store)
+/// checks an implementation against this contract.
+pub trait ClickStore {
+    /// The backend's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The click with this id.
+    ///
+    /// # Errors
+    ///
+    /// Only when the backend fails.
+    fn click(&self, id: &ClickId) -> Result<Option<Click>, Self::Error>;
+
+    /// The first or last click that matches `query`.
+    ///
+    /// # Errors
+    ///
+    /// Only when the backend fails.
+    fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Self::Error>;
+}
+
+macro_rules! forward_click_store {
+    ($($ty:ty),*) => {$(
+        impl<T: ClickStore + ?Sized> ClickStore for $ty {
+            type Error = T::Error;
+            fn click(&self, id: &ClickId) -> Result<Option<Click>, Self::Error> {
+                (**self).click(id)
+            }
+            fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Self::Error> {
+                (**self).find(query)
+            }
+        }
+    )*};
+}
+
+forward_click_store!(&T, Box<T>, std::sync::Arc<T>);

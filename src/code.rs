@@ -1,0 +1,275 @@
+//! Coupon codes: validated, normalised, held inline.
+
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::str::FromStr;
+
+use crate::error::CodeError;
+
+/// The fewest characters in a canonical coupon code.
+pub const MIN_CODE_LEN: usize = 3;
+
+/// The most characters in a canonical coupon code.
+pub const MAX_CODE_LEN: usize = 32;
+
+/// A coupon code in canonical form: `A-Z0-9`, [`MIN_CODE_LEN`] to
+/// [`MAX_CODE_LEN`] characters, held inline (parsing, copying, comparing and
+/// hashing never allocate).
+///
+/// # Normalisation
+///
+/// [`CouponCode::parse`] turns what a customer typed into the canonical form:
+///
+/// 1. full-width forms U+FF01..U+FF5E fold to their ASCII twins
+///    (`Ｍ` -> `M`, `１` -> `1`, `－` -> `-`);
+/// 2. surrounding whitespace is trimmed;
+/// 3. the separators space, `-`, `_` and `.` are ignored;
+/// 4. the invisible characters that copy-paste from social posts brings are
+///    ignored: zero-width space and joiners U+200B..U+200D, word joiner
+///    U+2060, byte order mark U+FEFF and non-breaking space U+00A0;
+/// 5. ASCII letters fold to upper case.
+///
+/// Anything else, including non-ASCII letters such as Cyrillic `А` or `Ä`,
+/// is an [`CodeError::InvalidChar`] naming the character and its position
+/// (counted in characters of the input, from zero).
+///
+/// ```
+/// use attributor::CouponCode;
+///
+/// let typed = CouponCode::parse(" mkbhd-10 ")?;
+/// assert_eq!(typed.as_str(), "MKBHD10");
+/// assert_eq!(typed, CouponCode::parse("ＭＫＢＨＤ１０")?);
+/// assert_eq!(CouponCode::parse("save.20_now")?.to_string(), "SAVE20NOW");
+/// assert!(CouponCode::parse("МKBHD10").is_err()); // a Cyrillic М
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CouponCode {
+    len: u8,
+    bytes: [u8; MAX_CODE_LEN],
+}
+
+/// The confusable form of a coupon code: characters a customer may mistake
+/// for one another map to one representative.
+///
+/// | characters | skeleton |
+/// |------------|----------|
+/// | `0` `O` `Q` | `O` |
+/// | `1` `I` `L` | `I` |
+/// | `5` `S`     | `S` |
+/// | `2` `Z`     | `Z` |
+/// | `8` `B`     | `B` |
+/// | `6` `G`     | `G` |
+/// | `U` `V`     | `V` |
+///
+/// Every other character stands for itself. Two codes with equal skeletons
+/// are *confusable*: the registry refuses to give them to different
+/// affiliates at overlapping times.
+///
+/// ```
+/// use attributor::CouponCode;
+/// let a = CouponCode::parse("SOL10")?;
+/// let b = CouponCode::parse("5OL1O")?;
+/// assert_eq!(a.skeleton(), b.skeleton());
+/// assert_eq!(a.skeleton().as_str(), "SOIIO");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Skeleton(CouponCode);
+
+/// Whether a character is one of the invisible ones copy-paste brings.
+fn is_invisible(ch: char) -> bool {
+    matches!(ch, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00A0}')
+}
+
+/// Folds a full-width form U+FF01..U+FF5E to its ASCII twin.
+fn fold_full_width(ch: char) -> char {
+    if ('\u{FF01}'..='\u{FF5E}').contains(&ch) {
+        char::from_u32(u32::from(ch) - 0xFEE0).unwrap_or(ch)
+    } else {
+        ch
+    }
+}
+
+fn confusable(b: u8) -> u8 {
+    match b {
+        b'0' | b'Q' => b'O',
+        b'1' | b'L' => b'I',
+        b'5' => b'S',
+        b'2' => b'Z',
+        b'8' => b'B',
+        b'6' => b'G',
+        b'U' => b'V',
+        other => other,
+    }
+}
+
+impl CouponCode {
+    /// Parses and normalises a code as a customer typed it.
+    ///
+    /// # Errors
+    ///
+    /// [`CodeError`] when nothing is left after normalisation, when the
+    /// canonical form is shorter than [`MIN_CODE_LEN`] or longer than
+    /// [`MAX_CODE_LEN`], or when the input holds a character outside the
+    /// alphabet (reported with its position).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use attributor::{CodeError, CouponCode};
+    /// assert_eq!(CouponCode::parse("ab"), Err(CodeError::TooShort { len: 2, min: 3 }));
+    /// assert_eq!(
+    ///     CouponCode::parse("SAVE€10"),
+    ///     Err(CodeError::InvalidChar { ch: '€', position: 4 })
+    /// );
+    /// assert_eq!(CouponCode::parse(" -\u{200B}- "), Err(CodeError::Empty));
+    /// ```
+    pub fn parse(input: &str) -> Result<Self, CodeError> {
+        let trimmed = input.trim_matches(|c: char| c.is_whitespace() || is_invisible(c));
+        // Position of the first character of `trimmed` in `input`, in chars.
+        let rest = input.trim_start_matches(|c: char| c.is_whitespace() || is_invisible(c));
+        let offset = input
+            .get(..input.len() - rest.len())
+            .map_or(0, |head| head.chars().count());
+        let mut bytes = [0u8; MAX_CODE_LEN];
+        let mut len = 0usize;
+        for (i, raw) in trimmed.chars().enumerate() {
+            let ch = fold_full_width(raw);
+            if matches!(ch, ' ' | '-' | '_' | '.') || is_invisible(ch) {
+                continue;
+            }
+            if !ch.is_ascii_alphanumeric() {
+                return Err(CodeError::InvalidChar {
+                    ch: raw,
+                    position: offset + i,
+                });
+            }
+            if let Some(slot) = bytes.get_mut(len) {
+                *slot = ch.to_ascii_uppercase() as u8;
+            }
+            len += 1;
+        }
+        match len {
+            0 => Err(CodeError::Empty),
+            n if n < MIN_CODE_LEN => Err(CodeError::TooShort {
+                len: n,
+                min: MIN_CODE_LEN,
+            }),
+            n if n > MAX_CODE_LEN => Err(CodeError::TooLong {
+                len: n,
+                max: MAX_CODE_LEN,
+            }),
+            n => Ok(Self { len: n as u8, bytes }),
+        }
+    }
+
+    /// The canonical form: `A-Z0-9` only.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The canonical form as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The number of characters in the canonical form.
+    #[allow(clippy::len_without_is_empty)] // a code is never empty
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// The confusable form of this code; see [`Skeleton`].
+    pub fn skeleton(&self) -> Skeleton {
+        let mut out = *self;
+        for b in out.bytes.iter_mut().take(usize::from(self.len)) {
+            *b = confusable(*b);
+        }
+        Skeleton(out)
+    }
+}
+
+impl Skeleton {
+    /// The skeleton as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl Hash for CouponCode {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.as_bytes());
+    }
+}
+
+impl Hash for Skeleton {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialOrd for CouponCode {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CouponCode {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl FromStr for CouponCode {
+    type Err = CodeError;
+    fn from_str(s: &str) -> Result<Self, CodeError> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<&str> for CouponCode {
+    type Error = CodeError;
+    fn try_from(s: &str) -> Result<Self, CodeError> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for CouponCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CouponCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CouponCode({:?})", self.as_str())
+    }
+}
+
+impl fmt::Display for Skeleton {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Skeleton {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Skeleton({:?})", self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for CouponCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for CouponCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,443 @@
+//! A conformance suite for store backends.
+//!
+//! Each `check_*` function builds stores through a closure you give, runs
+//! the store's contract against them, and returns the first [`Violation`].
+//! The memory stores pass it; run it in your own tests against your
+//! PostgreSQL, Redis or other backend:
+//!
+//! ```
+//! use attributor::{conformance, MemoryCodeRegistry};
+//!
+//! conformance::check_code_registry(|assignments| {
+//!     let registry = MemoryCodeRegistry::new();
+//!     for a in assignments {
+//!         registry.insert(*a).expect("fixtures are consistent");
+//!     }
+//!     registry
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use core::fmt;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+use crate::binding::{Binding, BindingStore};
+use crate::clicks::{ClickQuery, ClickStore};
+use crate::code::CouponCode;
+use crate::conversion::{Click, Conversion, EventKind};
+use crate::decision::Decision;
+use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
+use crate::ledger::Ledger;
+use crate::policy::{ClickPick, Policy};
+use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry};
+use crate::resolve::{Evidence, resolve};
+
+/// A store broke its contract.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule that was broken.
+    pub check: &'static str,
+    /// What the store did instead.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.check, self.detail)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+fn expect<T: PartialEq + fmt::Debug, E: fmt::Display>(
+    check: &'static str,
+    got: Result<T, E>,
+    want: T,
+) -> Result<(), Violation> {
+    match got {
+        Ok(got) if got == want => Ok(()),
+        Ok(got) => Err(Violation {
+            check,
+            detail: format!("expected {want:?}, got {got:?}"),
+        }),
+        Err(e) => Err(Violation {
+            check,
+            detail: format!("the store failed: {e}"),
+        }),
+    }
+}
+
+/// A fixed instant the fixtures are built around.
+fn day(d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+        + TimeDelta::days(i64::from(d))
+}
+
+fn code(s: &str) -> Result<CouponCode, Violation> {
+    CouponCode::parse(s).map_err(|e| Violation {
+        check: "fixture",
+        detail: e.to_string(),
+    })
+}
+
+fn id<T: core::str::FromStr>(s: &str) -> Result<T, Violation> {
+    s.parse().map_err(|_| Violation {
+        check: "fixture",
+        detail: format!("bad id {s:?}"),
+    })
+}
+
+/// The assignments [`check_code_registry`] hands to `build`. They are
+/// consistent: a registry that refuses one is at fault.
+pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
+    let (a1, a2) = (AffiliateId::new(1), AffiliateId::new(2));
+    Ok(vec![
+        CodeAssignment::new(code("EXPIRES")?, a1, day(10)).until(day(20)),
+        CodeAssignment::new(code("REVOKED")?, a1, day(10))
+            .until(day(20))
+            .revoked(),
+        CodeAssignment::new(code("LATER")?, a1, day(30)),
+        CodeAssignment::new(code("HANDED")?, a1, day(10)).until(day(20)),
+        CodeAssignment::new(code("HANDED")?, a2, day(20)),
+        CodeAssignment::new(code("GAPPY")?, a1, day(10)).until(day(20)),
+        CodeAssignment::new(code("GAPPY")?, a2, day(30)).until(day(40)),
+    ])
+}
+
+/// Checks the [`CodeRegistry`] contract: active, expired, revoked, not yet
+/// active and unknown codes, both interval boundaries, and a reassignment
+/// history. `build` makes a registry holding exactly the assignments given.
+///
+/// # Errors
+///
+/// The first [`Violation`] found.
+pub fn check_code_registry<R, F>(mut build: F) -> Result<(), Violation>
+where
+    R: CodeRegistry,
+    F: FnMut(&[CodeAssignment]) -> R,
+{
+    let fixture = registry_fixture()?;
+    let registry = build(&fixture);
+    let find = |i: usize| {
+        fixture.get(i).copied().ok_or(Violation {
+            check: "fixture",
+            detail: format!("no assignment {i}"),
+        })
+    };
+    let (expires, revoked, later, handed_a, handed_b, gap_a, gap_b) = (
+        find(0)?,
+        find(1)?,
+        find(2)?,
+        find(3)?,
+        find(4)?,
+        find(5)?,
+        find(6)?,
+    );
+    let ns = TimeDelta::nanoseconds(1);
+    let at = |c: &str, t| -> Result<_, Violation> { Ok(registry.lookup(&code(c)?, t)) };
+
+    expect(
+        "valid_from is inclusive",
+        at("EXPIRES", day(10))?,
+        CodeLookup::Active(expires),
+    )?;
+    expect(
+        "active inside the interval",
+        at("expires", day(15))?,
+        CodeLookup::Active(expires),
+    )?;
+    expect(
+        "active just before valid_until",
+        at("EXPIRES", day(20) - ns)?,
+        CodeLookup::Active(expires),
+    )?;
+    expect(
+        "valid_until is exclusive",
+        at("EXPIRES", day(20))?,
+        CodeLookup::Expired(expires),
+    )?;
+    expect(
+        "expired after the interval",
+        at("EXPIRES", day(90))?,
+        CodeLookup::Expired(expires),
+    )?;
+    expect(
+        "not yet active before valid_from",
+        at("EXPIRES", day(10) - ns)?,
+        CodeLookup::NotYetActive(expires),
+    )?;
+    expect(
+        "active before revocation",
+        at("REVOKED", day(19))?,
+        CodeLookup::Active(revoked),
+    )?;
+    expect(
+        "revoked from the revocation on",
+        at("REVOKED", day(20))?,
+        CodeLookup::Revoked(revoked),
+    )?;
+    expect(
+        "not yet active",
+        at("LATER", day(29))?,
+        CodeLookup::NotYetActive(later),
+    )?;
+    expect("open-ended", at("LATER", day(3000))?, CodeLookup::Active(later))?;
+    expect("unknown", at("NEVER", day(15))?, CodeLookup::Unknown)?;
+    expect(
+        "first owner before reassignment",
+        at("HANDED", day(20) - ns)?,
+        CodeLookup::Active(handed_a),
+    )?;
+    expect(
+        "second owner from reassignment",
+        at("HANDED", day(20))?,
+        CodeLookup::Active(handed_b),
+    )?;
+    expect(
+        "earliest of a history",
+        at("HANDED", day(1))?,
+        CodeLookup::NotYetActive(handed_a),
+    )?;
+    expect(
+        "latest before a gap",
+        at("GAPPY", day(25))?,
+        CodeLookup::Expired(gap_a),
+    )?;
+    expect(
+        "second interval",
+        at("GAPPY", day(30))?,
+        CodeLookup::Active(gap_b),
+    )?;
+    expect(
+        "after the last interval",
+        at("GAPPY", day(40))?,
+        CodeLookup::Expired(gap_b),
+    )?;
+    Ok(())
+}
+
+/// The clicks [`check_click_store`] hands to `build`.
+pub fn click_fixture() -> Result<Vec<Click>, Violation> {
+    let c: CustomerId = id("alice")?;
+    let other: CustomerId = id("bob")?;
+    let (a1, a2) = (AffiliateId::new(1), AffiliateId::new(2));
+    Ok(vec![
+        Click::new(id("k1")?, a1, day(1)).customer(c),
+        Click::new(id("k3")?, a2, day(2)).customer(c),
+        Click::new(id("k2")?, a1, day(2)).customer(c),
+        Click::new(id("k4")?, a2, day(3)).customer(c),
+        Click::new(id("k5")?, a1, day(2)).customer(other),
+        Click::new(id("anon")?, a1, day(2)),
+    ])
+}
+
+/// Checks the [`ClickStore`] contract: lookup by id, first and last click
+/// in an inclusive range, ties to the smaller id, the affiliate filter, and
+/// an empty range. `build` makes a store holding exactly the clicks given.
+///
+/// # Errors
+///
+/// The first [`Violation`] found.
+pub fn check_click_store<S, F>(mut build: F) -> Result<(), Violation>
+where
+    S: ClickStore,
+    F: FnMut(&[Click]) -> S,
+{
+    let fixture = click_fixture()?;
+    let store = build(&fixture);
+    let by_id = |s: &str| fixture.iter().find(|c| c.id.as_str() == s).copied();
+    let alice: CustomerId = id("alice")?;
+    let k: ClickId = id("k1")?;
+    expect("click by id", store.click(&k), by_id("k1"))?;
+    expect("unknown click id", store.click(&id("nope")?), None)?;
+    let q = |from, to, pick, affiliate| ClickQuery {
+        customer: alice,
+        from,
+        to,
+        pick,
+        affiliate,
+    };
+    let id_of = |r: Result<Option<Click>, S::Error>| r.map(|c| c.map(|c| c.id.to_string()));
+    let some = |s: &str| Some(s.to_owned());
+    let (a1, a2) = (AffiliateId::new(1), AffiliateId::new(2));
+    expect(
+        "first click",
+        id_of(store.find(&q(day(0), day(9), ClickPick::First, None))),
+        some("k1"),
+    )?;
+    expect(
+        "last click",
+        id_of(store.find(&q(day(0), day(9), ClickPick::Last, None))),
+        some("k4"),
+    )?;
+    expect(
+        "from is inclusive",
+        id_of(store.find(&q(day(1), day(1), ClickPick::Last, None))),
+        some("k1"),
+    )?;
+    expect(
+        "to is inclusive",
+        id_of(store.find(&q(day(3), day(3), ClickPick::First, None))),
+        some("k4"),
+    )?;
+    expect(
+        "first on a tie goes to the smaller id",
+        id_of(store.find(&q(day(2), day(9), ClickPick::First, None))),
+        some("k2"),
+    )?;
+    expect(
+        "last on a tie goes to the smaller id",
+        id_of(store.find(&q(day(0), day(2), ClickPick::Last, None))),
+        some("k2"),
+    )?;
+    expect(
+        "affiliate filter",
+        id_of(store.find(&q(day(0), day(9), ClickPick::Last, Some(a1)))),
+        some("k2"),
+    )?;
+    expect(
+        "affiliate filter, first",
+        id_of(store.find(&q(day(0), day(9), ClickPick::First, Some(a2)))),
+        some("k3"),
+    )?;
+    expect(
+        "empty range",
+        id_of(store.find(&q(day(9), day(0), ClickPick::First, None))),
+        None,
+    )?;
+    expect(
+        "nothing in range",
+        id_of(store.find(&q(day(4), day(9), ClickPick::First, None))),
+        None,
+    )?;
+    let stranger = ClickQuery {
+        customer: id("carol")?,
+        ..q(day(0), day(9), ClickPick::First, None)
+    };
+    expect("unknown customer", id_of(store.find(&stranger)), None)?;
+    Ok(())
+}
+
+/// Checks the [`BindingStore`] contract: the latest binding strictly before
+/// an instant, idempotent rewrites, and late writes of older bindings.
+/// `build` makes an empty store.
+///
+/// # Errors
+///
+/// The first [`Violation`] found.
+pub fn check_binding_store<S, F>(mut build: F) -> Result<(), Violation>
+where
+    S: BindingStore,
+    F: FnMut() -> S,
+{
+    let store = build();
+    let customer: CustomerId = id("alice")?;
+    let binding = |affiliate: u64, d: u32, conversion: &str| -> Result<Binding, Violation> {
+        Ok(Binding {
+            customer,
+            affiliate: AffiliateId::new(affiliate),
+            bound_at: day(d),
+            expires_at: Some(day(d + 100)),
+            event: EventKind::Registration,
+            conversion: id(conversion)?,
+        })
+    };
+    let before = |t| store.binding_before(&customer, t);
+    let write = |b: &Binding, check: &'static str| {
+        store.bind(b).map_err(|e| Violation {
+            check,
+            detail: format!("the store failed: {e}"),
+        })
+    };
+    let ns = TimeDelta::nanoseconds(1);
+    expect("nothing bound yet", before(day(50)), None)?;
+    let first = binding(1, 10, "c1")?;
+    write(&first, "bind")?;
+    expect("bound_at is exclusive", before(day(10)), None)?;
+    expect("latest before", before(day(10) + ns), Some(first))?;
+    let second = binding(2, 20, "c2")?;
+    write(&second, "bind a later binding")?;
+    expect(
+        "the earlier binding before the later one",
+        before(day(20)),
+        Some(first),
+    )?;
+    expect("the later binding after it", before(day(21)), Some(second))?;
+    let rewritten = Binding {
+        affiliate: AffiliateId::new(3),
+        ..second
+    };
+    write(&rewritten, "rebind")?;
+    write(&rewritten, "rebind again")?;
+    expect(
+        "a rewrite of the same conversion replaces it",
+        before(day(21)),
+        Some(rewritten),
+    )?;
+    expect("a rewrite keeps other conversions", before(day(15)), Some(first))?;
+    let late = binding(4, 5, "c0")?;
+    write(&late, "bind an older binding late")?;
+    expect(
+        "a late older binding does not hide a newer one",
+        before(day(21)),
+        Some(rewritten),
+    )?;
+    expect(
+        "a late older binding applies to its own past",
+        before(day(6)),
+        Some(late),
+    )?;
+    expect(
+        "other customers are not bound",
+        store.binding_before(&id("bob")?, day(50)),
+        None,
+    )?;
+    Ok(())
+}
+
+/// A decision for `conversion` that credits nobody, for ledger checks.
+fn sample_decision(conversion: &str, event: EventKind) -> Result<Decision, Violation> {
+    let conversion = Conversion::new(id::<ConversionId>(conversion)?, event, day(1));
+    Ok(resolve(&conversion, &Evidence::new(), &Policy::coupon_first()))
+}
+
+/// Checks the [`Ledger`] contract: get, insert-if-absent, and that a
+/// recorded decision is never replaced. `build` makes an empty ledger.
+///
+/// # Errors
+///
+/// The first [`Violation`] found.
+pub fn check_ledger<L, F>(mut build: F) -> Result<(), Violation>
+where
+    L: Ledger,
+    F: FnMut() -> L,
+{
+    let ledger = build();
+    let first = sample_decision("c1", EventKind::Purchase)?;
+    let conflicting = sample_decision("c1", EventKind::Registration)?;
+    let other = sample_decision("c2", EventKind::Purchase)?;
+    expect("nothing recorded yet", ledger.get(&first.conversion), None)?;
+    expect("record inserts when absent", ledger.record(&first), None)?;
+    expect(
+        "get returns the recorded decision",
+        ledger.get(&first.conversion),
+        Some(first.clone()),
+    )?;
+    expect(
+        "record returns the earlier decision when present",
+        ledger.record(&conflicting),
+        Some(first.clone()),
+    )?;
+    expect(
+        "a recorded decision is never replaced",
+        ledger.get(&first.conversion),
+        Some(first.clone()),
+    )?;
+    expect("ids are independent", ledger.get(&other.conversion), None)?;
+    expect("record another id", ledger.record(&other), None)?;
+    expect("both kept", ledger.get(&first.conversion), Some(first))?;
+    Ok(())
+}

@@ -1,0 +1,529 @@
+//! What happened: conversions, their event kinds and amounts, and clicks.
+
+use core::fmt;
+use core::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
+
+use crate::code::CouponCode;
+use crate::error::ValueError;
+use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, SubId};
+
+/// The kind of event a conversion is.
+///
+/// Names in text (for [`FromStr`], `Display`, postbacks and JSON) are
+/// `registration`, `first_deposit`, `deposit`, `challenge_purchase`,
+/// `challenge_reset`, `purchase`, and any other [`Label`] for
+/// [`EventKind::Custom`].
+///
+/// ```
+/// use attributor::EventKind;
+/// let kind: EventKind = "challenge_purchase".parse()?;
+/// assert_eq!(kind, EventKind::ChallengePurchase);
+/// assert_eq!("upsell".parse::<EventKind>()?.to_string(), "upsell");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A customer registered.
+    Registration,
+    /// A first-time deposit (FTD), as iGaming programs pay for.
+    FirstDeposit,
+    /// A later deposit.
+    Deposit,
+    /// A trader bought a funded-account evaluation (prop trading).
+    ChallengePurchase,
+    /// A trader paid to reset a failed challenge.
+    ChallengeReset,
+    /// A purchase in a shop.
+    Purchase,
+    /// Any other event, by name.
+    Custom(Label),
+}
+
+const BUILT_IN: [(EventKind, &str); 6] = [
+    (EventKind::Registration, "registration"),
+    (EventKind::FirstDeposit, "first_deposit"),
+    (EventKind::Deposit, "deposit"),
+    (EventKind::ChallengePurchase, "challenge_purchase"),
+    (EventKind::ChallengeReset, "challenge_reset"),
+    (EventKind::Purchase, "purchase"),
+];
+
+impl EventKind {
+    /// The event's name in text.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Custom(label) => label.as_str(),
+            built_in => BUILT_IN
+                .iter()
+                .find(|(k, _)| k == built_in)
+                .map_or("", |(_, name)| name),
+        }
+    }
+
+    /// The event's bit in an [`EventKinds`] set.
+    fn bit(&self) -> u8 {
+        match self {
+            Self::Registration => 1,
+            Self::FirstDeposit => 1 << 1,
+            Self::Deposit => 1 << 2,
+            Self::ChallengePurchase => 1 << 3,
+            Self::ChallengeReset => 1 << 4,
+            Self::Purchase => 1 << 5,
+            Self::Custom(_) => 1 << 6,
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        if let Some((kind, _)) = BUILT_IN.iter().find(|(_, name)| *name == s) {
+            return Ok(*kind);
+        }
+        Label::new(s).map(Self::Custom).map_err(|_| ValueError::Event {
+            value: crate::ids::truncate(s),
+        })
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A set of event kinds, as a policy names the events that bind a customer.
+/// All custom events count as one member.
+///
+/// ```
+/// use attributor::{EventKind, EventKinds};
+/// let set = EventKinds::REGISTRATION | EventKinds::FIRST_DEPOSIT;
+/// assert!(set.contains(&EventKind::Registration));
+/// assert!(!set.contains(&EventKind::Purchase));
+/// assert!(EventKinds::of(EventKind::Purchase).contains(&EventKind::Purchase));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct EventKinds(u8);
+
+impl EventKinds {
+    /// No event.
+    pub const NONE: Self = Self(0);
+    /// Every event, custom ones included.
+    pub const ALL: Self = Self(0x7f);
+    /// [`EventKind::Registration`].
+    pub const REGISTRATION: Self = Self(1);
+    /// [`EventKind::FirstDeposit`].
+    pub const FIRST_DEPOSIT: Self = Self(1 << 1);
+    /// [`EventKind::Deposit`].
+    pub const DEPOSIT: Self = Self(1 << 2);
+    /// [`EventKind::ChallengePurchase`].
+    pub const CHALLENGE_PURCHASE: Self = Self(1 << 3);
+    /// [`EventKind::ChallengeReset`].
+    pub const CHALLENGE_RESET: Self = Self(1 << 4);
+    /// [`EventKind::Purchase`].
+    pub const PURCHASE: Self = Self(1 << 5);
+    /// Every [`EventKind::Custom`] event.
+    pub const CUSTOM: Self = Self(1 << 6);
+
+    /// The set holding one kind.
+    pub fn of(kind: EventKind) -> Self {
+        Self(kind.bit())
+    }
+
+    /// Whether `kind` is in the set.
+    pub fn contains(self, kind: &EventKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl core::ops::BitOr for EventKinds {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+/// An amount of money as a fixed-point decimal with four fractional digits,
+/// so that `49.99`, `0` and `0.0001` are exact. It is carried with a
+/// conversion and summed in reports, never used to decide.
+///
+/// ```
+/// use attributor::Amount;
+/// let a: Amount = "49.99".parse()?;
+/// assert_eq!(a.to_string(), "49.99");
+/// assert_eq!(Amount::from_minor(4999, 2), a);
+/// assert!("4.99999".parse::<Amount>().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Amount(i64);
+
+impl Amount {
+    /// Zero.
+    pub const ZERO: Self = Self(0);
+
+    /// The amount in ten-thousandths.
+    pub const fn from_ten_thousandths(value: i64) -> Self {
+        Self(value)
+    }
+
+    /// The amount in ten-thousandths.
+    pub const fn ten_thousandths(self) -> i64 {
+        self.0
+    }
+
+    /// An amount from minor units with `decimals` fractional digits
+    /// (4999 with 2 is 49.99). Saturates at the bounds; `decimals` above 4
+    /// drops the extra digits.
+    pub fn from_minor(minor: i64, decimals: u32) -> Self {
+        let scale = 10i64.pow(4u32.saturating_sub(decimals.min(4)));
+        let drop = 10i64.saturating_pow(decimals.saturating_sub(4));
+        Self((minor / drop).saturating_mul(scale))
+    }
+
+    /// `self * bp / 10000`, rounded toward zero: the part of an amount a
+    /// share in basis points earns.
+    pub fn share(self, bp: u16) -> Self {
+        let part = i128::from(self.0) * i128::from(bp) / 10_000;
+        Self(i64::try_from(part).unwrap_or(i64::MAX))
+    }
+
+    /// The sum, saturating at the bounds.
+    pub fn saturating_add(self, other: Self) -> Self {
+        Self(self.0.saturating_add(other.0))
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let (whole, frac) = (abs / 10_000, abs % 10_000);
+        if frac == 0 {
+            return write!(f, "{sign}{whole}");
+        }
+        let digits = format!("{frac:04}");
+        write!(f, "{sign}{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+impl FromStr for Amount {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let bad = || ValueError::Amount {
+            value: crate::ids::truncate(s),
+        };
+        let (negative, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty()
+            || !all_digits(whole)
+            || !all_digits(frac)
+            || frac.len() > 4
+            || (digits.contains('.') && frac.is_empty())
+        {
+            return Err(bad());
+        }
+        let whole: i64 = whole.parse().map_err(|_| bad())?;
+        let frac_value: i64 = if frac.is_empty() {
+            0
+        } else {
+            let padded: i64 = frac.parse().map_err(|_| bad())?;
+            padded * 10i64.pow(4 - frac.len() as u32)
+        };
+        let value = whole
+            .checked_mul(10_000)
+            .and_then(|w| w.checked_add(frac_value))
+            .ok_or_else(bad)?;
+        Ok(Self(if negative { -value } else { value }))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An ISO 4217 style currency code: three ASCII letters, kept upper case.
+///
+/// ```
+/// use attributor::Currency;
+/// assert_eq!("usd".parse::<Currency>()?.as_str(), "USD");
+/// assert!("US".parse::<Currency>().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl FromStr for Currency {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        match s.as_bytes() {
+            [a, b, c] if s.bytes().all(|b| b.is_ascii_alphabetic()) => Ok(Self([
+                a.to_ascii_uppercase(),
+                b.to_ascii_uppercase(),
+                c.to_ascii_uppercase(),
+            ])),
+            _ => Err(ValueError::Currency {
+                value: crate::ids::truncate(s),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The codes entered on one conversion, in entry order. Two fit inline.
+pub type EnteredCodes = SmallVec<[CouponCode; 2]>;
+
+/// An event an affiliate may be paid for.
+///
+/// `amount` and `currency` are carried, not used to decide: a 100%-off
+/// purchase with amount zero still attributes.
+///
+/// `customer_affiliate` is where the link between a customer and an
+/// affiliate account lives: when the customer is also an affiliate (the
+/// operator's user record knows), set it, and that affiliate's own codes and
+/// clicks on this conversion are rejected as self-referral.
+///
+/// ```
+/// use attributor::{Conversion, CouponCode, EventKind};
+/// use chrono::{TimeZone, Utc};
+///
+/// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+/// let conversion = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at)
+///     .customer("cust-9".parse()?)
+///     .code(CouponCode::parse("mkbhd10")?)
+///     .amount("49.99".parse()?, "USD".parse()?);
+/// assert_eq!(conversion.codes.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Conversion {
+    /// The conversion's id: the ledger's key.
+    pub id: ConversionId,
+    /// What happened.
+    pub event: EventKind,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Who converted, if known.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub customer: Option<CustomerId>,
+    /// The affiliate account that belongs to the customer, if the customer
+    /// is also an affiliate.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub customer_affiliate: Option<AffiliateId>,
+    /// The click id carried to the conversion, if any.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub click: Option<ClickId>,
+    /// The coupon codes entered, in entry order.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub codes: EnteredCodes,
+    /// The amount, if any.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub amount: Option<Amount>,
+    /// The amount's currency, if any.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub currency: Option<Currency>,
+}
+
+impl Conversion {
+    /// A conversion with no customer, click, code or amount.
+    pub fn new(id: ConversionId, event: EventKind, occurred_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            event,
+            occurred_at,
+            customer: None,
+            customer_affiliate: None,
+            click: None,
+            codes: SmallVec::new(),
+            amount: None,
+            currency: None,
+        }
+    }
+
+    /// Sets the customer.
+    pub fn customer(mut self, customer: CustomerId) -> Self {
+        self.customer = Some(customer);
+        self
+    }
+
+    /// Marks the customer as the owner of an affiliate account.
+    pub fn customer_affiliate(mut self, affiliate: AffiliateId) -> Self {
+        self.customer_affiliate = Some(affiliate);
+        self
+    }
+
+    /// Sets the click id.
+    pub fn click(mut self, click: ClickId) -> Self {
+        self.click = Some(click);
+        self
+    }
+
+    /// Appends an entered code.
+    pub fn code(mut self, code: CouponCode) -> Self {
+        self.codes.push(code);
+        self
+    }
+
+    /// Sets the amount and its currency.
+    pub fn amount(mut self, amount: Amount, currency: Currency) -> Self {
+        self.amount = Some(amount);
+        self.currency = Some(currency);
+        self
+    }
+}
+
+/// The five sub ids of a tracked link, `sub1` to `sub5`.
+///
+/// ```
+/// use attributor::SubIds;
+/// let subs = SubIds::default().with(1, "tiktok".parse()?).with(5, "ad-7".parse()?);
+/// assert_eq!(subs.get(1).map(|s| s.as_str()), Some("tiktok"));
+/// assert_eq!(subs.get(2), None);
+/// assert_eq!(subs.get(9), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SubIds([Option<SubId>; 5]);
+
+impl SubIds {
+    /// Sub id `n` (1 to 5).
+    pub fn get(&self, n: usize) -> Option<&SubId> {
+        self.0.get(n.checked_sub(1)?)?.as_ref()
+    }
+
+    /// Sets sub id `n` (1 to 5); other positions are ignored.
+    pub fn with(mut self, n: usize, value: SubId) -> Self {
+        if let Some(slot) = n.checked_sub(1).and_then(|i| self.0.get_mut(i)) {
+            *slot = Some(value);
+        }
+        self
+    }
+
+    /// Whether no sub id is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+}
+
+/// A click on an affiliate's tracked link.
+///
+/// ```
+/// use attributor::{AffiliateId, Click};
+/// use chrono::{TimeZone, Utc};
+///
+/// let at = Utc.with_ymd_and_hms(2026, 3, 1, 11, 0, 0).unwrap();
+/// let click = Click::new("c-1".parse()?, AffiliateId::new(9), at).customer("cust-9".parse()?);
+/// assert_eq!(click.affiliate, AffiliateId::new(9));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Click {
+    /// The click's id.
+    pub id: ClickId,
+    /// Whose link was clicked.
+    pub affiliate: AffiliateId,
+    /// When.
+    pub clicked_at: DateTime<Utc>,
+    /// The customer or visitor identity, if known.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub customer: Option<CustomerId>,
+    /// The sub ids on the link.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub sub_ids: SubIds,
+}
+
+impl Click {
+    /// A click with no customer and no sub ids.
+    pub fn new(id: ClickId, affiliate: AffiliateId, clicked_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            affiliate,
+            clicked_at,
+            customer: None,
+            sub_ids: SubIds::default(),
+        }
+    }
+
+    /// Sets the customer or visitor identity.
+    pub fn customer(mut self, customer: CustomerId) -> Self {
+        self.customer = Some(customer);
+        self
+    }
+
+    /// Sets the sub ids.
+    pub fn sub_ids(mut self, sub_ids: SubIds) -> Self {
+        self.sub_ids = sub_ids;
+        self
+    }
+}

@@ -1,0 +1,346 @@
+//! The answer: who is credited, by what, and why everything else lost.
+
+use core::fmt;
+
+use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
+
+use crate::binding::Binding;
+use crate::code::CouponCode;
+use crate::conversion::EventKind;
+use crate::ids::{AffiliateId, ClickId, ConversionId};
+use crate::policy::Policy;
+
+/// A way an affiliate earns credit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Method {
+    /// A live binding of the customer to the affiliate.
+    Binding,
+    /// A coupon code the customer entered.
+    Coupon,
+    /// A click on the affiliate's tracked link.
+    Click,
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Binding => "binding",
+            Self::Coupon => "coupon",
+            Self::Click => "click",
+        })
+    }
+}
+
+/// Credit to one affiliate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Credit {
+    /// Who is credited.
+    pub affiliate: AffiliateId,
+    /// By what.
+    pub method: Method,
+    /// The share of the conversion, in basis points (10000 is all of it).
+    pub share: u16,
+}
+
+/// A piece of evidence the resolver weighed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+pub enum Subject {
+    /// An entered code.
+    Code {
+        /// The code, canonical.
+        code: CouponCode,
+    },
+    /// A click.
+    Click {
+        /// The click's id.
+        id: ClickId,
+        /// When it was made.
+        at: DateTime<Utc>,
+    },
+    /// The customer's binding.
+    Binding {
+        /// When it was made.
+        since: DateTime<Utc>,
+    },
+}
+
+/// What became of a piece of evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "outcome", rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It earned credit.
+    Credited,
+    /// It was valid, but stronger evidence won.
+    Outranked {
+        /// The winning method.
+        by: Method,
+        /// The affiliate it credited.
+        affiliate: AffiliateId,
+    },
+    /// The click is older than the click window.
+    OutsideWindow,
+    /// The conversion came sooner after the click than the minimum allows.
+    TooFast,
+    /// The click is stamped after the conversion, beyond the skew tolerance.
+    AfterConversion,
+    /// The code was never assigned.
+    CodeUnknown,
+    /// The code's assignment had ended.
+    CodeExpired,
+    /// The code had been revoked.
+    CodeRevoked,
+    /// The code's first assignment starts later.
+    CodeNotYetActive,
+    /// The code is `IfInvolved`, and its owner has no qualifying click.
+    OwnerNotInvolved,
+    /// The affiliate is the customer.
+    SelfReferral,
+    /// An earlier valid code in entry order counts instead.
+    Superseded {
+        /// That code.
+        by: CouponCode,
+    },
+    /// A live binding to another affiliate (or the same) held.
+    BindingHeld {
+        /// The bound affiliate.
+        affiliate: AffiliateId,
+    },
+    /// The binding had expired.
+    BindingExpired,
+    /// A valid code broke the binding.
+    BindingBroken {
+        /// That code.
+        by: CouponCode,
+    },
+}
+
+/// One piece of evidence and its outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Considered {
+    /// The evidence.
+    pub subject: Subject,
+    /// The affiliate it names, when it names one (an unknown code does not).
+    pub affiliate: Option<AffiliateId>,
+    /// What became of it.
+    pub outcome: Outcome,
+}
+
+/// The credits of a decision: none, one, or two for a split.
+pub type Credits = SmallVec<[Credit; 2]>;
+
+/// The evidence of a decision; four fit inline.
+pub type ConsideredList = SmallVec<[Considered; 4]>;
+
+/// The resolver's answer for one conversion. A conversion that credits
+/// nobody is a decision too, and says why.
+///
+/// `considered` lists the entered codes in entry order, then the clicks by
+/// time (equal times by click id), then the binding.
+///
+/// # JSON
+///
+/// With the `serde` feature a decision serialises to this stable shape
+/// (field order as shown; `binding` is `null` when nothing is bound):
+///
+/// ```json
+/// {
+///   "conversion": "ORD-1",
+///   "event": "purchase",
+///   "occurred_at": "2026-03-01T12:00:00Z",
+///   "credits": [{ "affiliate": 7, "method": "coupon", "share": 10000 }],
+///   "considered": [
+///     { "subject": { "kind": "code", "code": "MKBHD10" }, "affiliate": 7,
+///       "outcome": { "outcome": "credited" } },
+///     { "subject": { "kind": "click", "id": "c-1", "at": "2026-03-01T11:00:00Z" },
+///       "affiliate": 9,
+///       "outcome": { "outcome": "outranked", "by": "coupon", "affiliate": 7 } }
+///   ],
+///   "binding": null,
+///   "policy": { "priority": { "kind": "order", "order": ["binding", "coupon", "click"] },
+///               "click_window_secs": 2592000, "click_pick": "last",
+///               "min_click_age_secs": 0, "clock_skew_secs": 0, "bind_on": 0,
+///               "binding_lifetime": { "kind": "forever" }, "coupon_breaks_binding": false }
+/// }
+/// ```
+///
+/// `bind_on` is a bit set: 1 registration, 2 first deposit, 4 deposit,
+/// 8 challenge purchase, 16 challenge reset, 32 purchase, 64 custom events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Decision {
+    /// The conversion decided.
+    pub conversion: ConversionId,
+    /// Its event.
+    pub event: EventKind,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Who is credited; shares sum to 10000 when anyone is.
+    pub credits: Credits,
+    /// Every piece of evidence weighed, with its outcome.
+    pub considered: ConsideredList,
+    /// The binding to write, if the decision creates or moves one.
+    pub binding: Option<Binding>,
+    /// The policy that decided.
+    pub policy: Policy,
+}
+
+impl Decision {
+    /// The affiliate with the largest share (the code owner on a tie).
+    pub fn primary(&self) -> Option<AffiliateId> {
+        let mut best: Option<&Credit> = None;
+        for c in &self.credits {
+            if best.is_none_or(|b| c.share > b.share) {
+                best = Some(c);
+            }
+        }
+        best.map(|c| c.affiliate)
+    }
+
+    /// Whether anyone is credited.
+    pub fn is_credited(&self) -> bool {
+        !self.credits.is_empty()
+    }
+
+    /// The share of `affiliate`, in basis points.
+    pub fn share_of(&self, affiliate: AffiliateId) -> u16 {
+        self.credits
+            .iter()
+            .filter(|c| c.affiliate == affiliate)
+            .map(|c| c.share)
+            .sum()
+    }
+}
+
+struct SubjectText<'a>(&'a Considered);
+
+impl fmt::Display for SubjectText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.subject {
+            Subject::Code { code } => write!(f, "code {code}")?,
+            Subject::Click { id, .. } => write!(f, "click {id}")?,
+            Subject::Binding { since } => write!(f, "the binding since {}", since.format("%Y-%m-%d"))?,
+        }
+        match (self.0.subject, self.0.affiliate) {
+            (Subject::Binding { .. }, Some(a)) => write!(f, " to affiliate {a}"),
+            (_, Some(a)) => write!(f, " of affiliate {a}"),
+            (_, None) => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    /// One sentence an operator can paste into a dispute, e.g.
+    /// `conversion ORD-1 (purchase at 2026-03-01 12:00:00 UTC, coupon-first)
+    /// credits affiliate 7 by code MKBHD10; click c-1 of affiliate 9 was
+    /// outranked by the coupon of affiliate 7.`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "conversion {} ({} at {}, {}) ",
+            self.conversion,
+            self.event,
+            self.occurred_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.policy.name()
+        )?;
+        if self.credits.is_empty() {
+            f.write_str("credits nobody")?;
+        } else {
+            f.write_str("credits ")?;
+            for (i, credit) in self.credits.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" and ")?;
+                }
+                write!(f, "affiliate {}", credit.affiliate)?;
+                if credit.share != 10_000 {
+                    write!(f, " ({}.{:02}%)", credit.share / 100, credit.share % 100)?;
+                }
+                let by = self.considered.iter().find(|c| {
+                    c.outcome == Outcome::Credited
+                        && c.affiliate == Some(credit.affiliate)
+                        && matches!(
+                            (credit.method, c.subject),
+                            (Method::Coupon, Subject::Code { .. })
+                                | (Method::Click, Subject::Click { .. })
+                                | (Method::Binding, Subject::Binding { .. })
+                        )
+                });
+                match by {
+                    Some(c) => write!(f, " by {}", SubjectText(c).by_text())?,
+                    None => write!(f, " by {}", credit.method)?,
+                }
+            }
+        }
+        for c in self.considered.iter().filter(|c| c.outcome != Outcome::Credited) {
+            write!(f, "; {} ", SubjectText(c))?;
+            match c.outcome {
+                Outcome::Credited => {}
+                Outcome::Outranked { by, affiliate } => {
+                    write!(f, "was outranked by the {by} of affiliate {affiliate}")?
+                }
+                Outcome::OutsideWindow => write!(
+                    f,
+                    "was outside the {}-day click window",
+                    self.policy.get_click_window().num_days()
+                )?,
+                Outcome::TooFast => write!(
+                    f,
+                    "came less than {} s before the conversion (too fast)",
+                    self.policy.get_min_click_age().num_seconds()
+                )?,
+                Outcome::AfterConversion => f.write_str("was stamped after the conversion")?,
+                Outcome::CodeUnknown => f.write_str("is unknown")?,
+                Outcome::CodeExpired => f.write_str("had expired")?,
+                Outcome::CodeRevoked => f.write_str("had been revoked")?,
+                Outcome::CodeNotYetActive => f.write_str("was not yet active")?,
+                Outcome::OwnerNotInvolved => f.write_str("needs its owner's click, and there was none")?,
+                Outcome::SelfReferral => f.write_str("was rejected as self-referral")?,
+                Outcome::Superseded { by } => write!(f, "was superseded by code {by}, entered first")?,
+                Outcome::BindingHeld { affiliate } => {
+                    write!(f, "lost to the binding to affiliate {affiliate}")?
+                }
+                Outcome::BindingExpired => f.write_str("had expired")?,
+                Outcome::BindingBroken { by } => write!(f, "was broken by code {by}")?,
+            }
+        }
+        if let Some(b) = &self.binding {
+            write!(
+                f,
+                "; customer {} is now bound to affiliate {}",
+                b.customer, b.affiliate
+            )?;
+            match b.expires_at {
+                Some(end) if end <= b.bound_at => f.write_str(" for this conversion only")?,
+                Some(end) => write!(f, " until {}", end.format("%Y-%m-%d"))?,
+                None => f.write_str(" for good")?,
+            }
+        }
+        f.write_str(".")
+    }
+}
+
+impl SubjectText<'_> {
+    fn by_text(&self) -> ByText<'_> {
+        ByText(self.0)
+    }
+}
+
+struct ByText<'a>(&'a Considered);
+
+impl fmt::Display for ByText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.subject {
+            Subject::Code { code } => write!(f, "code {code}"),
+            Subject::Click { id, .. } => write!(f, "click {id}"),
+            Subject::Binding { since } => write!(f, "the binding since {}", since.format("%Y-%m-%d")),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Errors: for bad input and failing stores only. A conversion that credits
+//! nobody is a [`Decision`](crate::Decision), not an error.
+
+use chrono::{DateTime, Utc};
+
+use crate::code::CouponCode;
+use crate::ids::Label;
+use crate::registry::CodeAssignment;
+
+/// A string id or an affiliate number was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdError {
+    /// The value is empty.
+    #[error("id is empty")]
+    Empty,
+    /// The value is longer than the id's maximum, in bytes of UTF-8.
+    #[error("id is {len} bytes long, more than the maximum of {max}")]
+    TooLong {
+        /// The length given.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The value holds whitespace or a control character.
+    #[error("invalid character {ch:?} at position {position} of id")]
+    InvalidChar {
+        /// The character.
+        ch: char,
+        /// Its position in the input, in characters from zero.
+        position: usize,
+    },
+    /// An affiliate id is not a number.
+    #[error("affiliate id {value:?} is not a number")]
+    NotANumber {
+        /// The value given (its first bytes).
+        value: Label,
+    },
+}
+
+/// A coupon code was refused by [`CouponCode::parse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodeError {
+    /// Nothing is left once whitespace, separators and invisible characters
+    /// are removed.
+    #[error("coupon code is empty")]
+    Empty,
+    /// The canonical form is shorter than the minimum.
+    #[error("coupon code has {len} characters, fewer than the minimum of {min}")]
+    TooShort {
+        /// The canonical length.
+        len: usize,
+        /// [`MIN_CODE_LEN`](crate::MIN_CODE_LEN).
+        min: usize,
+    },
+    /// The canonical form is longer than the maximum.
+    #[error("coupon code has {len} characters, more than the maximum of {max}")]
+    TooLong {
+        /// The canonical length.
+        len: usize,
+        /// [`MAX_CODE_LEN`](crate::MAX_CODE_LEN).
+        max: usize,
+    },
+    /// A character is neither a letter or digit (ASCII or full-width), nor a
+    /// separator, nor an ignored invisible character.
+    #[error("invalid character {ch:?} at position {position} of coupon code")]
+    InvalidChar {
+        /// The character as typed.
+        ch: char,
+        /// Its position in the input, in characters from zero.
+        position: usize,
+    },
+}
+
+/// A write to a code registry was refused; the registry is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The interval ends at or before it starts.
+    #[error("assignment of code {code} ends at {until}, not after it starts at {from}")]
+    EmptyInterval {
+        /// The code.
+        code: CouponCode,
+        /// The start given.
+        from: DateTime<Utc>,
+        /// The end given.
+        until: DateTime<Utc>,
+    },
+    /// The interval overlaps another assignment of the same code.
+    #[error("assignment of code {code} overlaps its assignment to affiliate {} from {}", existing.affiliate, existing.valid_from)]
+    Overlap {
+        /// The code.
+        code: CouponCode,
+        /// The assignment it overlaps.
+        existing: Box<CodeAssignment>,
+    },
+    /// Another affiliate holds a code that a customer could mistake for this
+    /// one, at an overlapping time.
+    #[error("code {code} is confusable with code {} of affiliate {}", existing.code, existing.affiliate)]
+    Confusable {
+        /// The code refused.
+        code: CouponCode,
+        /// The other affiliate's assignment.
+        existing: Box<CodeAssignment>,
+    },
+    /// Reassigning or revoking needs an assignment active at that instant.
+    #[error("code {code} has no active assignment at {at}")]
+    NotActive {
+        /// The code.
+        code: CouponCode,
+        /// The instant asked about.
+        at: DateTime<Utc>,
+    },
+}
+
+/// A [`Policy`](crate::Policy) setting was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A split share above 10000 basis points.
+    #[error("split share of {bp} basis points is more than 10000")]
+    ShareTooLarge {
+        /// The share given.
+        bp: u32,
+    },
+    /// A negative duration.
+    #[error("{setting} of {seconds} s is negative")]
+    NegativeDuration {
+        /// The setting.
+        setting: &'static str,
+        /// The value given, in whole seconds.
+        seconds: i64,
+    },
+    /// A fixed priority order names a method twice.
+    #[error("priority order names {method} twice")]
+    RepeatedMethod {
+        /// The method named twice.
+        method: crate::decision::Method,
+    },
+}
+
+/// [`Attributor::attribute`](crate::Attributor::attribute) failed because a
+/// store failed. Nothing was credited twice and nothing is lost: retrying the
+/// call gives the decision an unfailing run would have given.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttributeError<R, C, B, L> {
+    /// The code registry failed.
+    #[error("code registry failed: {0}")]
+    Registry(#[source] R),
+    /// The click store failed.
+    #[error("click store failed: {0}")]
+    Clicks(#[source] C),
+    /// The binding store failed.
+    #[error("binding store failed: {0}")]
+    Bindings(#[source] B),
+    /// The ledger failed.
+    #[error("ledger failed: {0}")]
+    Ledger(#[source] L),
+}
+
+/// A value in text (an event name, an amount, a currency) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// Not an event name: built-in names and custom labels are accepted.
+    #[error("{value:?} is not an event name")]
+    Event {
+        /// The value given (its first bytes).
+        value: Label,
+    },
+    /// Not a decimal amount with at most four fractional digits.
+    #[error("{value:?} is not an amount with at most four decimals")]
+    Amount {
+        /// The value given (its first bytes).
+        value: Label,
+    },
+    /// Not three ASCII letters.
+    #[error("{value:?} is not a three-letter currency code")]
+    Currency {
+        /// The value given (its first bytes).
+        value: Label,
+    },
+}
+
+/// A write to a [`MemoryClickStore`](crate::MemoryClickStore) was refused;
+/// the store is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClickError {
+    /// Another click with this id is stored.
+    #[error("another click with id {id} is stored")]
+    Conflict {
+        /// The id.
+        id: crate::ids::ClickId,
+    },
+}

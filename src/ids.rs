@@ -1,0 +1,352 @@
+//! Identifiers: affiliates are numbers, everything else is a short inline string.
+//!
+//! Real programs number their affiliates, and use opaque strings (order
+//! numbers, UUIDs, tokens) for conversions, clicks and customers. The string
+//! ids here are held inline, in a fixed buffer of [`MAX_ID_LEN`] bytes beside
+//! their length, so creating, copying, comparing and hashing one never touches
+//! the heap. A longer value is refused with [`IdError::TooLong`].
+
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::str::FromStr;
+
+use crate::error::IdError;
+
+/// The longest string id, in bytes of UTF-8: enough for a UUID, a ULID, a
+/// 64-character hex token or any order number we have seen.
+pub const MAX_ID_LEN: usize = 64;
+
+/// The longest [`Label`], in bytes of UTF-8.
+pub const MAX_LABEL_LEN: usize = 32;
+
+/// A string of at most `N` bytes held inline. Bytes past `len` are always zero.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InlineStr<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> InlineStr<N> {
+    /// Copies `s` in; the caller has checked that it fits.
+    pub(crate) fn new(s: &str) -> Option<Self> {
+        let src = s.as_bytes();
+        if src.len() > N || src.len() > usize::from(u8::MAX) {
+            return None;
+        }
+        let mut bytes = [0u8; N];
+        bytes.get_mut(..src.len())?.copy_from_slice(src);
+        Some(Self {
+            len: src.len() as u8,
+            bytes,
+        })
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ever built from a `&str`, so this cannot fail; an empty string
+        // is a harmless fallback that keeps the code free of panics.
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> Hash for InlineStr<N> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.as_bytes());
+    }
+}
+
+impl<const N: usize> PartialOrd for InlineStr<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<const N: usize> Ord for InlineStr<N> {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+/// Checks an opaque id: not empty, at most `max` bytes, no whitespace and no
+/// control characters.
+fn check_token(s: &str, max: usize, allow_space: bool) -> Result<(), IdError> {
+    if s.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if s.len() > max {
+        return Err(IdError::TooLong { len: s.len(), max });
+    }
+    for (position, ch) in s.chars().enumerate() {
+        let bad = ch.is_control() || (ch.is_whitespace() && !(allow_space && ch == ' '));
+        if bad {
+            return Err(IdError::InvalidChar { ch, position });
+        }
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident, $max:expr, $allow_space:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(InlineStr<$max>);
+
+        impl $name {
+            /// Checks and copies `s`.
+            ///
+            /// # Errors
+            ///
+            /// [`IdError`] if `s` is empty, longer than the maximum, or holds
+            /// a control character or whitespace.
+            pub fn new(s: &str) -> Result<Self, IdError> {
+                check_token(s, $max, $allow_space)?;
+                InlineStr::new(s)
+                    .map(Self)
+                    .ok_or(IdError::TooLong { len: s.len(), max: $max })
+            }
+
+            /// The id as it was given.
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::new(s)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = IdError;
+            fn try_from(s: &str) -> Result<Self, IdError> {
+                Self::new(s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.as_str())
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                Self::new(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// The id of a conversion: an order number, a transaction id, a
+    /// registration id. At most [`MAX_ID_LEN`] bytes, no whitespace.
+    ///
+    /// The [`Ledger`](crate::Ledger) is keyed by it, so a conversion reported
+    /// twice (a retried postback) is credited once.
+    ///
+    /// ```
+    /// use attributor::ConversionId;
+    /// let id: ConversionId = "ORD-2026-0001".parse()?;
+    /// assert_eq!(id.as_str(), "ORD-2026-0001");
+    /// assert!(ConversionId::new("has space").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ConversionId,
+    MAX_ID_LEN,
+    false
+);
+
+string_id!(
+    /// The id of a tracked click, as carried from the affiliate link to the
+    /// conversion (URL parameter, cookie, postback). At most [`MAX_ID_LEN`]
+    /// bytes, no whitespace.
+    ///
+    /// ```
+    /// use attributor::ClickId;
+    /// let id = ClickId::new("9f1c2e4a-6b7d-4e8f-9a0b-1c2d3e4f5a6b")?;
+    /// assert_eq!(id.to_string().len(), 36);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ClickId,
+    MAX_ID_LEN,
+    false
+);
+
+string_id!(
+    /// The operator's id for a customer (a player, a trader, a shopper) or,
+    /// before registration, for a visitor. At most [`MAX_ID_LEN`] bytes, no
+    /// whitespace.
+    ///
+    /// ```
+    /// use attributor::CustomerId;
+    /// let id = CustomerId::new("trader-77")?;
+    /// assert_eq!(id.as_str(), "trader-77");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    CustomerId,
+    MAX_ID_LEN,
+    false
+);
+
+string_id!(
+    /// A short free-form tag: a code's campaign label, a custom event name,
+    /// a sub id. At most [`MAX_LABEL_LEN`] bytes; inner spaces are allowed,
+    /// other whitespace and control characters are not.
+    ///
+    /// ```
+    /// use attributor::Label;
+    /// let label = Label::new("spring sale")?;
+    /// assert_eq!(label.as_str(), "spring sale");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Label,
+    MAX_LABEL_LEN,
+    true
+);
+
+string_id!(
+    /// A sub id: a tag an affiliate adds to its link (`sub1`..`sub5`) to tell
+    /// its own traffic sources apart. At most [`MAX_ID_LEN`] bytes, no
+    /// whitespace.
+    SubId,
+    MAX_ID_LEN,
+    false
+);
+
+/// The id of an affiliate: a number, as affiliate programs number their
+/// partners.
+///
+/// ```
+/// use attributor::AffiliateId;
+/// let id: AffiliateId = "1042".parse()?;
+/// assert_eq!(id, AffiliateId::new(1042));
+/// assert_eq!(id.to_string(), "1042");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct AffiliateId(u64);
+
+impl AffiliateId {
+    /// An affiliate id from its number.
+    pub const fn new(id: u64) -> Self {
+        Self(id)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl From<u64> for AffiliateId {
+    fn from(id: u64) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for AffiliateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for AffiliateId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        if s.is_empty() {
+            return Err(IdError::Empty);
+        }
+        s.parse::<u64>()
+            .map(Self)
+            .map_err(|_| IdError::NotANumber { value: truncate(s) })
+    }
+}
+
+/// Keeps an error's copy of a bad value short and inline.
+pub(crate) fn truncate(s: &str) -> Label {
+    let mut end = s.len().min(MAX_LABEL_LEN);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = s.get(..end).unwrap_or_default();
+    Label(InlineStr::new(head).unwrap_or(InlineStr {
+        len: 0,
+        bytes: [0; MAX_LABEL_LEN],
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_ids_keep_their_text_and_order_like_strings() {
+        let a = ClickId::new("abc").unwrap();
+        let b = ClickId::new("abd").unwrap();
+        let long = ClickId::new("ab").unwrap();
+        assert!(a < b);
+        assert!(long < a);
+        assert_eq!(a.as_str(), "abc");
+    }
+
+    #[test]
+    fn string_ids_refuse_bad_input_with_a_typed_error() {
+        assert_eq!(ClickId::new(""), Err(IdError::Empty));
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        assert_eq!(
+            ClickId::new(&long),
+            Err(IdError::TooLong {
+                len: MAX_ID_LEN + 1,
+                max: MAX_ID_LEN
+            })
+        );
+        assert_eq!(
+            CustomerId::new("a b"),
+            Err(IdError::InvalidChar { ch: ' ', position: 1 })
+        );
+        assert!(ClickId::new(&"x".repeat(MAX_ID_LEN)).is_ok());
+    }
+
+    #[test]
+    fn affiliate_ids_parse_numbers_only() {
+        assert_eq!("7".parse::<AffiliateId>(), Ok(AffiliateId::new(7)));
+        assert!(matches!(
+            "seven".parse::<AffiliateId>(),
+            Err(IdError::NotANumber { .. })
+        ));
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        let s = "é".repeat(40);
+        assert_eq!(truncate(&s).as_str().chars().count(), 16);
+    }
+}

@@ -1,0 +1,13 @@
+//! Reference stores in memory, built on hashbrown.
+
+mod bindings;
+mod clicks;
+mod ledger;
+mod registry;
+
+pub use bindings::MemoryBindingStore;
+pub use clicks::MemoryClickStore;
+pub use ledger::MemoryLedger;
+pub use registry::{
+    ConflictKind, ImportConflict, ImportMode, ImportOptions, ImportReport, ImportRow, MemoryCodeRegistry,
+};

@@ -1,0 +1,429 @@
+//! The rules chosen up front: which evidence wins, windows, bindings.
+
+use chrono::TimeDelta;
+
+use crate::conversion::{EventKind, EventKinds};
+use crate::decision::Method;
+use crate::error::PolicyError;
+
+/// Which click counts when the window holds several.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum ClickPick {
+    /// The earliest click; equal times go to the smaller click id.
+    First,
+    /// The latest click; equal times go to the smaller click id.
+    #[default]
+    Last,
+}
+
+/// How a code and a click compete. A live binding is weighed first in every
+/// form but [`Priority::Order`], where it takes the place the order gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+pub enum Priority {
+    /// A fixed order over the three methods: the first present wins.
+    Order {
+        /// The methods, strongest first; each appears once.
+        order: [Method; 3],
+    },
+    /// The most recent touch wins: a code counts as touched at the
+    /// conversion, a click when it was made (a click stamped after the
+    /// conversion, within the skew tolerance, at the conversion). Ties go to
+    /// the code.
+    LastTouch,
+    /// The earliest touch wins, timed as for [`Priority::LastTouch`]. Ties go
+    /// to the code.
+    FirstTouch,
+    /// The code owner and the click owner share the credit: the code owner
+    /// gets `coupon_share` basis points, the click owner the rest. When one
+    /// affiliate owns both, or only one is present, it gets all of it.
+    Split {
+        /// The code owner's share, 0 to 10000 basis points.
+        coupon_share: u16,
+    },
+}
+
+/// How long a binding lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "kind", content = "days", rename_all = "snake_case")
+)]
+pub enum BindingLifetime {
+    /// No lasting binding: the credit covers this conversion only. A binding
+    /// that a coupon breaks is still ended.
+    OneOff,
+    /// So many days from the conversion that binds.
+    Days(u32),
+    /// For ever.
+    Forever,
+}
+
+impl BindingLifetime {
+    /// The lifetime as a duration; `None` for ever.
+    pub fn duration(self) -> Option<TimeDelta> {
+        match self {
+            Self::OneOff => Some(TimeDelta::zero()),
+            Self::Days(days) => Some(TimeDelta::days(i64::from(days))),
+            Self::Forever => None,
+        }
+    }
+}
+
+/// The attribution rules for one kind of event: a small `Copy` value built
+/// from a preset and by-value setters.
+///
+/// | setting | default |
+/// |---|---|
+/// | priority | from the preset |
+/// | click window | 30 days |
+/// | which click | [`ClickPick::Last`] |
+/// | minimum click-to-conversion time | 0 |
+/// | clock-skew tolerance | 0 |
+/// | events that bind | none |
+/// | binding lifetime | [`BindingLifetime::Forever`] |
+/// | a coupon breaks a binding | no |
+///
+/// The crate docs' "Priority rules" say exactly how these combine.
+///
+/// ```
+/// use attributor::{BindingLifetime, EventKinds, Policy};
+/// use chrono::TimeDelta;
+///
+/// let policy = Policy::coupon_first()
+///     .click_window(TimeDelta::days(45))?
+///     .min_click_age(TimeDelta::seconds(5))?
+///     .bind_on(EventKinds::REGISTRATION)
+///     .binding_lifetime(BindingLifetime::Days(365));
+/// assert_eq!(policy.get_click_window(), TimeDelta::days(45));
+/// assert!(Policy::split(12_000).is_err());
+/// assert!(Policy::click_first().click_window(TimeDelta::days(-1)).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "PolicyFields", into = "PolicyFields"))]
+pub struct Policy {
+    priority: Priority,
+    click_window: TimeDelta,
+    click_pick: ClickPick,
+    min_click_age: TimeDelta,
+    clock_skew: TimeDelta,
+    bind_on: EventKinds,
+    binding_lifetime: BindingLifetime,
+    coupon_breaks_binding: bool,
+}
+
+impl Policy {
+    const fn with_priority(priority: Priority) -> Self {
+        Self {
+            priority,
+            click_window: TimeDelta::days(30),
+            click_pick: ClickPick::Last,
+            min_click_age: TimeDelta::zero(),
+            clock_skew: TimeDelta::zero(),
+            bind_on: EventKinds::NONE,
+            binding_lifetime: BindingLifetime::Forever,
+            coupon_breaks_binding: false,
+        }
+    }
+
+    /// Binding, then coupon, then click.
+    pub const fn coupon_first() -> Self {
+        Self::with_priority(Priority::Order {
+            order: [Method::Binding, Method::Coupon, Method::Click],
+        })
+    }
+
+    /// Binding, then click, then coupon.
+    pub const fn click_first() -> Self {
+        Self::with_priority(Priority::Order {
+            order: [Method::Binding, Method::Click, Method::Coupon],
+        })
+    }
+
+    /// Binding, then the most recent touch.
+    pub const fn last_touch() -> Self {
+        Self::with_priority(Priority::LastTouch)
+    }
+
+    /// Binding, then the earliest touch.
+    pub const fn first_touch() -> Self {
+        Self::with_priority(Priority::FirstTouch)
+    }
+
+    /// Binding, then a split: the code owner gets `coupon_share` basis
+    /// points and the click owner the rest.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::ShareTooLarge`] above 10000.
+    pub fn split(coupon_share: u32) -> Result<Self, PolicyError> {
+        let coupon_share = u16::try_from(coupon_share)
+            .ok()
+            .filter(|bp| *bp <= 10_000)
+            .ok_or(PolicyError::ShareTooLarge { bp: coupon_share })?;
+        Ok(Self::with_priority(Priority::Split { coupon_share }))
+    }
+
+    /// A fixed order over the three methods, strongest first.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::RepeatedMethod`] if a method appears twice.
+    pub fn ordered(order: [Method; 3]) -> Result<Self, PolicyError> {
+        for (i, m) in order.iter().enumerate() {
+            if order.iter().skip(i + 1).any(|other| other == m) {
+                return Err(PolicyError::RepeatedMethod { method: *m });
+            }
+        }
+        Ok(Self::with_priority(Priority::Order { order }))
+    }
+
+    fn non_negative(setting: &'static str, value: TimeDelta) -> Result<TimeDelta, PolicyError> {
+        if value < TimeDelta::zero() {
+            Err(PolicyError::NegativeDuration {
+                setting,
+                seconds: value.num_seconds(),
+            })
+        } else {
+            Ok(value)
+        }
+    }
+
+    /// How long after a click a conversion may still be credited to it;
+    /// the boundary itself is inside.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::NegativeDuration`] if negative.
+    pub fn click_window(mut self, window: TimeDelta) -> Result<Self, PolicyError> {
+        self.click_window = Self::non_negative("click window", window)?;
+        Ok(self)
+    }
+
+    /// Which click counts when several qualify.
+    pub fn click_pick(mut self, pick: ClickPick) -> Self {
+        self.click_pick = pick;
+        self
+    }
+
+    /// The least time from click to conversion; faster conversions are
+    /// rejected as too fast (bots).
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::NegativeDuration`] if negative.
+    pub fn min_click_age(mut self, age: TimeDelta) -> Result<Self, PolicyError> {
+        self.min_click_age = Self::non_negative("minimum click age", age)?;
+        Ok(self)
+    }
+
+    /// How far after the conversion a click may be stamped and still count,
+    /// for clocks that disagree between servers.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::NegativeDuration`] if negative.
+    pub fn clock_skew(mut self, skew: TimeDelta) -> Result<Self, PolicyError> {
+        self.clock_skew = Self::non_negative("clock skew tolerance", skew)?;
+        Ok(self)
+    }
+
+    /// The events whose credit binds the customer to the credited affiliate.
+    pub fn bind_on(mut self, events: EventKinds) -> Self {
+        self.bind_on = events;
+        self
+    }
+
+    /// How long a new binding lasts.
+    pub fn binding_lifetime(mut self, lifetime: BindingLifetime) -> Self {
+        self.binding_lifetime = lifetime;
+        self
+    }
+
+    /// Whether a valid code on a later conversion breaks a live binding; the
+    /// binding then moves to the affiliate credited.
+    pub fn coupon_breaks_binding(mut self, breaks: bool) -> Self {
+        self.coupon_breaks_binding = breaks;
+        self
+    }
+
+    /// The priority.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// The click window.
+    pub fn get_click_window(&self) -> TimeDelta {
+        self.click_window
+    }
+
+    /// Which click counts.
+    pub fn get_click_pick(&self) -> ClickPick {
+        self.click_pick
+    }
+
+    /// The minimum click-to-conversion time.
+    pub fn get_min_click_age(&self) -> TimeDelta {
+        self.min_click_age
+    }
+
+    /// The clock-skew tolerance.
+    pub fn get_clock_skew(&self) -> TimeDelta {
+        self.clock_skew
+    }
+
+    /// The events that bind.
+    pub fn get_bind_on(&self) -> EventKinds {
+        self.bind_on
+    }
+
+    /// The lifetime of new bindings.
+    pub fn get_binding_lifetime(&self) -> BindingLifetime {
+        self.binding_lifetime
+    }
+
+    /// Whether a coupon breaks a binding.
+    pub fn get_coupon_breaks_binding(&self) -> bool {
+        self.coupon_breaks_binding
+    }
+
+    /// A short name for the priority, as decisions print it:
+    /// `coupon-first`, `click-first`, `last-touch`, `first-touch`,
+    /// `split`, or the order such as `binding>click>coupon`.
+    pub fn name(&self) -> PolicyName {
+        PolicyName(self.priority)
+    }
+}
+
+/// The printed name of a policy's priority; see [`Policy::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyName(Priority);
+
+impl core::fmt::Display for PolicyName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Priority::Order {
+                order: [Method::Binding, Method::Coupon, Method::Click],
+            } => f.write_str("coupon-first"),
+            Priority::Order {
+                order: [Method::Binding, Method::Click, Method::Coupon],
+            } => f.write_str("click-first"),
+            Priority::Order { order: [a, b, c] } => write!(f, "{a}>{b}>{c}"),
+            Priority::LastTouch => f.write_str("last-touch"),
+            Priority::FirstTouch => f.write_str("first-touch"),
+            Priority::Split { coupon_share } => write!(f, "split {coupon_share}/{}", 10_000 - coupon_share),
+        }
+    }
+}
+
+/// The serialised form of a [`Policy`], checked when read back.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PolicyFields {
+    priority: Priority,
+    click_window_secs: i64,
+    click_pick: ClickPick,
+    min_click_age_secs: i64,
+    clock_skew_secs: i64,
+    bind_on: EventKinds,
+    binding_lifetime: BindingLifetime,
+    coupon_breaks_binding: bool,
+}
+
+#[cfg(feature = "serde")]
+impl From<Policy> for PolicyFields {
+    fn from(p: Policy) -> Self {
+        Self {
+            priority: p.priority,
+            click_window_secs: p.click_window.num_seconds(),
+            click_pick: p.click_pick,
+            min_click_age_secs: p.min_click_age.num_seconds(),
+            clock_skew_secs: p.clock_skew.num_seconds(),
+            bind_on: p.bind_on,
+            binding_lifetime: p.binding_lifetime,
+            coupon_breaks_binding: p.coupon_breaks_binding,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<PolicyFields> for Policy {
+    type Error = PolicyError;
+    fn try_from(f: PolicyFields) -> Result<Self, PolicyError> {
+        let base = match f.priority {
+            Priority::Order { order } => Policy::ordered(order)?,
+            Priority::Split { coupon_share } => Policy::split(u32::from(coupon_share))?,
+            other => Policy::with_priority(other),
+        };
+        let secs = |s: i64| TimeDelta::try_seconds(s).unwrap_or(TimeDelta::MAX);
+        Ok(base
+            .click_window(secs(f.click_window_secs))?
+            .click_pick(f.click_pick)
+            .min_click_age(secs(f.min_click_age_secs))?
+            .clock_skew(secs(f.clock_skew_secs))?
+            .bind_on(f.bind_on)
+            .binding_lifetime(f.binding_lifetime)
+            .coupon_breaks_binding(f.coupon_breaks_binding))
+    }
+}
+
+/// A default policy with overrides by event kind, e.g. one rule for
+/// registrations and another for challenge purchases.
+///
+/// ```
+/// use attributor::{EventKind, Policy, PolicySet};
+///
+/// let set = PolicySet::new(Policy::coupon_first())
+///     .with(EventKind::Registration, Policy::click_first());
+/// assert_eq!(*set.for_event(&EventKind::Registration), Policy::click_first());
+/// assert_eq!(*set.for_event(&EventKind::Purchase), Policy::coupon_first());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicySet {
+    default: Policy,
+    overrides: smallvec::SmallVec<[(EventKind, Policy); 4]>,
+}
+
+impl PolicySet {
+    /// A set with one policy for every event.
+    pub fn new(default: Policy) -> Self {
+        Self {
+            default,
+            overrides: smallvec::SmallVec::new(),
+        }
+    }
+
+    /// Uses `policy` for `event`, replacing an earlier override of it.
+    pub fn with(mut self, event: EventKind, policy: Policy) -> Self {
+        match self.overrides.iter_mut().find(|(e, _)| *e == event) {
+            Some(slot) => slot.1 = policy,
+            None => self.overrides.push((event, policy)),
+        }
+        self
+    }
+
+    /// The policy for `event`.
+    pub fn for_event(&self, event: &EventKind) -> &Policy {
+        self.overrides
+            .iter()
+            .find(|(e, _)| e == event)
+            .map_or(&self.default, |(_, p)| p)
+    }
+
+    /// The default policy.
+    pub fn default_policy(&self) -> &Policy {
+        &self.default
+    }
+}
+
+impl From<Policy> for PolicySet {
+    fn from(policy: Policy) -> Self {
+        Self::new(policy)
+    }
+}

@@ -1,0 +1,230 @@
+//! Who owns a coupon code, when: the read side of the code registry.
+
+use chrono::{DateTime, Utc};
+
+use crate::code::CouponCode;
+use crate::ids::{AffiliateId, Label};
+
+/// How a code's owner is credited when the code is used.
+///
+/// ```
+/// use attributor::CreditMode;
+/// assert_eq!(CreditMode::default(), CreditMode::Standard);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum CreditMode {
+    /// The policy decides between this code and the other evidence.
+    #[default]
+    Standard,
+    /// The code wins over a click whatever the policy's priority says. A live
+    /// binding that the policy lets hold still holds.
+    Always,
+    /// The code counts only when its owner also has a qualifying click on
+    /// the conversion: a guard against codes leaked to coupon sites.
+    IfInvolved,
+}
+
+/// One interval of a code's ownership: `affiliate` owns `code` for
+/// `valid_from <= t < valid_until` (for ever when `valid_until` is `None`).
+///
+/// ```
+/// use attributor::{AffiliateId, CodeAssignment, CouponCode, CreditMode};
+/// use chrono::{TimeZone, Utc};
+///
+/// let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// let a = CodeAssignment::new(CouponCode::parse("mkbhd10")?, AffiliateId::new(7), start)
+///     .until(Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap())
+///     .mode(CreditMode::IfInvolved);
+/// assert!(a.is_active_at(start));
+/// assert!(!a.is_active_at(a.valid_until.unwrap()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct CodeAssignment {
+    /// The code.
+    pub code: CouponCode,
+    /// Who owns it during the interval.
+    pub affiliate: AffiliateId,
+    /// The first instant of ownership (inclusive).
+    pub valid_from: DateTime<Utc>,
+    /// The end of ownership (exclusive); `None` is open-ended.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Whether the interval was cut short by a revocation rather than ending
+    /// as planned or by a reassignment.
+    pub revoked: bool,
+    /// How the owner is credited.
+    pub mode: CreditMode,
+    /// An optional campaign or label.
+    pub label: Option<Label>,
+}
+
+impl CodeAssignment {
+    /// An open-ended, [`CreditMode::Standard`] assignment without a label.
+    pub fn new(code: CouponCode, affiliate: AffiliateId, valid_from: DateTime<Utc>) -> Self {
+        Self {
+            code,
+            affiliate,
+            valid_from,
+            valid_until: None,
+            revoked: false,
+            mode: CreditMode::Standard,
+            label: None,
+        }
+    }
+
+    /// Sets the end of the interval (exclusive).
+    pub fn until(mut self, valid_until: DateTime<Utc>) -> Self {
+        self.valid_until = Some(valid_until);
+        self
+    }
+
+    /// Sets the credit mode.
+    pub fn mode(mut self, mode: CreditMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets the label.
+    pub fn label(mut self, label: Label) -> Self {
+        self.label = Some(label);
+        self
+    }
+
+    /// Marks the interval as ended by a revocation.
+    pub fn revoked(mut self) -> Self {
+        self.revoked = true;
+        self
+    }
+
+    /// `valid_from <= at < valid_until`.
+    pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
+        self.valid_from <= at && self.valid_until.is_none_or(|end| at < end)
+    }
+
+    /// Whether the two intervals share an instant.
+    pub fn overlaps(&self, other: &CodeAssignment) -> bool {
+        let starts_before_other_ends = other.valid_until.is_none_or(|end| self.valid_from < end);
+        let other_starts_before_end = self.valid_until.is_none_or(|end| other.valid_from < end);
+        starts_before_other_ends && other_starts_before_end
+    }
+}
+
+/// The registry's answer to "who owned this code at instant `t`".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "status", content = "assignment", rename_all = "snake_case")
+)]
+pub enum CodeLookup {
+    /// An assignment was active at `t`.
+    Active(CodeAssignment),
+    /// The code is known, nothing was active at `t`, and the latest
+    /// assignment before `t` ran out as planned or by a reassignment.
+    Expired(CodeAssignment),
+    /// The code is known, nothing was active at `t`, and the latest
+    /// assignment before `t` was revoked.
+    Revoked(CodeAssignment),
+    /// The code is known but its first assignment starts after `t`.
+    NotYetActive(CodeAssignment),
+    /// The code was never assigned.
+    Unknown,
+}
+
+impl CodeLookup {
+    /// The assignment the answer is about, if the code is known.
+    pub fn assignment(&self) -> Option<&CodeAssignment> {
+        match self {
+            Self::Active(a) | Self::Expired(a) | Self::Revoked(a) | Self::NotYetActive(a) => Some(a),
+            Self::Unknown => None,
+        }
+    }
+
+    /// Answers the question from a code's history: the intervals of one
+    /// code, sorted by `valid_from`, not overlapping. A helper for
+    /// implementations of [`CodeRegistry`].
+    ///
+    /// ```
+    /// use attributor::{AffiliateId, CodeAssignment, CodeLookup, CouponCode};
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// let t = |d| Utc.with_ymd_and_hms(2026, 1, d, 0, 0, 0).unwrap();
+    /// let code = CouponCode::parse("SPRING")?;
+    /// let history = [CodeAssignment::new(code, AffiliateId::new(1), t(10)).until(t(20))];
+    /// assert!(matches!(CodeLookup::from_history(&history, t(5)), CodeLookup::NotYetActive(_)));
+    /// assert!(matches!(CodeLookup::from_history(&history, t(10)), CodeLookup::Active(_)));
+    /// assert!(matches!(CodeLookup::from_history(&history, t(20)), CodeLookup::Expired(_)));
+    /// assert_eq!(CodeLookup::from_history(&[], t(20)), CodeLookup::Unknown);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_history(history: &[CodeAssignment], at: DateTime<Utc>) -> Self {
+        // The latest interval that starts at or before `at`.
+        let started = history.partition_point(|a| a.valid_from <= at);
+        match started.checked_sub(1).and_then(|i| history.get(i)) {
+            Some(a) if a.is_active_at(at) => Self::Active(*a),
+            Some(a) if a.revoked => Self::Revoked(*a),
+            Some(a) => Self::Expired(*a),
+            None => history.first().map_or(Self::Unknown, |a| Self::NotYetActive(*a)),
+        }
+    }
+}
+
+/// The read side of a code registry: who owned a code at an instant.
+///
+/// # Contract
+///
+/// An implementation keeps, for each code, its assignment history: intervals
+/// that never overlap. [`CodeRegistry::lookup`] of `code` at `t` returns:
+///
+/// 1. [`CodeLookup::Active`] with the assignment whose interval holds `t`,
+///    where an interval holds `t` when `valid_from <= t < valid_until`
+///    (`valid_from` inclusive, `valid_until` exclusive, open-ended when
+///    `None`);
+/// 2. otherwise, when some assignment starts at or before `t`, the latest of
+///    those: [`CodeLookup::Revoked`] if it was revoked, else
+///    [`CodeLookup::Expired`];
+/// 3. otherwise, when the code has assignments (all starting after `t`),
+///    [`CodeLookup::NotYetActive`] with the earliest;
+/// 4. otherwise [`CodeLookup::Unknown`].
+///
+/// Codes are compared in canonical form, so a lookup never depends on how the
+/// code was typed. A lookup has no side effects. An `Err` means the backend
+/// failed, never that the code is unknown. [`CodeLookup::from_history`]
+/// implements rules 1 to 4 over a sorted history.
+/// [`conformance::check_code_registry`](crate::conformance::check_code_registry)
+/// checks an implementation against this contract.
+pub trait CodeRegistry {
+    /// The backend's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Who owned `code` at `at`, and if nobody, why.
+    ///
+    /// # Errors
+    ///
+    /// Only when the backend fails.
+    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error>;
+}
+
+impl<T: CodeRegistry + ?Sized> CodeRegistry for &T {
+    type Error = T::Error;
+    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
+        (**self).lookup(code, at)
+    }
+}
+
+impl<T: CodeRegistry + ?Sized> CodeRegistry for Box<T> {
+    type Error = T::Error;
+    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
+        (**self).lookup(code, at)
+    }
+}
+
+impl<T: CodeRegistry + ?Sized> CodeRegistry for std::sync::Arc<T> {
+    type Error = T::Error;
+    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
+        (**self).lookup(code, at)
+    }
+}
