@@ -137,8 +137,8 @@ pub struct Considered {
 /// The credits of a decision: none, one, or two for a split.
 pub type Credits = SmallVec<[Credit; 2]>;
 
-/// The evidence of a decision; four fit inline.
-pub type ConsideredList = SmallVec<[Considered; 4]>;
+/// The evidence of a decision; six fit inline (two codes, three clicks and a binding).
+pub type ConsideredList = SmallVec<[Considered; 6]>;
 
 /// The resolver's answer for one conversion. A conversion that credits
 /// nobody is a decision too, and says why.

@@ -1,4 +1,148 @@
-//! attributor
+//! Affiliate attribution: decide which affiliate earns a conversion from the
+//! coupon code the customer typed and the tracked link they clicked, under
+//! priority rules chosen up front, and explain every decision.
+//!
+//! ```
+//! use attributor::{AffiliateId, Attributor, Click, Conversion, CouponCode, EventKind,
+//!     MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry, MemoryLedger, Policy};
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//!
+//! let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+//! let (creator, blogger) = (AffiliateId::new(7), AffiliateId::new(9));
+//!
+//! // A creator's vanity code, and a blogger's tracked click.
+//! let registry = MemoryCodeRegistry::new();
+//! registry.assign(CouponCode::parse("MKBHD10")?, creator, now - TimeDelta::days(90))?;
+//! let clicks = MemoryClickStore::new();
+//! clicks.insert(Click::new("c-1".parse()?, blogger, now - TimeDelta::days(2)).customer("cust-1".parse()?))?;
+//!
+//! let attributor = Attributor::new(registry, clicks, MemoryBindingStore::new(), MemoryLedger::new(),
+//!     Policy::coupon_first());
+//!
+//! let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, now)
+//!     .customer("cust-1".parse()?)
+//!     .code(CouponCode::parse(" mkbhd-10 ")?);
+//! let decision = attributor.attribute(&order)?;
+//!
+//! assert_eq!(decision.primary(), Some(creator));
+//! assert_eq!(
+//!     decision.to_string(),
+//!     "conversion ORD-1 (purchase at 2026-06-01 12:00:00 UTC, coupon-first) credits affiliate 7 \
+//!      by code MKBHD10; click c-1 of affiliate 9 was outranked by the coupon of affiliate 7."
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Overview
+//!
+//! * [`resolve`] is the pure core: a [`Conversion`], its [`Evidence`] and a
+//!   [`Policy`] in, a [`Decision`] out. It reads no clock and no store, gives
+//!   the same answer for the same input whatever the order of the evidence,
+//!   and does not allocate in the common case.
+//! * Storage sits behind four small synchronous traits: [`CodeRegistry`]
+//!   (who owned a code when), [`ClickStore`], [`BindingStore`] (a customer
+//!   locked to an affiliate for repeat conversions) and [`Ledger`] (the
+//!   decision recorded for each conversion id). Each states its contract;
+//!   [`conformance`] checks a backend against it.
+//! * [`MemoryCodeRegistry`], [`MemoryClickStore`], [`MemoryBindingStore`] and
+//!   [`MemoryLedger`] are the in-memory reference stores.
+//! * [`Attributor`] wires stores and a [`PolicySet`] together and is
+//!   idempotent: a retried postback returns the recorded decision.
+//! * A [`Decision`] names the credits and every piece of evidence that lost,
+//!   with its reason; its `Display` is one sentence for a dispute.
+//!
+//! # Recipes
+//!
+//! **Async or remote stores.** Gather the evidence yourself, then call the
+//! pure resolver:
+//!
+//! ```
+//! use attributor::{resolve, AffiliateId, ClickEvidence, Conversion, EventKind, Evidence, Policy};
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//!
+//! let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+//! let conversion = Conversion::new("FTD-9".parse()?, EventKind::FirstDeposit, now);
+//! // ... fetched from your own database, asynchronously:
+//! let evidence = Evidence::new().with_click(ClickEvidence {
+//!     id: "c-9".parse()?,
+//!     affiliate: AffiliateId::new(3),
+//!     clicked_at: now - TimeDelta::days(31),
+//! });
+//! let decision = resolve(&conversion, &evidence, &Policy::click_first());
+//! assert!(!decision.is_credited()); // outside the 30-day window
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **One rule per event.** Registrations by click, challenge purchases by
+//! code, and a player bound to the affiliate that brought the registration:
+//!
+//! ```
+//! use attributor::{EventKind, EventKinds, Policy, PolicySet};
+//!
+//! let policies = PolicySet::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION))
+//!     .with(EventKind::ChallengePurchase, Policy::split(5_000)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Priority rules
+//!
+//! Let `t` be the conversion's `occurred_at` and `P` the policy for its
+//! event.
+//!
+//! 1. **Codes.** The entered codes are weighed in entry order. Each is looked
+//!    up at `t`: an assignment is active when `valid_from <= t <
+//!    valid_until`. A code with no active assignment is reported as
+//!    unknown, expired, revoked or not yet active, and does not count.
+//! 2. **Code guards.** An active code whose owner is the customer's own
+//!    affiliate account ([`Conversion::customer_affiliate`]) is rejected as
+//!    self-referral. An active [`CreditMode::IfInvolved`] code counts only
+//!    if its owner has a qualifying click (rule 4) among the evidence;
+//!    otherwise it is reported as owner not involved.
+//! 3. **Several codes.** The first code that passes rules 1 and 2 counts;
+//!    every later one that would also pass is reported as superseded by it.
+//! 4. **Clicks.** A click is judged by `elapsed = t - clicked_at`, in this
+//!    order: a click by the customer's own affiliate account is
+//!    self-referral; `elapsed < -skew` is after the conversion; `elapsed >
+//!    window` is outside the window (exactly `window` is inside);
+//!    `max(elapsed, 0) < minimum` is too fast (so with a minimum set, a
+//!    click stamped after the conversion is too fast). The others qualify.
+//! 5. **Which click.** Among qualifying clicks the earliest
+//!    ([`ClickPick::First`]) or the latest ([`ClickPick::Last`], the default)
+//!    counts; equal times go to the smaller click id. The others are
+//!    outranked by the winner.
+//! 6. **Binding.** The customer's latest binding made strictly before `t` is
+//!    live when `bound_at <= t < expires_at`; otherwise it is reported as
+//!    expired. If [`Policy::coupon_breaks_binding`] is set and a code counts
+//!    (rule 3), a live binding is broken and does not count.
+//! 7. **Priority.** With a fixed order ([`Policy::coupon_first`] is binding,
+//!    coupon, click; [`Policy::click_first`] is binding, click, coupon), the
+//!    first method present wins. With last touch, first touch or a split, a
+//!    live binding wins; otherwise code and click compete: a code is timed at
+//!    `t` and a click at `min(clicked_at, t)`; last touch takes the later,
+//!    first touch the earlier, and ties go to the code; a split gives the
+//!    code owner `coupon_share` basis points and the click owner the rest.
+//! 8. **Always codes.** A counting [`CreditMode::Always`] code beats any
+//!    click under every priority. A live binding still beats it when the
+//!    policy ranks binding above coupon (every preset does).
+//! 9. **Shares.** A sole winner gets 10000 basis points. In a split, when
+//!    one affiliate owns both the code and the click it gets 10000 by
+//!    coupon; a share of 0 or 10000 leaves a single credit. Shares always sum
+//!    to 10000 when anyone is credited.
+//! 10. **New bindings.** When someone is credited by coupon or click, the
+//!     conversion has a customer, and either the event is in
+//!     [`Policy::bind_on`] with a lifetime other than one-off or a binding
+//!     was broken (rule 6), the decision binds the customer to the affiliate
+//!     with the largest share (the code owner on a tie) from `t` for the
+//!     lifetime. A broken binding with a one-off lifetime is replaced by one
+//!     that is never live. A binding that won is left as it is.
+//! 11. **Outcomes.** Every piece of evidence is reported: `credited`, or why
+//!     not. Evidence that qualified but lost is outranked by the winning
+//!     method, or lost to the binding that held.
+//!
+//! # Crate features
+//!
+//! * `serde`: `Serialize` and `Deserialize` for the data types; a
+//!   [`Decision`] serialises to the stable JSON shape documented on it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
@@ -31,3 +175,7 @@ pub use memory::*;
 pub use policy::{BindingLifetime, ClickPick, Policy, PolicyName, PolicySet, Priority};
 pub use registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
 pub use resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

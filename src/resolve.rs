@@ -116,7 +116,8 @@ pub(crate) fn judge_click(
         Some(Outcome::AfterConversion)
     } else if elapsed > policy.get_click_window() {
         Some(Outcome::OutsideWindow)
-    } else if elapsed < policy.get_min_click_age() {
+    } else if elapsed.max(TimeDelta::zero()) < policy.get_min_click_age() {
+        // A click within the skew tolerance is timed at the conversion.
         Some(Outcome::TooFast)
     } else {
         None
@@ -170,9 +171,8 @@ enum Role {
 ///
 /// Pure and deterministic: no clock, no store, no global; the order of the
 /// evidence does not matter. It does not allocate when the conversion has at
-/// most two codes, the evidence at most three clicks, and the decision
-/// considers at most four pieces of evidence. The crate docs' "Priority
-/// rules" state what it does.
+/// most two codes and the evidence at most three clicks, the capacities held
+/// inline. The crate docs' "Priority rules" state what it does.
 ///
 /// ```
 /// use attributor::{resolve, AffiliateId, ClickEvidence, CodeAssignment, CodeLookup,

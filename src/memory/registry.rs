@@ -281,7 +281,7 @@ impl MemoryCodeRegistry {
     ///     ImportRow::new("SUMMER", AffiliateId::new(3), t),
     /// ];
     /// let registry = MemoryCodeRegistry::new();
-    /// let report = registry.import(rows, ImportOptions::all_or_nothing());
+    /// let report = registry.import(rows.clone(), ImportOptions::all_or_nothing());
     /// assert_eq!(report.applied, 0);
     /// assert_eq!(report.conflicts.len(), 2);
     /// assert!(matches!(report.conflicts[0].kind, ConflictKind::SpellingDuplicate { row: 0, .. }));

@@ -1,0 +1,291 @@
+//! The Attributor under failing stores: nothing credited twice, nothing lost.
+
+mod common;
+
+use std::cell::Cell;
+
+use attributor::{
+    AffiliateId, Attributor, Binding, BindingLifetime, BindingStore, Click, ClickId, ClickQuery, ClickStore,
+    CodeAssignment, CodeLookup, CodeRegistry, Conversion, ConversionId, CouponCode, CreditMode, CustomerId,
+    Decision, EventKind, EventKinds, Ledger, MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry,
+    MemoryLedger, Policy, PolicySet,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use common::now;
+
+/// A store failure, injected.
+#[derive(Debug, thiserror::Error)]
+#[error("injected failure")]
+struct Injected;
+
+/// A tiny seeded generator (xorshift), so runs repeat.
+struct Dice(Cell<u64>);
+
+impl Dice {
+    fn roll(&self) -> u64 {
+        let mut x = self.0.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0.set(x);
+        x
+    }
+
+    /// True with probability `p` percent.
+    fn fails(&self, p: u64) -> bool {
+        self.roll() % 100 < p
+    }
+}
+
+/// Wraps a store and fails each call with some probability, before or after
+/// doing the work.
+struct Faulty<'a, S> {
+    inner: S,
+    dice: &'a Dice,
+    percent: u64,
+}
+
+impl<S> Faulty<'_, S> {
+    fn before(&self) -> Result<(), Injected> {
+        if self.dice.fails(self.percent) {
+            Err(Injected)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<S: CodeRegistry> CodeRegistry for Faulty<'_, S> {
+    type Error = Injected;
+    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Injected> {
+        self.before()?;
+        self.inner.lookup(code, at).map_err(|_| Injected)
+    }
+}
+
+impl<S: ClickStore> ClickStore for Faulty<'_, S> {
+    type Error = Injected;
+    fn click(&self, id: &ClickId) -> Result<Option<Click>, Injected> {
+        self.before()?;
+        self.inner.click(id).map_err(|_| Injected)
+    }
+    fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Injected> {
+        self.before()?;
+        self.inner.find(query).map_err(|_| Injected)
+    }
+}
+
+impl<S: BindingStore> BindingStore for Faulty<'_, S> {
+    type Error = Injected;
+    fn binding_before(&self, customer: &CustomerId, at: DateTime<Utc>) -> Result<Option<Binding>, Injected> {
+        self.before()?;
+        self.inner.binding_before(customer, at).map_err(|_| Injected)
+    }
+    fn bind(&self, binding: &Binding) -> Result<(), Injected> {
+        self.before()?;
+        self.inner.bind(binding).map_err(|_| Injected)?;
+        // Fail after the write, too: the caller cannot tell whether it landed.
+        self.before()
+    }
+}
+
+impl<S: Ledger> Ledger for Faulty<'_, S> {
+    type Error = Injected;
+    fn get(&self, id: &ConversionId) -> Result<Option<Decision>, Injected> {
+        self.before()?;
+        self.inner.get(id).map_err(|_| Injected)
+    }
+    fn record(&self, decision: &Decision) -> Result<Option<Decision>, Injected> {
+        self.before()?;
+        let earlier = self.inner.record(decision).map_err(|_| Injected)?;
+        self.before()?;
+        Ok(earlier)
+    }
+}
+
+const AFFILIATES: u64 = 12;
+const CUSTOMERS: u64 = 150;
+
+fn registry() -> MemoryCodeRegistry {
+    let registry = MemoryCodeRegistry::new();
+    for a in 0..AFFILIATES {
+        let mode = [CreditMode::Standard, CreditMode::Always, CreditMode::IfInvolved][(a % 3) as usize];
+        let code = CouponCode::parse(&format!("AFF{a}X")).unwrap();
+        registry
+            .insert(CodeAssignment::new(code, AffiliateId::new(a), now() - TimeDelta::days(400)).mode(mode))
+            .unwrap();
+    }
+    registry
+}
+
+/// Clicks and conversions, in time order, from a seed.
+fn traffic(seed: u64) -> (Vec<Click>, Vec<Conversion>) {
+    let dice = Dice(Cell::new(seed));
+    let mut clicks = Vec::new();
+    let mut conversions = Vec::new();
+    let kinds = [
+        EventKind::Registration,
+        EventKind::FirstDeposit,
+        EventKind::Deposit,
+        EventKind::Purchase,
+    ];
+    for i in 0..3_000u64 {
+        let at = now() - TimeDelta::days(200) + TimeDelta::minutes(i as i64 * 90);
+        let customer: CustomerId = format!("cust{}", dice.roll() % CUSTOMERS).parse().unwrap();
+        let mut conversion = Conversion::new(
+            format!("conv{i}").parse().unwrap(),
+            kinds[(dice.roll() % 4) as usize],
+            at,
+        )
+        .customer(customer);
+        if dice.fails(60) {
+            let id: ClickId = format!("click{i}").parse().unwrap();
+            let ago = TimeDelta::minutes((dice.roll() % (60 * 24 * 40)) as i64);
+            clicks.push(
+                Click::new(id, AffiliateId::new(dice.roll() % AFFILIATES), at - ago).customer(customer),
+            );
+            if dice.fails(50) {
+                conversion = conversion.click(id);
+            }
+        }
+        for _ in 0..dice.roll() % 3 {
+            let code = format!("AFF{}X", dice.roll() % (AFFILIATES + 2));
+            conversion = conversion.code(CouponCode::parse(&code).unwrap());
+        }
+        conversions.push(conversion);
+    }
+    (clicks, conversions)
+}
+
+fn policies() -> PolicySet {
+    PolicySet::new(
+        Policy::coupon_first()
+            .bind_on(EventKinds::REGISTRATION | EventKinds::FIRST_DEPOSIT)
+            .binding_lifetime(BindingLifetime::Days(60))
+            .coupon_breaks_binding(true),
+    )
+    .with(
+        EventKind::Deposit,
+        Policy::split(3_000).unwrap().bind_on(EventKinds::DEPOSIT),
+    )
+    .with(EventKind::Purchase, Policy::click_first())
+}
+
+fn clicks_store(clicks: &[Click]) -> MemoryClickStore {
+    let store = MemoryClickStore::new();
+    for c in clicks {
+        store.insert(*c).unwrap();
+    }
+    store
+}
+
+#[test]
+fn failing_stores_never_credit_twice_nor_lose_a_conversion() {
+    let (clicks, conversions) = traffic(0x5eed);
+
+    let clean = Attributor::new(
+        registry(),
+        clicks_store(&clicks),
+        MemoryBindingStore::new(),
+        MemoryLedger::new(),
+        policies(),
+    );
+    for c in &conversions {
+        clean.attribute(c).unwrap();
+    }
+
+    let dice = Dice(Cell::new(0xfa17));
+    let percent = 10;
+    let faulty = Attributor::new(
+        Faulty {
+            inner: registry(),
+            dice: &dice,
+            percent,
+        },
+        Faulty {
+            inner: clicks_store(&clicks),
+            dice: &dice,
+            percent,
+        },
+        Faulty {
+            inner: MemoryBindingStore::new(),
+            dice: &dice,
+            percent,
+        },
+        Faulty {
+            inner: MemoryLedger::new(),
+            dice: &dice,
+            percent,
+        },
+        policies(),
+    );
+    let mut failures = 0;
+    for c in &conversions {
+        // A postback sender retries until it is acknowledged.
+        loop {
+            match faulty.attribute(c) {
+                Ok(decision) => {
+                    assert_eq!(decision, clean.ledger().get(&c.id).unwrap().unwrap());
+                    break;
+                }
+                Err(_) => failures += 1,
+            }
+        }
+        // And sometimes retries an acknowledged one, too.
+        if dice.fails(5) {
+            while faulty.attribute(c).is_err() {
+                failures += 1;
+            }
+        }
+    }
+    assert!(
+        failures > 1_000,
+        "the test must inject many failures, injected {failures}"
+    );
+
+    let clean_ledger = clean.ledger().decisions();
+    let faulty_ledger = faulty.ledger().inner.decisions();
+    assert_eq!(clean_ledger.len(), conversions.len());
+    assert_eq!(clean_ledger, faulty_ledger);
+    // The traffic exercises every method and bindings.
+    for method in [
+        attributor::Method::Binding,
+        attributor::Method::Coupon,
+        attributor::Method::Click,
+    ] {
+        assert!(
+            clean_ledger
+                .iter()
+                .any(|d| d.credits.iter().any(|c| c.method == method)),
+            "{method}"
+        );
+    }
+    assert!(clean_ledger.iter().any(|d| d.credits.len() == 2));
+    assert!(clean_ledger.iter().any(|d| d.binding.is_some()));
+}
+
+#[test]
+fn a_recorded_decision_is_returned_even_after_the_stores_change() {
+    let registry = MemoryCodeRegistry::new();
+    let code = CouponCode::parse("STABLE").unwrap();
+    registry
+        .assign(code, AffiliateId::new(1), now() - TimeDelta::days(10))
+        .unwrap();
+    let attributor = Attributor::new(
+        registry,
+        MemoryClickStore::new(),
+        MemoryBindingStore::new(),
+        MemoryLedger::new(),
+        Policy::coupon_first(),
+    );
+    let order = Conversion::new("o1".parse().unwrap(), EventKind::Purchase, now()).code(code);
+    let first = attributor.attribute(&order).unwrap();
+    attributor
+        .registry()
+        .revoke(code, now() - TimeDelta::days(1))
+        .unwrap();
+    assert_eq!(attributor.attribute(&order).unwrap(), first);
+    // A new conversion sees the change.
+    let next = Conversion::new("o2".parse().unwrap(), EventKind::Purchase, now()).code(code);
+    assert!(attributor.attribute(&next).unwrap().credits.is_empty());
+}

@@ -1,0 +1,248 @@
+//! The memory registry: history, refused writes, and bulk import.
+
+use attributor::{
+    AffiliateId, CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CouponCode, CreditMode,
+    ImportOptions, ImportRow, MemoryCodeRegistry, RegistryError, conformance,
+};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+const A: AffiliateId = AffiliateId::new(1);
+const B: AffiliateId = AffiliateId::new(2);
+const C: AffiliateId = AffiliateId::new(3);
+
+fn day(d: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + TimeDelta::days(d)
+}
+
+fn code(s: &str) -> CouponCode {
+    CouponCode::parse(s).unwrap()
+}
+
+fn owner(registry: &MemoryCodeRegistry, c: &str, t: DateTime<Utc>) -> Option<AffiliateId> {
+    match registry.lookup(&code(c), t).unwrap() {
+        CodeLookup::Active(a) => Some(a.affiliate),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_memory_registry_passes_the_conformance_suite() {
+    conformance::check_code_registry(|assignments| {
+        let registry = MemoryCodeRegistry::new();
+        for a in assignments {
+            registry.insert(*a).unwrap();
+        }
+        registry
+    })
+    .unwrap();
+}
+
+#[test]
+fn reassignment_closes_one_interval_and_opens_the_next() {
+    let registry = MemoryCodeRegistry::new();
+    registry.assign(code("HANDME"), A, day(0)).unwrap();
+    registry.reassign(code("HANDME"), B, day(10)).unwrap();
+    registry.reassign(code("HANDME"), C, day(20)).unwrap();
+    let history = registry.history(&code("handme"));
+    let owners: Vec<_> = history
+        .iter()
+        .map(|a| (a.affiliate, a.valid_from, a.valid_until))
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            (A, day(0), Some(day(10))),
+            (B, day(10), Some(day(20))),
+            (C, day(20), None)
+        ]
+    );
+    assert_eq!(owner(&registry, "HANDME", day(9)), Some(A));
+    assert_eq!(owner(&registry, "HANDME", day(10)), Some(B));
+    assert_eq!(owner(&registry, "HANDME", day(25)), Some(C));
+    assert_eq!(registry.codes_of(B), [code("HANDME")]);
+}
+
+#[test]
+fn reassignment_keeps_the_credit_mode_and_needs_an_active_assignment() {
+    let registry = MemoryCodeRegistry::new();
+    registry
+        .insert(CodeAssignment::new(code("GUARDED"), A, day(0)).mode(CreditMode::IfInvolved))
+        .unwrap();
+    registry.reassign(code("GUARDED"), B, day(5)).unwrap();
+    assert_eq!(registry.history(&code("GUARDED"))[1].mode, CreditMode::IfInvolved);
+    assert_eq!(
+        registry.reassign(code("NOSUCH"), B, day(5)),
+        Err(RegistryError::NotActive {
+            code: code("NOSUCH"),
+            at: day(5)
+        })
+    );
+}
+
+#[test]
+fn revocation_is_told_apart_from_expiry() {
+    let registry = MemoryCodeRegistry::new();
+    registry.assign(code("BANNED"), A, day(0)).unwrap();
+    registry.revoke(code("BANNED"), day(3)).unwrap();
+    assert!(matches!(
+        registry.lookup(&code("BANNED"), day(2)).unwrap(),
+        CodeLookup::Active(_)
+    ));
+    assert!(matches!(
+        registry.lookup(&code("BANNED"), day(3)).unwrap(),
+        CodeLookup::Revoked(_)
+    ));
+    assert!(registry.revoke(code("BANNED"), day(4)).is_err());
+}
+
+#[test]
+fn an_overlapping_interval_is_refused_and_changes_nothing() {
+    let registry = MemoryCodeRegistry::new();
+    registry
+        .insert(CodeAssignment::new(code("SUMMER"), A, day(0)).until(day(10)))
+        .unwrap();
+    let err = registry
+        .insert(CodeAssignment::new(code("summer"), B, day(9)).until(day(20)))
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Overlap { .. }), "{err}");
+    assert_eq!(registry.history(&code("SUMMER")).len(), 1);
+    // Touching intervals do not overlap.
+    registry
+        .insert(CodeAssignment::new(code("SUMMER"), B, day(10)))
+        .unwrap();
+    assert_eq!(owner(&registry, "SUMMER", day(10)), Some(B));
+}
+
+#[test]
+fn an_empty_interval_is_refused() {
+    let registry = MemoryCodeRegistry::new();
+    let err = registry
+        .insert(CodeAssignment::new(code("EMPTY"), A, day(5)).until(day(5)))
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::EmptyInterval { .. }));
+    assert!(registry.is_empty());
+}
+
+#[test]
+fn a_confusable_code_of_another_affiliate_is_refused_but_the_same_affiliate_may_hold_both() {
+    let registry = MemoryCodeRegistry::new();
+    registry.assign(code("BOSS20"), A, day(0)).unwrap();
+    let err = registry.assign(code("8O55Z0"), B, day(1)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "code 8O55Z0 is confusable with code BOSS20 of affiliate 1"
+    );
+    assert_eq!(registry.len(), 1);
+    registry.assign(code("8O55Z0"), A, day(1)).unwrap();
+    assert_eq!(registry.len(), 2);
+}
+
+#[test]
+fn a_confusable_code_is_fine_once_the_other_assignment_has_ended() {
+    let registry = MemoryCodeRegistry::new();
+    registry
+        .insert(CodeAssignment::new(code("SOL10"), A, day(0)).until(day(10)))
+        .unwrap();
+    registry.assign(code("5OL1O"), B, day(10)).unwrap();
+    // A reassignment into a confusable clash is refused and changes nothing.
+    registry.assign(code("TAKEN"), C, day(0)).unwrap();
+    assert!(registry.reassign(code("SOL10"), C, day(5)).is_ok());
+    let err = registry.reassign(code("TAKEN"), A, day(11));
+    assert!(err.is_ok(), "no confusable of TAKEN exists: {err:?}");
+    assert!(matches!(
+        registry.insert(CodeAssignment::new(code("S0L10"), C, day(12))),
+        Err(RegistryError::Confusable { .. })
+    ));
+}
+
+fn migration_rows() -> Vec<ImportRow> {
+    vec![
+        ImportRow::new("SPRING10", A, day(0)),
+        ImportRow::new("spring-10", B, day(5)),
+        ImportRow::new("SPR1NG10", C, day(0)),
+        ImportRow::new("no good!", A, day(0)),
+        ImportRow::new("SUMMER", C, day(0)),
+        ImportRow::new("SUMMER", C, day(3)),
+        ImportRow::new("AUTUMN", AffiliateId::new(99), day(0)),
+        ImportRow::new("WINTER", A, day(5)).until(day(1)),
+        ImportRow::new("EXISTING", B, day(0)),
+        ImportRow::new("EX1STING", C, day(0)),
+    ]
+}
+
+fn registry_with_existing() -> MemoryCodeRegistry {
+    let registry = MemoryCodeRegistry::new();
+    registry.assign(code("EXISTING"), A, day(0)).unwrap();
+    registry
+}
+
+#[test]
+fn import_reports_every_conflict_with_its_row_and_what_it_clashes_with() {
+    let registry = registry_with_existing();
+    let known = |a: AffiliateId| a.get() < 10;
+    let report = registry.import(
+        migration_rows(),
+        ImportOptions::all_or_nothing().known_affiliates(&known),
+    );
+    let kinds: Vec<(usize, ConflictKind)> =
+        report.conflicts.iter().map(|c| (c.row, c.kind.clone())).collect();
+    let existing = registry.history(&code("EXISTING"))[0];
+    assert_eq!(report.rows, 10);
+    assert_eq!(
+        kinds,
+        [
+            (
+                1,
+                ConflictKind::SpellingDuplicate {
+                    row: 0,
+                    spelled: "SPRING10".into()
+                }
+            ),
+            (
+                2,
+                ConflictKind::ConfusableWithRow {
+                    row: 0,
+                    code: code("SPRING10")
+                }
+            ),
+            (
+                3,
+                ConflictKind::InvalidCode(attributor::CodeError::InvalidChar { ch: '!', position: 7 })
+            ),
+            (5, ConflictKind::OverlapsRow { row: 4 }),
+            (
+                6,
+                ConflictKind::UnknownOwner {
+                    affiliate: AffiliateId::new(99)
+                }
+            ),
+            (7, ConflictKind::EmptyInterval),
+            (8, ConflictKind::Overlaps { existing }),
+            (9, ConflictKind::Confusable { existing }),
+        ]
+    );
+    assert_eq!(report.applied, 0, "all or nothing applies nothing");
+    assert_eq!(registry.len(), 1);
+}
+
+#[test]
+fn import_in_apply_valid_mode_applies_the_valid_rows_and_overwrites_nothing() {
+    let registry = registry_with_existing();
+    let report = registry.import(migration_rows(), ImportOptions::apply_valid());
+    assert_eq!(report.applied, 3, "{report:?}");
+    assert_eq!(report.conflicts.len(), 7);
+    assert_eq!(owner(&registry, "SPRING10", day(6)), Some(A));
+    assert_eq!(owner(&registry, "SUMMER", day(6)), Some(C));
+    assert_eq!(owner(&registry, "AUTUMN", day(6)), Some(AffiliateId::new(99)));
+    assert_eq!(owner(&registry, "EXISTING", day(6)), Some(A));
+}
+
+#[test]
+fn a_clean_import_applies_everything() {
+    let registry = MemoryCodeRegistry::new();
+    let rows = (0..100).map(|i| ImportRow::new(&format!("CODE{i:03}X"), A, day(0)).mode(CreditMode::Always));
+    let report = registry.import(rows, ImportOptions::all_or_nothing());
+    assert!(report.conflicts.is_empty());
+    assert_eq!((report.rows, report.applied, registry.len()), (100, 100, 100));
+    assert_eq!(registry.codes_of(A).len(), 100);
+}

@@ -1,0 +1,355 @@
+//! The stories affiliate programs live by, one test each.
+
+mod common;
+
+use attributor::{
+    Amount, BindingLifetime, CodeAssignment, CreditMode, EventKind, EventKinds, Method, Outcome, Policy,
+    PolicySet, Subject,
+};
+use common::*;
+
+fn outcome_of_code(decision: &attributor::Decision, c: &str) -> Outcome {
+    decision
+        .considered
+        .iter()
+        .find(|e| e.subject == Subject::Code { code: code(c) })
+        .map(|e| e.outcome)
+        .unwrap()
+}
+
+fn outcome_of_click(decision: &attributor::Decision, id: attributor::ClickId) -> Outcome {
+    decision
+        .considered
+        .iter()
+        .find(|e| matches!(e.subject, Subject::Click { id: i, .. } if i == id))
+        .map(|e| e.outcome)
+        .unwrap()
+}
+
+fn only_credit(decision: &attributor::Decision) -> (attributor::AffiliateId, Method, u16) {
+    assert_eq!(decision.credits.len(), 1, "{decision}");
+    let c = decision.credits[0];
+    (c.affiliate, c.method, c.share)
+}
+
+#[test]
+fn influencer_code_without_a_click_credits_the_code_owner() {
+    let world = World::new(Policy::coupon_first());
+    world.code("MKBHD10", A);
+    let decision = world.attribute(&purchase("o1", "viewer").code(code("mkbhd-10")));
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+    assert_eq!(outcome_of_code(&decision, "MKBHD10"), Outcome::Credited);
+}
+
+#[test]
+fn a_click_alone_inside_the_window_credits_the_click_owner() {
+    let world = World::new(Policy::coupon_first());
+    let click = world.click(B, "shopper", days(29));
+    let decision = world.attribute(&purchase("o1", "shopper"));
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+    assert_eq!(outcome_of_click(&decision, click), Outcome::Credited);
+}
+
+#[test]
+fn a_click_one_second_past_the_window_credits_nobody() {
+    let world = World::new(Policy::coupon_first());
+    let click = world.click(B, "shopper", days(30) + secs(1));
+    let decision = world.attribute(&purchase("o1", "shopper").click(click));
+    assert!(decision.credits.is_empty());
+    assert_eq!(outcome_of_click(&decision, click), Outcome::OutsideWindow);
+
+    // The boundary itself is inside the window.
+    let world = World::new(Policy::coupon_first());
+    let click = world.click(B, "shopper", days(30));
+    let decision = world.attribute(&purchase("o1", "shopper").click(click));
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+}
+
+/// A's code and B's click on one purchase, under `policy`.
+fn code_against_click(policy: Policy) -> (attributor::Decision, attributor::ClickId) {
+    let world = World::new(policy);
+    world.code("ALICE", A);
+    let click = world.click(B, "shopper", days(2));
+    (
+        world.attribute(&purchase("o1", "shopper").code(code("ALICE"))),
+        click,
+    )
+}
+
+#[test]
+fn coupon_first_credits_the_code_owner_over_the_click_owner() {
+    let (decision, click) = code_against_click(Policy::coupon_first());
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+    assert_eq!(
+        outcome_of_click(&decision, click),
+        Outcome::Outranked {
+            by: Method::Coupon,
+            affiliate: A
+        }
+    );
+}
+
+#[test]
+fn click_first_credits_the_click_owner_over_the_code_owner() {
+    let (decision, _) = code_against_click(Policy::click_first());
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+    assert_eq!(
+        outcome_of_code(&decision, "ALICE"),
+        Outcome::Outranked {
+            by: Method::Click,
+            affiliate: B
+        }
+    );
+}
+
+#[test]
+fn last_touch_credits_the_code_entered_at_the_conversion_and_first_touch_the_earlier_click() {
+    let (last, _) = code_against_click(Policy::last_touch());
+    assert_eq!(only_credit(&last), (A, Method::Coupon, 10_000));
+    let (first, _) = code_against_click(Policy::first_touch());
+    assert_eq!(only_credit(&first), (B, Method::Click, 10_000));
+}
+
+#[test]
+fn a_half_split_shares_between_code_and_click_owners_and_merges_one_owner() {
+    let (decision, _) = code_against_click(Policy::split(5_000).unwrap());
+    assert_eq!(decision.share_of(A), 5_000);
+    assert_eq!(decision.share_of(B), 5_000);
+    assert_eq!(decision.credits.len(), 2);
+
+    let world = World::new(Policy::split(5_000).unwrap());
+    world.code("ALICE", A);
+    world.click(A, "shopper", days(2));
+    let decision = world.attribute(&purchase("o1", "shopper").code(code("ALICE")));
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+}
+
+#[test]
+fn a_reassigned_code_credits_whoever_owned_it_when_the_conversion_happened() {
+    let world = World::new(Policy::coupon_first());
+    world.code("SPRING", A);
+    world
+        .attributor
+        .registry()
+        .reassign(code("SPRING"), B, now() - days(7))
+        .unwrap();
+    let late_replay = conversion("old", EventKind::Purchase, "x", now() - days(14)).code(code("SPRING"));
+    assert_eq!(only_credit(&world.attribute(&late_replay)).0, A);
+    let today = purchase("new", "y").code(code("SPRING"));
+    assert_eq!(only_credit(&world.attribute(&today)).0, B);
+}
+
+#[test]
+fn expired_revoked_not_yet_active_and_unknown_codes_credit_nobody_each_with_its_reason() {
+    let world = World::new(Policy::coupon_first());
+    world.assignment(CodeAssignment::new(code("OLDIE"), A, now() - days(60)).until(now() - days(30)));
+    world.code("BANNED", A);
+    world
+        .attributor
+        .registry()
+        .revoke(code("BANNED"), now() - days(1))
+        .unwrap();
+    world.assignment(CodeAssignment::new(code("SOON"), A, now() + days(1)));
+    for (c, reason) in [
+        ("OLDIE", Outcome::CodeExpired),
+        ("BANNED", Outcome::CodeRevoked),
+        ("SOON", Outcome::CodeNotYetActive),
+        ("NOSUCH", Outcome::CodeUnknown),
+    ] {
+        let decision = world.attribute(&purchase(c, "shopper").code(code(c)));
+        assert!(decision.credits.is_empty(), "{decision}");
+        assert_eq!(outcome_of_code(&decision, c), reason);
+    }
+}
+
+fn igaming(policy: Policy) -> (World, attributor::Decision, attributor::Decision) {
+    let world = World::new(policy);
+    world.code("BONUS", B);
+    let click = world.click(A, "player", days(10) + secs(60));
+    let registration = conversion("reg", EventKind::Registration, "player", now() - days(10)).click(click);
+    let reg = world.attribute(&registration);
+    let ftd =
+        world.attribute(&conversion("ftd", EventKind::FirstDeposit, "player", now()).code(code("BONUS")));
+    (world, reg, ftd)
+}
+
+#[test]
+fn a_registration_binds_the_player_and_a_later_deposit_with_another_code_stays_with_the_binding() {
+    let policy = Policy::coupon_first().bind_on(EventKinds::REGISTRATION);
+    let (world, reg, ftd) = igaming(policy);
+    assert_eq!(only_credit(&reg), (A, Method::Click, 10_000));
+    assert_eq!(reg.binding.map(|b| b.affiliate), Some(A));
+    assert_eq!(only_credit(&ftd), (A, Method::Binding, 10_000));
+    assert_eq!(
+        outcome_of_code(&ftd, "BONUS"),
+        Outcome::BindingHeld { affiliate: A }
+    );
+    assert_eq!(
+        world
+            .attributor
+            .bindings()
+            .history(&"player".parse().unwrap())
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn when_a_coupon_breaks_bindings_the_deposit_goes_to_the_code_owner_and_the_binding_moves() {
+    let policy = Policy::coupon_first()
+        .bind_on(EventKinds::REGISTRATION)
+        .coupon_breaks_binding(true);
+    let (world, _, ftd) = igaming(policy);
+    assert_eq!(only_credit(&ftd), (B, Method::Coupon, 10_000));
+    assert_eq!(ftd.binding.map(|b| b.affiliate), Some(B));
+    let later = world.attribute(&conversion("dep", EventKind::Deposit, "player", now() + days(1)));
+    assert_eq!(only_credit(&later), (B, Method::Binding, 10_000));
+}
+
+#[test]
+fn once_a_binding_expires_the_evidence_decides_again() {
+    let policy = Policy::coupon_first()
+        .bind_on(EventKinds::REGISTRATION)
+        .binding_lifetime(BindingLifetime::Days(5));
+    let (_, _, ftd) = igaming(policy);
+    assert_eq!(only_credit(&ftd), (B, Method::Coupon, 10_000));
+    let binding = ftd
+        .considered
+        .iter()
+        .find(|c| matches!(c.subject, Subject::Binding { .. }));
+    assert_eq!(binding.map(|b| b.outcome), Some(Outcome::BindingExpired));
+}
+
+#[test]
+fn an_if_involved_code_counts_only_with_its_owners_click() {
+    let world = World::new(Policy::coupon_first());
+    world.assignment(CodeAssignment::new(code("LEAKY"), A, now() - days(365)).mode(CreditMode::IfInvolved));
+    let other_click = world.click(B, "stranger", days(1));
+    let decision = world.attribute(&purchase("o1", "stranger").code(code("LEAKY")));
+    assert_eq!(outcome_of_code(&decision, "LEAKY"), Outcome::OwnerNotInvolved);
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+    assert_eq!(outcome_of_click(&decision, other_click), Outcome::Credited);
+
+    // The owner's click is found even though another affiliate's click is later.
+    world.click(A, "fan", days(3));
+    world.click(B, "fan", days(1));
+    let decision = world.attribute(&purchase("o2", "fan").code(code("LEAKY")));
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+}
+
+#[test]
+fn an_always_code_beats_a_click_under_click_first() {
+    let world = World::new(Policy::click_first());
+    world.assignment(CodeAssignment::new(code("VIP"), A, now() - days(365)).mode(CreditMode::Always));
+    world.click(B, "shopper", days(1));
+    let decision = world.attribute(&purchase("o1", "shopper").code(code("VIP")));
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+}
+
+#[test]
+fn a_self_referral_code_is_rejected() {
+    let world = World::new(Policy::coupon_first());
+    world.code("MYSELF", A);
+    let decision = world.attribute(
+        &purchase("o1", "affiliate-a")
+            .customer_affiliate(A)
+            .code(code("MYSELF")),
+    );
+    assert!(decision.credits.is_empty());
+    assert_eq!(outcome_of_code(&decision, "MYSELF"), Outcome::SelfReferral);
+}
+
+#[test]
+fn the_first_valid_code_in_entry_order_counts_and_later_ones_are_superseded() {
+    let world = World::new(Policy::coupon_first());
+    world.code("FIRST", A).code("SECOND", B);
+    let decision = world.attribute(&purchase("o1", "s").code(code("TYPO1")).code(code("SECOND")));
+    assert_eq!(only_credit(&decision), (B, Method::Coupon, 10_000));
+    assert_eq!(outcome_of_code(&decision, "TYPO1"), Outcome::CodeUnknown);
+
+    let decision = world.attribute(&purchase("o2", "s").code(code("FIRST")).code(code("SECOND")));
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+    assert_eq!(
+        outcome_of_code(&decision, "SECOND"),
+        Outcome::Superseded { by: code("FIRST") }
+    );
+}
+
+#[test]
+fn a_click_stamped_after_the_conversion_counts_only_within_the_skew_tolerance() {
+    let tolerant = World::new(Policy::coupon_first().clock_skew(secs(30)).unwrap());
+    let click = tolerant.click(B, "s", -secs(10));
+    let decision = tolerant.attribute(&purchase("o1", "s").click(click));
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+
+    let strict = World::new(Policy::coupon_first());
+    let click = strict.click(B, "s", -secs(10));
+    let decision = strict.attribute(&purchase("o1", "s").click(click));
+    assert!(decision.credits.is_empty());
+    assert_eq!(outcome_of_click(&decision, click), Outcome::AfterConversion);
+}
+
+#[test]
+fn a_conversion_two_seconds_after_its_click_is_too_fast_for_a_five_second_minimum() {
+    let world = World::new(Policy::coupon_first().min_click_age(secs(5)).unwrap());
+    let click = world.click(B, "bot", secs(2));
+    let decision = world.attribute(&purchase("o1", "bot").click(click));
+    assert!(decision.credits.is_empty());
+    assert_eq!(outcome_of_click(&decision, click), Outcome::TooFast);
+}
+
+#[test]
+fn a_retried_postback_gives_one_ledger_entry_and_the_same_decision() {
+    let world = World::new(Policy::coupon_first());
+    world.code("RETRY", A);
+    let order = purchase("o1", "s").code(code("RETRY"));
+    let first = world.attribute(&order);
+    // The code changes hands before the retry arrives: the record stands.
+    world
+        .attributor
+        .registry()
+        .reassign(code("RETRY"), B, now() - days(1))
+        .unwrap();
+    let second = world.attribute(&order);
+    assert_eq!(first, second);
+    assert_eq!(world.attributor.ledger().len(), 1);
+}
+
+#[test]
+fn registrations_and_challenge_purchases_follow_their_own_policies() {
+    let set = PolicySet::new(Policy::coupon_first()).with(EventKind::Registration, Policy::click_first());
+    let world = World::new(set);
+    world.code("TRADER", A);
+    world.click(B, "trader", days(1));
+    let reg =
+        world.attribute(&conversion("reg", EventKind::Registration, "trader", now()).code(code("TRADER")));
+    let buy = world
+        .attribute(&conversion("buy", EventKind::ChallengePurchase, "trader", now()).code(code("TRADER")));
+    assert_eq!(only_credit(&reg), (B, Method::Click, 10_000));
+    assert_eq!(only_credit(&buy), (A, Method::Coupon, 10_000));
+}
+
+#[test]
+fn a_free_purchase_with_a_code_is_still_credited() {
+    let world = World::new(Policy::coupon_first());
+    world.code("FREEBIE", A);
+    let order = purchase("o1", "s")
+        .code(code("FREEBIE"))
+        .amount(Amount::ZERO, "USD".parse().unwrap());
+    assert_eq!(only_credit(&world.attribute(&order)), (A, Method::Coupon, 10_000));
+}
+
+#[test]
+fn a_decision_reads_as_one_sentence_for_a_dispute() {
+    let (decision, click) = code_against_click(Policy::coupon_first());
+    let text = decision.to_string();
+    assert!(text.starts_with("conversion o1 (purchase at 2026-06-01 12:00:00 UTC, coupon-first) credits affiliate 1 by code ALICE"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "click {click} of affiliate 2 was outranked by the coupon of affiliate 1"
+        )),
+        "{text}"
+    );
+    assert!(text.ends_with('.'));
+    assert_eq!(text.lines().count(), 1);
+}
