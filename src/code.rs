@@ -126,6 +126,9 @@ impl CouponCode {
     /// assert_eq!(CouponCode::parse(" -\u{200B}- "), Err(CodeError::Empty));
     /// ```
     pub fn parse(input: &str) -> Result<Self, CodeError> {
+        if input.is_ascii() {
+            return Self::parse_ascii(input.as_bytes());
+        }
         let trimmed = input.trim_matches(|c: char| c.is_whitespace() || is_invisible(c));
         // Position of the first character of `trimmed` in `input`, in chars.
         let rest = input.trim_start_matches(|c: char| c.is_whitespace() || is_invisible(c));
@@ -150,6 +153,36 @@ impl CouponCode {
             }
             len += 1;
         }
+        Self::finish(bytes, len)
+    }
+
+    /// [`CouponCode::parse`] for ASCII input, where characters are bytes.
+    fn parse_ascii(input: &[u8]) -> Result<Self, CodeError> {
+        // `char::is_whitespace` on ASCII, vertical tab included.
+        let space = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ');
+        let start = input.iter().position(|b| !space(b)).unwrap_or(input.len());
+        let end = input.iter().rposition(|b| !space(b)).map_or(start, |i| i + 1);
+        let mut bytes = [0u8; MAX_CODE_LEN];
+        let mut len = 0usize;
+        for (i, &b) in input.get(start..end).unwrap_or_default().iter().enumerate() {
+            if matches!(b, b' ' | b'-' | b'_' | b'.') {
+                continue;
+            }
+            if !b.is_ascii_alphanumeric() {
+                return Err(CodeError::InvalidChar {
+                    ch: char::from(b),
+                    position: start + i,
+                });
+            }
+            if let Some(slot) = bytes.get_mut(len) {
+                *slot = b.to_ascii_uppercase();
+            }
+            len += 1;
+        }
+        Self::finish(bytes, len)
+    }
+
+    fn finish(bytes: [u8; MAX_CODE_LEN], len: usize) -> Result<Self, CodeError> {
         match len {
             0 => Err(CodeError::Empty),
             n if n < MIN_CODE_LEN => Err(CodeError::TooShort {
@@ -162,6 +195,21 @@ impl CouponCode {
             }),
             n => Ok(Self { len: n as u8, bytes }),
         }
+    }
+
+    /// A code from bytes already in canonical form (`A-Z0-9`, in length),
+    /// as stores keep them; `None` otherwise.
+    pub(crate) fn from_canonical(canonical: &[u8]) -> Option<Self> {
+        let ok = (MIN_CODE_LEN..=MAX_CODE_LEN).contains(&canonical.len())
+            && canonical
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let mut bytes = [0u8; MAX_CODE_LEN];
+        bytes.get_mut(..canonical.len())?.copy_from_slice(canonical);
+        ok.then_some(Self {
+            len: canonical.len() as u8,
+            bytes,
+        })
     }
 
     /// The canonical form: `A-Z0-9` only.

@@ -104,6 +104,17 @@ pub enum RegistryError {
         /// The other affiliate's assignment.
         existing: Box<CodeAssignment>,
     },
+    /// An instant outside the range the store keeps.
+    #[error("instant {at} of code {code} is outside the range the registry keeps")]
+    OutOfRange {
+        /// The code.
+        code: CouponCode,
+        /// The instant.
+        at: DateTime<Utc>,
+    },
+    /// The store holds as many assignments as it can.
+    #[error("the registry is full")]
+    Full,
     /// Reassigning or revoking needs an assignment active at that instant.
     #[error("code {code} has no active assignment at {at}")]
     NotActive {

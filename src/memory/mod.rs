@@ -2,6 +2,7 @@
 
 mod bindings;
 mod clicks;
+mod compact;
 mod ledger;
 mod registry;
 

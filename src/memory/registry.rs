@@ -1,16 +1,21 @@
 //! The in-memory code registry.
 
 use std::convert::Infallible;
-use std::sync::{PoisonError, RwLock};
+use std::hash::BuildHasher;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
+use super::compact::{Chunks, OPEN, Packed, Padded, from_nanos, saturating_nanos, shard_of, to_nanos};
 use crate::code::{CouponCode, Skeleton};
 use crate::error::{CodeError, RegistryError};
 use crate::ids::{AffiliateId, Label};
 use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
+
+/// The number of shards: a power of two.
+const SHARDS: usize = 64;
 
 /// A code registry in memory: the embedded default and the reference
 /// implementation of [`CodeRegistry`].
@@ -22,8 +27,23 @@ use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
 /// * two codes with the same [`Skeleton`] never belong to different
 ///   affiliates at overlapping times (the same affiliate may hold both).
 ///
-/// The registry is `Sync`: reads and writes take `&self`, so one registry
-/// can serve lookups on many threads while a writer assigns codes.
+/// # Layout and concurrency
+///
+/// Codes are spread over 64 shards by the hash of their skeleton, so that a
+/// code and every code it could be confused with live in one shard. Each
+/// shard sits behind its own reader-writer lock, on its own cache lines:
+/// lookups on many threads rarely meet, and a writer blocks only the
+/// readers of the one shard it writes. Within a shard an assignment is a
+/// 48-byte record (the code packed in 16 bytes, instants as nanoseconds)
+/// in a chunked vector, and a hashbrown table of 4-byte record indexes finds
+/// the first record of each code; a code's later assignments are chained.
+/// Labels are kept aside, only for the assignments that have one. So a
+/// registry of one million codes takes about 61 bytes a code.
+///
+/// Instants are kept as nanoseconds since 1970: the registry takes
+/// assignments between 1677-09-21 and 2262-04-11 and refuses others with
+/// [`RegistryError::OutOfRange`]. [`MemoryCodeRegistry::codes_of`] scans
+/// every record.
 ///
 /// ```
 /// use attributor::{AffiliateId, CodeLookup, CodeRegistry, CouponCode, MemoryCodeRegistry};
@@ -45,78 +65,350 @@ use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
 /// assert_eq!(registry.history(&code).len(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryCodeRegistry {
-    inner: RwLock<Inner>,
+    shards: Box<[Padded<RwLock<Shard>>; SHARDS]>,
+    hasher: DefaultHashBuilder,
 }
 
-#[derive(Debug, Default, Clone)]
-struct Inner {
-    /// Each code's history, sorted by `valid_from`, never overlapping.
-    codes: HashMap<CouponCode, SmallVec<[CodeAssignment; 1]>>,
-    /// The codes that share a skeleton.
-    skeletons: HashMap<Skeleton, SmallVec<[CouponCode; 1]>>,
-    /// The codes each affiliate has ever held.
-    affiliates: HashMap<AffiliateId, SmallVec<[CouponCode; 2]>>,
-}
-
-impl Inner {
-    fn history(&self, code: &CouponCode) -> &[CodeAssignment] {
-        self.codes.get(code).map_or(&[], |h| h.as_slice())
-    }
-
-    /// Checks that `new` can join the registry without breaking it.
-    fn check(&self, new: &CodeAssignment) -> Result<(), RegistryError> {
-        if let Some(until) = new.valid_until {
-            if until <= new.valid_from {
-                return Err(RegistryError::EmptyInterval {
-                    code: new.code,
-                    from: new.valid_from,
-                    until,
-                });
-            }
+impl Default for MemoryCodeRegistry {
+    fn default() -> Self {
+        Self {
+            shards: Box::new(std::array::from_fn(|_| Padded::default())),
+            hasher: DefaultHashBuilder::default(),
         }
-        if let Some(existing) = self.history(&new.code).iter().find(|a| a.overlaps(new)) {
-            return Err(RegistryError::Overlap {
+    }
+}
+
+/// No next record.
+const NONE: u32 = u32::MAX;
+
+const MODE_MASK: u8 = 0b11;
+const REVOKED: u8 = 0b100;
+const LABELLED: u8 = 0b1000;
+
+/// One assignment, compact.
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    code: Packed,
+    affiliate: u64,
+    from: i64,
+    /// [`OPEN`] when open-ended.
+    until: i64,
+    /// The code's next assignment in time, or [`NONE`].
+    next: u32,
+    flags: u8,
+}
+
+impl Rec {
+    fn is_active_at(&self, at: i64) -> bool {
+        self.from <= at && (self.until == OPEN || at < self.until)
+    }
+}
+
+fn mode_bits(mode: CreditMode) -> u8 {
+    match mode {
+        CreditMode::Standard => 0,
+        CreditMode::Always => 1,
+        CreditMode::IfInvolved => 2,
+    }
+}
+
+fn mode_of(flags: u8) -> CreditMode {
+    match flags & MODE_MASK {
+        1 => CreditMode::Always,
+        2 => CreditMode::IfInvolved,
+        _ => CreditMode::Standard,
+    }
+}
+
+/// One shard: the records of the codes whose skeletons hash here.
+#[derive(Debug, Default)]
+struct Shard {
+    recs: Chunks<Rec>,
+    /// The first record of each code, hashed by the code's skeleton.
+    heads: HashTable<u32>,
+    /// Codes longer than a packed code holds.
+    long_codes: Vec<CouponCode>,
+    labels: HashMap<u32, Label>,
+}
+
+/// A registry's contents as the write checks see them.
+trait View {
+    /// The assignments of `code`, oldest first.
+    fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]>;
+    /// The other codes with `code`'s skeleton.
+    fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]>;
+}
+
+/// Checks that `new` can join the registry seen through `view`, as if the
+/// assignment `replacing` (of the same code) were not there.
+fn check(
+    view: &impl View,
+    new: &CodeAssignment,
+    replacing: Option<&CodeAssignment>,
+) -> Result<(), RegistryError> {
+    if let Some(until) = new.valid_until {
+        if until <= new.valid_from {
+            return Err(RegistryError::EmptyInterval {
                 code: new.code,
-                existing: Box::new(*existing),
+                from: new.valid_from,
+                until,
             });
         }
-        let twins = self.skeletons.get(&new.code.skeleton());
-        for twin in twins.into_iter().flatten().filter(|c| **c != new.code) {
-            let clash = self
-                .history(twin)
-                .iter()
-                .find(|a| a.affiliate != new.affiliate && a.overlaps(new));
-            if let Some(existing) = clash {
-                return Err(RegistryError::Confusable {
-                    code: new.code,
-                    existing: Box::new(*existing),
-                });
+    }
+    for t in [Some(new.valid_from), new.valid_until].into_iter().flatten() {
+        if to_nanos(t).is_none() {
+            return Err(RegistryError::OutOfRange {
+                code: new.code,
+                at: t,
+            });
+        }
+    }
+    let history = view.history_of(&new.code);
+    if let Some(existing) = history.iter().find(|a| Some(*a) != replacing && a.overlaps(new)) {
+        return Err(RegistryError::Overlap {
+            code: new.code,
+            existing: Box::new(*existing),
+        });
+    }
+    for twin in view.twins_of(&new.code) {
+        let clash = view
+            .history_of(&twin)
+            .into_iter()
+            .find(|a| a.affiliate != new.affiliate && a.overlaps(new));
+        if let Some(existing) = clash {
+            return Err(RegistryError::Confusable {
+                code: new.code,
+                existing: Box::new(existing),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Shard {
+    fn code_of(&self, rec: &Rec) -> Option<CouponCode> {
+        match rec.code.long_index() {
+            Some(i) => self.long_codes.get(i).copied(),
+            None => rec.code.unpack(),
+        }
+    }
+
+    fn is_code(&self, rec: &Rec, code: &CouponCode, packed: Option<Packed>) -> bool {
+        match (packed, rec.code.long_index()) {
+            (Some(p), None) => rec.code == p,
+            (None, Some(i)) => self.long_codes.get(i) == Some(code),
+            _ => false,
+        }
+    }
+
+    /// The first record of `code`.
+    fn head(&self, hash: u64, code: &CouponCode, packed: Option<Packed>) -> Option<u32> {
+        self.heads
+            .find(hash, |&i| {
+                self.recs.get(i).is_some_and(|r| self.is_code(r, code, packed))
+            })
+            .copied()
+    }
+
+    /// The records of `code`, oldest first, with their indexes.
+    fn chain(&self, hash: u64, code: &CouponCode) -> impl Iterator<Item = (u32, &Rec)> {
+        let mut next = self.head(hash, code, Packed::of(code)).unwrap_or(NONE);
+        core::iter::from_fn(move || {
+            let index = next;
+            let rec = self.recs.get(index)?;
+            next = rec.next;
+            Some((index, rec))
+        })
+    }
+
+    fn assignment(&self, index: u32, rec: &Rec, code: CouponCode) -> CodeAssignment {
+        CodeAssignment {
+            code,
+            affiliate: AffiliateId::new(rec.affiliate),
+            valid_from: from_nanos(rec.from),
+            valid_until: (rec.until != OPEN).then(|| from_nanos(rec.until)),
+            revoked: rec.flags & REVOKED != 0,
+            mode: mode_of(rec.flags),
+            label: if rec.flags & LABELLED != 0 {
+                self.labels.get(&index).copied()
+            } else {
+                None
+            },
+        }
+    }
+
+    fn lookup(&self, hash: u64, code: &CouponCode, at: DateTime<Utc>) -> CodeLookup {
+        let at = saturating_nanos(at);
+        let mut first = None;
+        let mut latest_started = None;
+        for (index, rec) in self.chain(hash, code) {
+            first = first.or(Some((index, rec)));
+            if rec.from <= at {
+                latest_started = Some((index, rec));
+            } else {
+                break;
+            }
+        }
+        match (latest_started, first) {
+            (Some((i, r)), _) if r.is_active_at(at) => CodeLookup::Active(self.assignment(i, r, *code)),
+            (Some((i, r)), _) if r.flags & REVOKED != 0 => CodeLookup::Revoked(self.assignment(i, r, *code)),
+            (Some((i, r)), _) => CodeLookup::Expired(self.assignment(i, r, *code)),
+            (None, Some((i, r))) => CodeLookup::NotYetActive(self.assignment(i, r, *code)),
+            (None, None) => CodeLookup::Unknown,
+        }
+    }
+
+    /// Adds an assignment that [`check`] accepted.
+    fn insert(
+        &mut self,
+        hash: u64,
+        a: &CodeAssignment,
+        rehash: impl Fn(&CouponCode) -> u64,
+    ) -> Result<(), RegistryError> {
+        let out_of_range = |at| RegistryError::OutOfRange { code: a.code, at };
+        let from = to_nanos(a.valid_from).ok_or(out_of_range(a.valid_from))?;
+        let until = match a.valid_until {
+            Some(t) => to_nanos(t).ok_or(out_of_range(t))?,
+            None => OPEN,
+        };
+        let packed = match Packed::of(&a.code) {
+            Some(p) => p,
+            None => match self.long_codes.iter().position(|c| *c == a.code) {
+                Some(i) => Packed::long(i),
+                None => {
+                    self.long_codes.push(a.code);
+                    Packed::long(self.long_codes.len() - 1)
+                }
+            },
+        };
+        // Where the new record goes in the code's chain.
+        let mut before: Option<u32> = None;
+        let mut after = NONE;
+        for (index, rec) in self.chain(hash, &a.code) {
+            if rec.from < from {
+                before = Some(index);
+            } else {
+                after = index;
+                break;
+            }
+        }
+        let flags = mode_bits(a.mode)
+            | if a.revoked { REVOKED } else { 0 }
+            | if a.label.is_some() { LABELLED } else { 0 };
+        let rec = Rec {
+            code: packed,
+            affiliate: a.affiliate.get(),
+            from,
+            until,
+            next: after,
+            flags,
+        };
+        let index = self.recs.push(rec).ok_or(RegistryError::Full)?;
+        if let Some(label) = a.label {
+            self.labels.insert(index, label);
+        }
+        match before {
+            Some(b) => {
+                if let Some(prev) = self.recs.get_mut(b) {
+                    prev.next = index;
+                }
+            }
+            None => {
+                let Shard {
+                    recs,
+                    heads,
+                    long_codes,
+                    ..
+                } = self;
+                let code_of = |i: &u32| {
+                    recs.get(*i).and_then(|r| match r.code.long_index() {
+                        Some(l) => long_codes.get(l).copied(),
+                        None => r.code.unpack(),
+                    })
+                };
+                let existing = heads.find_mut(hash, |i| code_of(i) == Some(a.code));
+                match existing {
+                    Some(slot) => *slot = index,
+                    None => {
+                        heads.insert_unique(hash, index, |i| code_of(i).map_or(0, |c| rehash(&c)));
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    /// Adds an assignment that [`Inner::check`] accepted.
-    fn insert(&mut self, new: CodeAssignment) {
-        let history = self.codes.entry(new.code).or_default();
-        if history.is_empty() {
-            self.skeletons
-                .entry(new.code.skeleton())
-                .or_default()
-                .push(new.code);
-        }
-        let at = history.partition_point(|a| a.valid_from < new.valid_from);
-        history.insert(at, new);
-        let held = self.affiliates.entry(new.affiliate).or_default();
-        if !held.contains(&new.code) {
-            held.push(new.code);
-        }
+    /// The record of `code` active at `at`.
+    fn active_mut(&mut self, hash: u64, code: &CouponCode, at: DateTime<Utc>) -> Option<&mut Rec> {
+        let at = saturating_nanos(at);
+        let index = self.chain(hash, code).find(|(_, r)| r.is_active_at(at))?.0;
+        self.recs.get_mut(index)
+    }
+}
+
+/// A shard seen with the hasher, for [`check`].
+struct ShardView<'a> {
+    shard: &'a Shard,
+    hasher: &'a DefaultHashBuilder,
+}
+
+impl View for ShardView<'_> {
+    fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
+        let hash = skeleton_hash(self.hasher, &code.skeleton());
+        self.shard
+            .chain(hash, code)
+            .map(|(i, r)| self.shard.assignment(i, r, *code))
+            .collect()
     }
 
-    fn active_mut(&mut self, code: &CouponCode, at: DateTime<Utc>) -> Option<&mut CodeAssignment> {
-        self.codes.get_mut(code)?.iter_mut().find(|a| a.is_active_at(at))
+    fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]> {
+        let skeleton = code.skeleton();
+        let hash = skeleton_hash(self.hasher, &skeleton);
+        self.shard
+            .heads
+            .iter_hash(hash)
+            .filter_map(|i| self.shard.recs.get(*i).and_then(|r| self.shard.code_of(r)))
+            .filter(|c| c != code && c.skeleton() == skeleton)
+            .collect()
+    }
+}
+
+fn skeleton_hash(hasher: &DefaultHashBuilder, skeleton: &Skeleton) -> u64 {
+    hasher.hash_one(skeleton.as_str().as_bytes())
+}
+
+/// Rows staged by an import, checked before anything is applied.
+#[derive(Debug, Default)]
+struct Staging {
+    codes: HashMap<CouponCode, SmallVec<[CodeAssignment; 1]>>,
+    skeletons: HashMap<Skeleton, SmallVec<[CouponCode; 1]>>,
+}
+
+impl Staging {
+    fn insert(&mut self, a: CodeAssignment) {
+        let history = self.codes.entry(a.code).or_default();
+        if history.is_empty() {
+            self.skeletons.entry(a.code.skeleton()).or_default().push(a.code);
+        }
+        history.push(a);
+    }
+}
+
+impl View for Staging {
+    fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
+        self.codes
+            .get(code)
+            .map_or_else(SmallVec::new, |h| h.iter().copied().collect())
+    }
+
+    fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]> {
+        self.skeletons
+            .get(&code.skeleton())
+            .map_or_else(SmallVec::new, |t| {
+                t.iter().filter(|c| *c != code).copied().collect()
+            })
     }
 }
 
@@ -126,28 +418,47 @@ impl MemoryCodeRegistry {
         Self::default()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        // A panic elsewhere cannot leave `Inner` half-written: every write
-        // checks first and then changes it without failing.
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    /// The hash of `code`'s skeleton and its shard.
+    fn place(&self, code: &CouponCode) -> (u64, &RwLock<Shard>) {
+        let hash = skeleton_hash(&self.hasher, &code.skeleton());
+        // `shard_of` masks the hash below `SHARDS`: always in bounds.
+        (hash, &self.shards[shard_of(hash, SHARDS)].0)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    fn read(lock: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+        // A panic elsewhere cannot leave a shard half-written: every write
+        // checks first and then changes it without failing.
+        lock.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(lock: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
+        lock.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn rehasher(&self) -> impl Fn(&CouponCode) -> u64 + '_ {
+        |c| skeleton_hash(&self.hasher, &c.skeleton())
     }
 
     /// Adds an assignment as given.
     ///
     /// # Errors
     ///
-    /// [`RegistryError`] if the interval is empty, overlaps another
-    /// assignment of the code, or makes the code confusable with another
-    /// affiliate's code at an overlapping time. The registry is unchanged.
+    /// [`RegistryError`] if the interval is empty or out of range, overlaps
+    /// another assignment of the code, or makes the code confusable with
+    /// another affiliate's code at an overlapping time. The registry is
+    /// unchanged.
     pub fn insert(&self, assignment: CodeAssignment) -> Result<(), RegistryError> {
-        let mut inner = self.write();
-        inner.check(&assignment)?;
-        inner.insert(assignment);
-        Ok(())
+        let (hash, lock) = self.place(&assignment.code);
+        let mut shard = Self::write(lock);
+        check(
+            &ShardView {
+                shard: &shard,
+                hasher: &self.hasher,
+            },
+            &assignment,
+            None,
+        )?;
+        shard.insert(hash, &assignment, self.rehasher())
     }
 
     /// Gives `code` to `affiliate` from `from` on, open-ended, in
@@ -167,50 +478,49 @@ impl MemoryCodeRegistry {
     }
 
     /// Hands `code` to `affiliate` at `at`: the assignment active at `at`
-    /// ends there, and a new one opens at `at`, open-ended, with the same
-    /// credit mode and label.
+    /// ends there, and a new one opens at `at` until the old one's end,
+    /// with the same credit mode and label. At the old one's very start,
+    /// the old one is replaced.
     ///
     /// # Errors
     ///
-    /// [`RegistryError::NotActive`] if no assignment is active at `at`; the
-    /// errors of [`MemoryCodeRegistry::insert`] if the new interval clashes
-    /// with a later assignment or a confusable code. The registry is
-    /// unchanged.
+    /// [`RegistryError::NotActive`] if no assignment is active at `at`;
+    /// [`RegistryError::Confusable`] if the new owner would hold a code
+    /// confusable with another affiliate's. The registry is unchanged.
     pub fn reassign(
         &self,
         code: CouponCode,
         affiliate: AffiliateId,
         at: DateTime<Utc>,
     ) -> Result<(), RegistryError> {
-        let mut inner = self.write();
-        let current = inner
-            .active_mut(&code, at)
-            .map(|a| *a)
+        let (hash, lock) = self.place(&code);
+        let mut shard = Self::write(lock);
+        let view = ShardView {
+            shard: &shard,
+            hasher: &self.hasher,
+        };
+        let current = view
+            .history_of(&code)
+            .into_iter()
+            .find(|a| a.is_active_at(at))
             .ok_or(RegistryError::NotActive { code, at })?;
         let next = CodeAssignment {
             affiliate,
             valid_from: at,
-            valid_until: current.valid_until,
             revoked: false,
             ..current
         };
-        // Check the new interval as if the current one already ended at `at`.
-        let mut trial = inner.clone_code(&code);
-        if let Some(a) = trial.active_mut(&code, at) {
-            a.valid_until = Some(at);
-        }
+        check(&view, &next, Some(&current))?;
+        let at_nanos = to_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
+        let rec = shard
+            .active_mut(hash, &code, at)
+            .ok_or(RegistryError::NotActive { code, at })?;
         if at == current.valid_from {
-            trial.remove_at(&code, at);
+            rec.affiliate = affiliate.get();
+            return Ok(());
         }
-        trial.check(&next)?;
-        drop(trial);
-        if at == current.valid_from {
-            inner.remove_at(&code, at);
-        } else if let Some(a) = inner.active_mut(&code, at) {
-            a.valid_until = Some(at);
-        }
-        inner.insert(next);
-        Ok(())
+        rec.until = at_nanos;
+        shard.insert(hash, &next, self.rehasher())
     }
 
     /// Revokes `code` at `at`: the assignment active at `at` ends there, and
@@ -220,34 +530,51 @@ impl MemoryCodeRegistry {
     ///
     /// [`RegistryError::NotActive`] if no assignment is active at `at`.
     pub fn revoke(&self, code: CouponCode, at: DateTime<Utc>) -> Result<(), RegistryError> {
-        let mut inner = self.write();
-        let active = inner
-            .active_mut(&code, at)
+        let (hash, lock) = self.place(&code);
+        let mut shard = Self::write(lock);
+        let at_nanos = to_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
+        let rec = shard
+            .active_mut(hash, &code, at)
             .ok_or(RegistryError::NotActive { code, at })?;
-        active.valid_until = Some(at);
-        active.revoked = true;
+        rec.until = at_nanos;
+        rec.flags |= REVOKED;
         Ok(())
     }
 
     /// Every assignment of `code`, oldest first.
     pub fn history(&self, code: &CouponCode) -> Vec<CodeAssignment> {
-        self.read().history(code).to_vec()
+        let (_, lock) = self.place(code);
+        let shard = Self::read(lock);
+        ShardView {
+            shard: &shard,
+            hasher: &self.hasher,
+        }
+        .history_of(code)
+        .into_vec()
     }
 
-    /// The codes `affiliate` has ever held, in canonical order.
+    /// The codes `affiliate` has ever held, in canonical order. This scans
+    /// every record.
     pub fn codes_of(&self, affiliate: AffiliateId) -> Vec<CouponCode> {
-        let mut codes = self
-            .read()
-            .affiliates
-            .get(&affiliate)
-            .map_or_else(Vec::new, |c| c.to_vec());
+        let mut codes = Vec::new();
+        for lock in self.shards.iter() {
+            let shard = Self::read(&lock.0);
+            codes.extend(
+                shard
+                    .recs
+                    .iter()
+                    .filter(|r| r.affiliate == affiliate.get())
+                    .filter_map(|r| shard.code_of(r)),
+            );
+        }
         codes.sort_unstable();
+        codes.dedup();
         codes
     }
 
     /// The number of codes with at least one assignment.
     pub fn len(&self) -> usize {
-        self.read().codes.len()
+        self.shards.iter().map(|s| Self::read(&s.0).heads.len()).sum()
     }
 
     /// Whether no code was ever assigned.
@@ -267,7 +594,9 @@ impl MemoryCodeRegistry {
     /// [`ConflictKind::SpellingDuplicate`]), or its code is confusable with
     /// another affiliate's. Nothing is ever overwritten. In
     /// [`ImportMode::AllOrNothing`] nothing is applied if any row conflicts;
-    /// in [`ImportMode::ApplyValid`] the valid rows are applied.
+    /// in [`ImportMode::ApplyValid`] the valid rows are applied. The whole
+    /// registry is locked for writing during the import, so readers see it
+    /// before or after, never halfway.
     ///
     /// ```
     /// use attributor::{AffiliateId, ConflictKind, ImportOptions, ImportRow, MemoryCodeRegistry};
@@ -295,12 +624,24 @@ impl MemoryCodeRegistry {
     where
         I: IntoIterator<Item = ImportRow>,
     {
-        let mut inner = self.write();
-        let mut staged = Inner::default();
+        let mut shards: Vec<RwLockWriteGuard<'_, Shard>> =
+            self.shards.iter().map(|s| Self::write(&s.0)).collect();
+        let mut staged = Staging::default();
         let mut accepted: Vec<(usize, ImportRow, CodeAssignment)> = Vec::new();
         let mut report = ImportReport::default();
         for (index, row) in rows.into_iter().enumerate() {
-            match Self::check_row(&inner, &staged, &accepted, &row, &options) {
+            let checked = CouponCode::parse(&row.code)
+                .map_err(ConflictKind::InvalidCode)
+                .and_then(|code| {
+                    let hash = skeleton_hash(&self.hasher, &code.skeleton());
+                    let shard = shards.get(shard_of(hash, SHARDS)).map(|g| &**g);
+                    let view = shard.map(|shard| ShardView {
+                        shard,
+                        hasher: &self.hasher,
+                    });
+                    check_row(view.as_ref(), &staged, &accepted, code, &row, &options)
+                });
+            match checked {
                 Ok(assignment) => {
                     staged.insert(assignment);
                     accepted.push((index, row, assignment));
@@ -314,88 +655,80 @@ impl MemoryCodeRegistry {
             ImportMode::ApplyValid => true,
         };
         if apply {
-            for (_, _, assignment) in &accepted {
-                inner.insert(*assignment);
+            for (index, _, assignment) in &accepted {
+                let hash = skeleton_hash(&self.hasher, &assignment.code.skeleton());
+                let Some(shard) = shards.get_mut(shard_of(hash, SHARDS)) else {
+                    continue;
+                };
+                match shard.insert(hash, assignment, self.rehasher()) {
+                    Ok(()) => report.applied += 1,
+                    Err(e) => report.conflicts.push(ImportConflict {
+                        row: *index,
+                        kind: ConflictKind::Refused(e),
+                    }),
+                }
             }
-            report.applied = accepted.len();
         }
         report
     }
-
-    fn check_row(
-        inner: &Inner,
-        staged: &Inner,
-        accepted: &[(usize, ImportRow, CodeAssignment)],
-        row: &ImportRow,
-        options: &ImportOptions<'_>,
-    ) -> Result<CodeAssignment, ConflictKind> {
-        let code = CouponCode::parse(&row.code).map_err(ConflictKind::InvalidCode)?;
-        if let Some(known) = options.known_affiliates {
-            if !known(row.affiliate) {
-                return Err(ConflictKind::UnknownOwner {
-                    affiliate: row.affiliate,
-                });
-            }
-        }
-        let mut assignment = CodeAssignment::new(code, row.affiliate, row.valid_from).mode(row.mode);
-        assignment.valid_until = row.valid_until;
-        assignment.label = row.label;
-        let row_of = |clash: &CodeAssignment| {
-            accepted
-                .iter()
-                .find(|(_, _, a)| a == clash)
-                .map(|(i, r, _)| (*i, r))
-        };
-        let blame = |err: RegistryError, from_registry: bool| match err {
-            RegistryError::EmptyInterval { .. } => ConflictKind::EmptyInterval,
-            RegistryError::Overlap { existing, .. } => match (from_registry, row_of(&existing)) {
-                (false, Some((i, r))) if r.code != row.code => ConflictKind::SpellingDuplicate {
-                    row: i,
-                    spelled: r.code.clone(),
-                },
-                (false, Some((i, _))) => ConflictKind::OverlapsRow { row: i },
-                _ => ConflictKind::Overlaps { existing: *existing },
-            },
-            RegistryError::Confusable { existing, .. } => match (from_registry, row_of(&existing)) {
-                (false, Some((i, _))) => ConflictKind::ConfusableWithRow {
-                    row: i,
-                    code: existing.code,
-                },
-                _ => ConflictKind::Confusable { existing: *existing },
-            },
-            RegistryError::NotActive { .. } => ConflictKind::EmptyInterval,
-        };
-        inner.check(&assignment).map_err(|e| blame(e, true))?;
-        staged.check(&assignment).map_err(|e| blame(e, false))?;
-        Ok(assignment)
-    }
 }
 
-impl Inner {
-    /// A registry holding only what is needed to check writes to `code`.
-    fn clone_code(&self, code: &CouponCode) -> Inner {
-        let mut out = Inner::default();
-        let twins = self.skeletons.get(&code.skeleton());
-        for c in twins.into_iter().flatten() {
-            for a in self.history(c) {
-                out.insert(*a);
-            }
-        }
-        out
-    }
-
-    fn remove_at(&mut self, code: &CouponCode, from: DateTime<Utc>) {
-        if let Some(history) = self.codes.get_mut(code) {
-            history.retain(|a| a.valid_from != from);
+fn check_row(
+    registry: Option<&ShardView<'_>>,
+    staged: &Staging,
+    accepted: &[(usize, ImportRow, CodeAssignment)],
+    code: CouponCode,
+    row: &ImportRow,
+    options: &ImportOptions<'_>,
+) -> Result<CodeAssignment, ConflictKind> {
+    if let Some(known) = options.known_affiliates {
+        if !known(row.affiliate) {
+            return Err(ConflictKind::UnknownOwner {
+                affiliate: row.affiliate,
+            });
         }
     }
+    let mut assignment = CodeAssignment::new(code, row.affiliate, row.valid_from).mode(row.mode);
+    assignment.valid_until = row.valid_until;
+    assignment.label = row.label;
+    let row_of = |clash: &CodeAssignment| {
+        accepted
+            .iter()
+            .find(|(_, _, a)| a == clash)
+            .map(|(i, r, _)| (*i, r))
+    };
+    let blame = |err: RegistryError, from_registry: bool| match err {
+        RegistryError::EmptyInterval { .. } => ConflictKind::EmptyInterval,
+        RegistryError::Overlap { existing, .. } => match (from_registry, row_of(&existing)) {
+            (false, Some((i, r))) if r.code != row.code => ConflictKind::SpellingDuplicate {
+                row: i,
+                spelled: r.code.clone(),
+            },
+            (false, Some((i, _))) => ConflictKind::OverlapsRow { row: i },
+            _ => ConflictKind::Overlaps { existing: *existing },
+        },
+        RegistryError::Confusable { existing, .. } => match (from_registry, row_of(&existing)) {
+            (false, Some((i, _))) => ConflictKind::ConfusableWithRow {
+                row: i,
+                code: existing.code,
+            },
+            _ => ConflictKind::Confusable { existing: *existing },
+        },
+        other => ConflictKind::Refused(other),
+    };
+    if let Some(view) = registry {
+        check(view, &assignment, None).map_err(|e| blame(e, true))?;
+    }
+    check(staged, &assignment, None).map_err(|e| blame(e, false))?;
+    Ok(assignment)
 }
 
 impl CodeRegistry for MemoryCodeRegistry {
     type Error = Infallible;
 
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Infallible> {
-        Ok(CodeLookup::from_history(self.read().history(code), at))
+        let (hash, lock) = self.place(code);
+        Ok(Self::read(lock).lookup(hash, code, at))
     }
 }
 
@@ -555,6 +888,9 @@ pub enum ConflictKind {
         /// Its code.
         code: CouponCode,
     },
+    /// The registry refused the row for another reason, such as an instant
+    /// out of its range.
+    Refused(RegistryError),
 }
 
 impl core::fmt::Display for ConflictKind {
@@ -578,6 +914,7 @@ impl core::fmt::Display for ConflictKind {
                 existing.code, existing.affiliate
             ),
             Self::ConfusableWithRow { row, code } => write!(f, "confusable with code {code} of row {row}"),
+            Self::Refused(e) => write!(f, "{e}"),
         }
     }
 }

@@ -1,0 +1,192 @@
+//! Compact building blocks shared by the memory stores: chunked vectors,
+//! packed codes, instants as integers, cache-padded shards.
+
+use chrono::{DateTime, Utc};
+
+use crate::code::CouponCode;
+
+/// How many records one chunk holds. Growing by chunks keeps the slack of a
+/// store below one chunk, where a doubling `Vec` may hold twice what it uses.
+const CHUNK: usize = 1024;
+
+/// A vector that grows by fixed chunks, indexed by `u32`.
+#[derive(Debug, Clone)]
+pub(crate) struct Chunks<T> {
+    chunks: Vec<Vec<T>>,
+    len: u32,
+}
+
+impl<T> Default for Chunks<T> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Chunks<T> {
+    /// Appends `value`; returns its index, or `None` when full (`u32::MAX` items).
+    pub(crate) fn push(&mut self, value: T) -> Option<u32> {
+        let index = self.len;
+        if index == u32::MAX {
+            return None;
+        }
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks.last_mut()?.push(value);
+        self.len += 1;
+        Some(index)
+    }
+
+    pub(crate) fn get(&self, index: u32) -> Option<&T> {
+        let i = index as usize;
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    pub(crate) fn get_mut(&mut self, index: u32) -> Option<&mut T> {
+        let i = index as usize;
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+}
+
+/// The value of a canonical code character: `0-9` are 1 to 10, `A-Z` 11 to
+/// 36; 0 ends a code.
+fn digit(b: u8) -> u64 {
+    match b {
+        b'0'..=b'9' => u64::from(b - b'0') + 1,
+        b'A'..=b'Z' => u64::from(b - b'A') + 11,
+        _ => 0,
+    }
+}
+
+fn char_of(d: u64) -> u8 {
+    match d {
+        1..=10 => b'0' + (d - 1) as u8,
+        11..=36 => b'A' + (d - 11) as u8,
+        _ => b'?',
+    }
+}
+
+/// The most characters a packed code holds: twelve per limb, in base 37.
+pub(crate) const PACKED_CHARS: usize = 24;
+
+/// A coupon code in 16 bytes: up to [`PACKED_CHARS`] characters in two
+/// base-37 limbs. A longer code is kept aside and referred to by index, with
+/// `u64::MAX` (never a valid limb) in the high limb.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Packed(pub(crate) [u64; 2]);
+
+impl Packed {
+    pub(crate) fn of(code: &CouponCode) -> Option<Self> {
+        let bytes = code.as_bytes();
+        if bytes.len() > PACKED_CHARS {
+            return None;
+        }
+        let mut limbs = [0u64; 2];
+        for (limb, chunk) in limbs.iter_mut().zip(bytes.chunks(PACKED_CHARS / 2)) {
+            *limb = chunk.iter().rev().fold(0, |v, b| v * 37 + digit(*b));
+        }
+        Some(Self(limbs))
+    }
+
+    pub(crate) fn long(index: usize) -> Self {
+        Self([index as u64, u64::MAX])
+    }
+
+    /// The index of a long code kept aside.
+    pub(crate) fn long_index(self) -> Option<usize> {
+        (self.0[1] == u64::MAX).then_some(self.0[0] as usize)
+    }
+
+    /// The code, for a packed (not long) code.
+    pub(crate) fn unpack(self) -> Option<CouponCode> {
+        let mut out = [0u8; PACKED_CHARS];
+        let mut len = 0;
+        for mut limb in self.0 {
+            while limb > 0 {
+                *out.get_mut(len)? = char_of(limb % 37);
+                len += 1;
+                limb /= 37;
+            }
+        }
+        CouponCode::from_canonical(out.get(..len)?)
+    }
+}
+
+/// The end of an open-ended interval.
+pub(crate) const OPEN: i64 = i64::MAX;
+
+/// An instant as nanoseconds since 1970, if it is within the range stores
+/// keep: 1677-09-21 to 2262-04-11, the end excluded (it marks open-ended).
+pub(crate) fn to_nanos(t: DateTime<Utc>) -> Option<i64> {
+    t.timestamp_nanos_opt().filter(|n| *n != OPEN)
+}
+
+/// An instant as nanoseconds, saturating outside the kept range: for
+/// comparisons only.
+pub(crate) fn saturating_nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
+
+pub(crate) fn from_nanos(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(n)
+}
+
+/// A value on its own cache lines, so that locks of neighbouring shards do
+/// not share one.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+/// The shard of a hash among `n` (a power of two), from bits the hash table
+/// itself does not use for placement.
+pub(crate) fn shard_of(hash: u64, n: usize) -> usize {
+    (hash >> 40) as usize & (n - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_codes_round_trip() {
+        for s in [
+            "ABC",
+            "MKBHD10",
+            "ZZZZZZZZZZZZ",
+            "ZZZZZZZZZZZZ9",
+            "999999999999999999999999",
+            "A0A",
+        ] {
+            let code = CouponCode::parse(s).unwrap();
+            let packed = Packed::of(&code).unwrap();
+            assert_eq!(packed.long_index(), None);
+            assert_eq!(packed.unpack(), Some(code), "{s}");
+        }
+        let long = CouponCode::parse(&"X".repeat(25)).unwrap();
+        assert_eq!(Packed::of(&long), None);
+        assert_eq!(Packed::long(7).long_index(), Some(7));
+    }
+
+    #[test]
+    fn chunks_index_across_chunk_boundaries() {
+        let mut c = Chunks::default();
+        for i in 0..(CHUNK as u32 * 2 + 5) {
+            assert_eq!(c.push(i), Some(i));
+        }
+        assert_eq!(c.get(CHUNK as u32), Some(&(CHUNK as u32)));
+        assert_eq!(c.get(c.len()), None);
+        assert_eq!(c.iter().count(), CHUNK * 2 + 5);
+    }
+}
