@@ -206,4 +206,13 @@ pub enum ClickError {
         /// The id.
         id: crate::ids::ClickId,
     },
+    /// The click's time is outside the range the store keeps.
+    #[error("click {id} is stamped outside the range the store keeps")]
+    OutOfRange {
+        /// The id.
+        id: crate::ids::ClickId,
+    },
+    /// A shard of the store is full.
+    #[error("the click store is full")]
+    Full,
 }

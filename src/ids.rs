@@ -108,6 +108,12 @@ macro_rules! string_id {
                     .ok_or(IdError::TooLong { len: s.len(), max: $max })
             }
 
+            /// An id a store kept after checking it once: copied, not checked.
+            #[allow(dead_code)]
+            pub(crate) fn from_stored(bytes: &[u8]) -> Option<Self> {
+                InlineStr::new(core::str::from_utf8(bytes).ok()?).map(Self)
+            }
+
             /// The id as it was given.
             pub fn as_str(&self) -> &str {
                 self.0.as_str()
