@@ -97,9 +97,7 @@ where
         if let Some(recorded) = self.ledger.get(&conversion.id).map_err(AttributeError::Ledger)? {
             return Ok(recorded);
         }
-        let policy = self.policies.for_event(&conversion.event);
-        let evidence = self.gather(conversion, policy)?;
-        let decision = resolve(conversion, &evidence, policy);
+        let decision = self.preview(conversion)?;
         if let Some(binding) = &decision.binding {
             self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
         }
@@ -107,6 +105,19 @@ where
             Some(earlier) => Ok(earlier),
             None => Ok(decision),
         }
+    }
+
+    /// Decides `conversion` as [`Attributor::attribute`] would, from the
+    /// stores as they are, without consulting or writing the ledger and
+    /// without writing a binding: a dry run, for previews and reports.
+    ///
+    /// # Errors
+    ///
+    /// [`AttributeError`] naming the store that failed.
+    pub fn preview(&self, conversion: &Conversion) -> Result<Decision, AttributorError<R, C, B, L>> {
+        let policy = self.policies.for_event(&conversion.event);
+        let evidence = self.gather(conversion, policy)?;
+        Ok(resolve(conversion, &evidence, policy))
     }
 
     /// Reads the evidence for `conversion` under `policy`, without deciding

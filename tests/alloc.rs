@@ -1,12 +1,18 @@
-//! Heap allocations, counted by a global allocator. Alone in its binary so
-//! that the counts are deterministic: the tests here run one at a time.
+//! Heap allocations and memory, counted by a global allocator, in a binary
+//! of their own. Allocations are counted per thread, so tests running side
+//! by side do not disturb each other; live bytes are counted for the whole
+//! process, so the memory tests take a lock and run one at a time.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicIsize, Ordering};
 
 use attributor::{
-    AffiliateId, Binding, ClickEvidence, CodeAssignment, CodeLookup, Conversion, CouponCode, CreditMode,
-    EventKind, EventKinds, Evidence, Policy, resolve,
+    AffiliateId, Attributor, Binding, BindingStore, Click, ClickEvidence, ClickId, ClickPick, ClickQuery,
+    ClickStore, CodeAssignment, CodeLookup, CodeRegistry, Conversion, CouponCode, CreditMode, CustomerId,
+    EventKind, EventKinds, Evidence, MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry, MemoryLedger,
+    Policy, resolve,
 };
 use chrono::{TimeDelta, TimeZone, Utc};
 
@@ -16,18 +22,35 @@ thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Bytes allocated and not yet freed, by every thread.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+/// Serialises the tests, so that each reads `LIVE` alone.
+static MEMORY: Mutex<()> = Mutex::new(());
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+/// Bytes that `build` leaves allocated, with what it built.
+fn retained<T>(build: impl FnOnce() -> T) -> (usize, T) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let out = build();
+    let after = LIVE.load(Ordering::Relaxed);
+    ((after - before).max(0) as usize, out)
 }
 
 #[global_allocator]
@@ -42,6 +65,7 @@ fn allocations<T>(f: impl FnOnce() -> T) -> (usize, T) {
 
 #[test]
 fn resolve_does_not_allocate_in_the_common_cases() {
+    let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
     let code = CouponCode::parse("MKBHD10").unwrap();
     let second = CouponCode::parse("BACKUP").unwrap();
@@ -105,4 +129,196 @@ fn the_counter_sees_allocations() {
     let (n, v) = allocations(|| vec![1u8; 10]);
     assert_eq!(v.len(), 10);
     assert!(n >= 1);
+}
+
+fn at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
+}
+
+/// Code number `i`, from characters that are their own skeleton, so that no
+/// two are confusable.
+fn code(i: usize) -> CouponCode {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKMNOPRSTVWXYZ3479";
+    let mut s = String::from("CR");
+    let mut x = i;
+    for _ in 0..4 {
+        s.push(ALPHABET[x % ALPHABET.len()] as char);
+        x /= ALPHABET.len();
+    }
+    while x > 0 {
+        s.push(ALPHABET[x % ALPHABET.len()] as char);
+        x /= ALPHABET.len();
+    }
+    CouponCode::parse(&s).unwrap()
+}
+
+fn warm_world() -> (
+    Attributor<MemoryCodeRegistry, MemoryClickStore, MemoryBindingStore, MemoryLedger>,
+    Vec<Conversion>,
+) {
+    let registry = MemoryCodeRegistry::new();
+    let clicks = MemoryClickStore::new();
+    let bindings = MemoryBindingStore::new();
+    for i in 0..1_000 {
+        registry
+            .assign(
+                code(i),
+                AffiliateId::new(i as u64 % 50),
+                at() - TimeDelta::days(400),
+            )
+            .unwrap();
+        let customer: CustomerId = format!("cust-{i}").parse().unwrap();
+        let click = Click::new(
+            format!("clk-{i}").parse().unwrap(),
+            AffiliateId::new(i as u64 % 70),
+            at() - TimeDelta::hours(i as i64 % 500),
+        )
+        .customer(customer);
+        clicks.insert(click).unwrap();
+        if i % 3 == 0 {
+            bindings
+                .bind(&Binding {
+                    customer,
+                    affiliate: AffiliateId::new(i as u64 % 40),
+                    bound_at: at() - TimeDelta::days(30),
+                    expires_at: Some(at() + TimeDelta::days(i as i64 % 60 - 30)),
+                    event: EventKind::Registration,
+                    conversion: format!("reg-{i}").parse().unwrap(),
+                })
+                .unwrap();
+        }
+    }
+    let attributor = Attributor::new(
+        registry,
+        clicks,
+        bindings,
+        MemoryLedger::new(),
+        Policy::coupon_first(),
+    );
+    let conversions = (0..1_000)
+        .map(|i| {
+            let mut c = Conversion::new(format!("ord-{i}").parse().unwrap(), EventKind::Purchase, at())
+                .customer(format!("cust-{}", (i * 7) % 1_000).parse().unwrap());
+            if i % 2 == 0 {
+                c = c.code(code((i * 13) % 1_000));
+            }
+            if i % 3 == 0 {
+                c = c.click(format!("clk-{i}").parse().unwrap());
+            }
+            c
+        })
+        .collect();
+    (attributor, conversions)
+}
+
+#[test]
+fn store_lookups_do_not_allocate() {
+    let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    let (attributor, conversions) = warm_world();
+    let registry = attributor.registry();
+    let clicks = attributor.clicks();
+    for i in 0..1_000 {
+        let code = code(i);
+        let (n, found) = allocations(|| registry.lookup(&code, at()).unwrap());
+        assert_eq!(n, 0, "registry lookup");
+        assert!(matches!(found, CodeLookup::Active(_)));
+        let id: ClickId = format!("clk-{i}").parse().unwrap();
+        let (n, click) = allocations(|| clicks.click(&id).unwrap());
+        assert_eq!(n, 0, "click by id");
+        let customer = click.unwrap().customer.unwrap();
+        let query = ClickQuery {
+            customer,
+            from: at() - TimeDelta::days(30),
+            to: at(),
+            pick: ClickPick::Last,
+            affiliate: None,
+        };
+        let (n, _) = allocations(|| clicks.find(&query).unwrap());
+        assert_eq!(n, 0, "click by customer");
+    }
+    let (n, _) = allocations(|| {
+        for c in &conversions {
+            attributor.preview(c).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "gather and resolve");
+}
+
+#[test]
+fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_grows_the_ledger() {
+    let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    let (attributor, conversions) = warm_world();
+    // The full path: each call records one decision. The ledger's map grows
+    // by doubling, so count its growth apart from the calls themselves.
+    let (full, _) = allocations(|| {
+        for c in &conversions {
+            attributor.attribute(c).unwrap();
+        }
+    });
+    assert_eq!(attributor.ledger().len(), 1_000);
+    // One clone of each decision into the ledger, plus the map's growth
+    // (at most one reallocation per doubling) and nothing else.
+    let growth = (usize::BITS - 1_000usize.leading_zeros()) as usize + 1;
+    assert!(full <= growth, "{full} allocations for 1000 new decisions");
+
+    // The ledger-hit path: a retried postback.
+    let (hits, _) = allocations(|| {
+        for c in &conversions {
+            attributor.attribute(c).unwrap();
+        }
+    });
+    assert_eq!(hits, 0);
+}
+
+#[test]
+fn a_million_codes_take_at_most_64_bytes_each() {
+    let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    const N: usize = 1_000_000;
+    let from = at() - TimeDelta::days(365);
+    let (bytes, registry) = retained(|| {
+        let registry = MemoryCodeRegistry::new();
+        for i in 0..N {
+            registry
+                .assign(code(i), AffiliateId::new(i as u64 % 1_000), from)
+                .unwrap();
+        }
+        registry
+    });
+    assert_eq!(registry.len(), N);
+    let per_code = bytes as f64 / N as f64;
+    println!("memory registry: {bytes} bytes for {N} codes, {per_code:.1} bytes a code");
+    assert!(per_code <= 64.0, "{per_code:.1} bytes a code");
+}
+
+#[test]
+fn ten_million_clicks_take_at_most_64_bytes_each_plus_their_ids() {
+    let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    const N: usize = 10_000_000;
+    const CUSTOMERS: usize = 1_000_000;
+    let customers: Vec<CustomerId> = (0..CUSTOMERS)
+        .map(|i| format!("cust-{i:07}").parse().unwrap())
+        .collect();
+    let mut id_bytes = 0usize;
+    let (bytes, store) = retained(|| {
+        let store = MemoryClickStore::new();
+        for i in 0..N {
+            let id: ClickId = format!("clk-{i:09}").parse().unwrap();
+            id_bytes += id.as_str().len();
+            let at = at() - TimeDelta::seconds((i as i64 * 7_919) % (60 * 86_400));
+            store
+                .insert(
+                    Click::new(id, AffiliateId::new(i as u64 % 5_000), at).customer(customers[i % CUSTOMERS]),
+                )
+                .unwrap();
+        }
+        store
+    });
+    assert_eq!(store.len(), N);
+    let per_click = (bytes as f64 - id_bytes as f64) / N as f64;
+    println!(
+        "memory click store: {bytes} bytes for {N} clicks of {CUSTOMERS} customers, \
+         {per_click:.1} bytes a click beyond its {:.1}-byte id",
+        id_bytes as f64 / N as f64
+    );
+    assert!(per_click <= 64.0, "{per_click:.1} bytes a click plus its id");
 }
