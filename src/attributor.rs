@@ -10,7 +10,7 @@ use crate::error::AttributeError;
 use crate::ledger::Ledger;
 use crate::policy::{ClickPick, Policy, PolicySet};
 use crate::registry::{CodeLookup, CodeRegistry, CreditMode};
-use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, judge_click, resolve};
+use crate::resolve::{CodeEvidence, Evidence, judge_click, resolve};
 
 /// The error of [`Attributor::attribute`] for these four stores.
 pub type AttributorError<R, C, B, L> = AttributeError<
@@ -150,8 +150,8 @@ where
             evidence.codes.push(CodeEvidence { code: *code, lookup });
         }
         if let Some(id) = &conversion.click {
-            if let Some(click) = self.clicks.click(id).map_err(AttributeError::Clicks)? {
-                evidence.clicks.push(ClickEvidence::from(&click));
+            if let Some(click) = self.clicks.click_evidence(id).map_err(AttributeError::Clicks)? {
+                evidence.clicks.push(click);
             }
         }
         if let Some(customer) = conversion.customer {
@@ -197,8 +197,7 @@ where
         evidence: &mut Evidence,
         query: &ClickQuery,
     ) -> Result<(), AttributorError<R, C, B, L>> {
-        if let Some(click) = self.clicks.find(query).map_err(AttributeError::Clicks)? {
-            let click = ClickEvidence::from(&click);
+        if let Some(click) = self.clicks.find_evidence(query).map_err(AttributeError::Clicks)? {
             if !evidence.clicks.contains(&click) {
                 evidence.clicks.push(click);
             }

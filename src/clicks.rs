@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::conversion::Click;
 use crate::ids::{AffiliateId, ClickId, CustomerId};
 use crate::policy::ClickPick;
+use crate::resolve::ClickEvidence;
 
 /// A question for [`ClickStore::find`]: the first or last click of a customer
 /// in a time range, optionally on one affiliate's links only.
@@ -55,6 +56,29 @@ pub trait ClickStore {
     ///
     /// Only when the backend fails.
     fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Self::Error>;
+
+    /// The parts of the click with this id that the resolver weighs: what
+    /// [`ClickStore::click`] returns, less the customer and sub ids. The
+    /// [`Attributor`](crate::Attributor) calls this; a backend may override
+    /// it to read less.
+    ///
+    /// # Errors
+    ///
+    /// Only when the backend fails.
+    fn click_evidence(&self, id: &ClickId) -> Result<Option<ClickEvidence>, Self::Error> {
+        Ok(self.click(id)?.map(ClickEvidence::from))
+    }
+
+    /// What [`ClickStore::find`] returns, as [`ClickEvidence`]. The
+    /// [`Attributor`](crate::Attributor) calls this; a backend may override
+    /// it to read less.
+    ///
+    /// # Errors
+    ///
+    /// Only when the backend fails.
+    fn find_evidence(&self, query: &ClickQuery) -> Result<Option<ClickEvidence>, Self::Error> {
+        Ok(self.find(query)?.map(ClickEvidence::from))
+    }
 }
 
 macro_rules! forward_click_store {
@@ -66,6 +90,12 @@ macro_rules! forward_click_store {
             }
             fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Self::Error> {
                 (**self).find(query)
+            }
+            fn click_evidence(&self, id: &ClickId) -> Result<Option<ClickEvidence>, Self::Error> {
+                (**self).click_evidence(id)
+            }
+            fn find_evidence(&self, query: &ClickQuery) -> Result<Option<ClickEvidence>, Self::Error> {
+                (**self).find_evidence(query)
             }
         }
     )*};

@@ -239,6 +239,11 @@ impl CouponCode {
 }
 
 impl Skeleton {
+    /// The skeleton's bytes, for stores that hash them.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// The skeleton as text.
     pub fn as_str(&self) -> &str {
         self.0.as_str()

@@ -318,6 +318,32 @@ where
         ..q(day(0), day(9), ClickPick::First, None)
     };
     expect("unknown customer", id_of(store.find(&stranger)), None)?;
+    for click in &fixture {
+        let want = Some(crate::resolve::ClickEvidence::from(click));
+        expect(
+            "click evidence agrees with click",
+            store.click_evidence(&click.id),
+            want,
+        )?;
+    }
+    for pick in [ClickPick::First, ClickPick::Last] {
+        for affiliate in [None, Some(a1), Some(a2)] {
+            let query = q(day(0), day(9), pick, affiliate);
+            let whole = store
+                .find(&query)
+                .map(|c| c.map(|c| crate::resolve::ClickEvidence::from(&c)));
+            let evidence = store.find_evidence(&query);
+            match (whole, evidence) {
+                (Ok(a), Ok(b)) if a == b => {}
+                (a, b) => {
+                    return Err(Violation {
+                        check: "find evidence agrees with find",
+                        detail: format!("{:?} against {:?}", a.ok(), b.ok()),
+                    });
+                }
+            }
+        }
+    }
     Ok(())
 }
 

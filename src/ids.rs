@@ -114,6 +114,12 @@ macro_rules! string_id {
                 InlineStr::new(core::str::from_utf8(bytes).ok()?).map(Self)
             }
 
+            /// The id's bytes, for stores that hash and compare them.
+            #[allow(dead_code)]
+            pub(crate) fn as_bytes(&self) -> &[u8] {
+                self.0.as_bytes()
+            }
+
             /// The id as it was given.
             pub fn as_str(&self) -> &str {
                 self.0.as_str()

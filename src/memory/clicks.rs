@@ -13,6 +13,7 @@ use crate::conversion::{Click, SubIds};
 use crate::error::ClickError;
 use crate::ids::{AffiliateId, ClickId, CustomerId};
 use crate::policy::ClickPick;
+use crate::resolve::ClickEvidence;
 
 /// The number of shards of each kind: a power of two.
 const SHARDS: usize = 64;
@@ -153,7 +154,7 @@ struct ClickShard {
 
 impl ClickShard {
     fn find(&self, hash: u64, id: &ClickId) -> Option<u32> {
-        let want = id.as_str().as_bytes();
+        let want = id.as_bytes();
         self.by_id
             .find(hash, |&i| {
                 self.recs
@@ -201,7 +202,7 @@ struct CustomerShard {
 
 impl CustomerShard {
     fn find(&self, hash: u64, id: &CustomerId) -> Option<&CustomerRec> {
-        let want = id.as_str().as_bytes();
+        let want = id.as_bytes();
         let index = *self.by_id.find(hash, |&i| {
             self.recs
                 .get(i as usize)
@@ -239,8 +240,8 @@ impl MemoryClickStore {
         Self::default()
     }
 
-    fn hash(&self, s: &str) -> u64 {
-        self.hasher.hash_one(s.as_bytes())
+    fn hash(&self, bytes: &[u8]) -> u64 {
+        self.hasher.hash_one(bytes)
     }
 
     /// Records a click. Recording the same click again changes nothing.
@@ -252,7 +253,7 @@ impl MemoryClickStore {
     /// [`ClickError::Full`] when a shard is full; the store is unchanged.
     pub fn insert(&self, click: Click) -> Result<(), ClickError> {
         let at = to_nanos(click.clicked_at).ok_or(ClickError::OutOfRange { id: click.id })?;
-        let id_hash = self.hash(click.id.as_str());
+        let id_hash = self.hash(click.id.as_bytes());
         let click_shard_index = shard_of(id_hash, SHARDS);
         // Lock order: a click shard, then a customer shard. Readers never
         // hold two locks at once.
@@ -276,7 +277,7 @@ impl MemoryClickStore {
         } = &mut *shard;
         // Bytes pushed to the arena by a write that fails later are never
         // referred to: harmless.
-        let id_offset = ids.push(click.id.as_str().as_bytes()).ok_or(full)?;
+        let id_offset = ids.push(click.id.as_bytes()).ok_or(full)?;
         let customer = match click.customer {
             Some(c) => self.add_touch(&c, at, click_ref)?,
             None => NONE,
@@ -286,7 +287,7 @@ impl MemoryClickStore {
             at: split(at as u64),
             id_offset,
             customer,
-            id_len: click.id.as_str().len() as u8,
+            id_len: click.id.as_bytes().len() as u8,
             has_subs: !click.sub_ids.is_empty(),
         };
         let pushed = recs.push(rec).ok_or(full)?;
@@ -302,10 +303,10 @@ impl MemoryClickStore {
 
     /// Adds a touch to `customer`'s list; returns the customer's reference.
     fn add_touch(&self, customer: &CustomerId, at: i64, click_ref: u32) -> Result<u32, ClickError> {
-        let hash = self.hash(customer.as_str());
+        let hash = self.hash(customer.as_bytes());
         let shard_index = shard_of(hash, SHARDS);
         let mut shard = write(&self.customers[shard_index].0);
-        let want = customer.as_str().as_bytes();
+        let want = customer.as_bytes();
         let CustomerShard { recs, ids, by_id } = &mut *shard;
         let found = by_id
             .find(hash, |&i| {
@@ -371,7 +372,7 @@ impl ClickStore for MemoryClickStore {
     type Error = Infallible;
 
     fn click(&self, id: &ClickId) -> Result<Option<Click>, Infallible> {
-        let hash = self.hash(id.as_str());
+        let hash = self.hash(id.as_bytes());
         let (rec, subs) = {
             let shard = read(&self.clicks[shard_of(hash, SHARDS)].0);
             let Some(index) = shard.find(hash, id) else {
@@ -407,19 +408,41 @@ impl ClickStore for MemoryClickStore {
     }
 
     fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Infallible> {
+        Ok(self
+            .best(query)
+            .and_then(|(reference, _)| self.click_at(reference, Some(query.customer))))
+    }
+
+    fn click_evidence(&self, id: &ClickId) -> Result<Option<ClickEvidence>, Infallible> {
+        let hash = self.hash(id.as_bytes());
+        let shard = read(&self.clicks[shard_of(hash, SHARDS)].0);
+        let rec = shard.find(hash, id).and_then(|index| shard.recs.get(index));
+        Ok(rec.map(|rec| ClickEvidence {
+            id: *id,
+            affiliate: AffiliateId::new(join(rec.affiliate)),
+            clicked_at: from_nanos(rec.at()),
+        }))
+    }
+
+    fn find_evidence(&self, query: &ClickQuery) -> Result<Option<ClickEvidence>, Infallible> {
+        Ok(self.best(query).map(|(_, evidence)| evidence))
+    }
+}
+
+impl MemoryClickStore {
+    /// The click that answers `query`, with its global reference.
+    fn best(&self, query: &ClickQuery) -> Option<(u32, ClickEvidence)> {
         let (from, to) = (saturating_nanos(query.from), saturating_nanos(query.to));
         if from > to {
-            return Ok(None);
+            return None;
         }
-        let hash = self.hash(query.customer.as_str());
+        let hash = self.hash(query.customer.as_bytes());
         // The candidates: the clicks at the best time in range, copied out so
         // that no two locks are held at once.
         let mut candidates: SmallVec<[u32; 4]> = SmallVec::new();
         {
             let shard = read(&self.customers[shard_of(hash, SHARDS)].0);
-            let Some(customer) = shard.find(hash, &query.customer) else {
-                return Ok(None);
-            };
+            let customer = shard.find(hash, &query.customer)?;
             let start = customer.touches.partition_point(|t| t.at() < from);
             let end = customer.touches.partition_point(|t| t.at() <= to);
             let in_range = customer.touches.get(start..end).unwrap_or_default();
@@ -442,20 +465,32 @@ impl ClickStore for MemoryClickStore {
                 },
             }
         }
-        let mut best: Option<Click> = None;
+        let mut best: Option<(u32, ClickEvidence)> = None;
         for reference in candidates {
-            let Some(click) = self.click_at(reference, Some(query.customer)) else {
+            let Some(click) = self.evidence_at(reference) else {
                 continue;
             };
             if query.affiliate.is_some_and(|a| a != click.affiliate) {
                 continue;
             }
             match best {
-                Some(b) if b.clicked_at != click.clicked_at => break,
-                Some(b) if b.id <= click.id => {}
-                _ => best = Some(click),
+                Some((_, b)) if b.clicked_at != click.clicked_at => break,
+                Some((_, b)) if b.id <= click.id => {}
+                _ => best = Some((reference, click)),
             }
         }
-        Ok(best)
+        best
+    }
+
+    /// The evidence of the click behind a global reference.
+    fn evidence_at(&self, reference: u32) -> Option<ClickEvidence> {
+        let (shard_index, index) = split_global(reference);
+        let shard = read(&self.clicks.get(shard_index)?.0);
+        let rec = shard.recs.get(index)?;
+        Some(ClickEvidence {
+            id: ClickId::from_stored(shard.ids.get(rec.id_offset, rec.id_len))?,
+            affiliate: AffiliateId::new(join(rec.affiliate)),
+            clicked_at: from_nanos(rec.at()),
+        })
     }
 }

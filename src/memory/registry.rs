@@ -376,7 +376,7 @@ impl View for ShardView<'_> {
 }
 
 fn skeleton_hash(hasher: &DefaultHashBuilder, skeleton: &Skeleton) -> u64 {
-    hasher.hash_one(skeleton.as_str().as_bytes())
+    hasher.hash_one(skeleton.as_bytes())
 }
 
 /// Rows staged by an import, checked before anything is applied.
