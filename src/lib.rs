@@ -157,8 +157,12 @@ mod decision;
 mod error;
 mod ids;
 mod ledger;
+#[cfg(feature = "postback")]
+mod link;
 mod memory;
 mod policy;
+#[cfg(feature = "postback")]
+mod postback;
 mod registry;
 mod resolve;
 
@@ -169,10 +173,20 @@ pub use code::{CouponCode, MAX_CODE_LEN, MIN_CODE_LEN, Skeleton};
 pub use conversion::{Amount, Click, Conversion, Currency, EnteredCodes, EventKind, EventKinds, SubIds};
 pub use decision::{Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject};
 pub use error::{AttributeError, ClickError, CodeError, IdError, PolicyError, RegistryError, ValueError};
-pub use ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, MAX_ID_LEN, MAX_LABEL_LEN, SubId};
+pub use ids::{
+    AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Label, MAX_ID_LEN, MAX_LABEL_LEN, SubId,
+};
 pub use ledger::Ledger;
+#[cfg(feature = "postback")]
+pub use link::{LinkError, LinkParams, TrackedLink};
 pub use memory::*;
 pub use policy::{BindingLifetime, ClickPick, Policy, PolicyName, PolicySet, Priority};
+#[cfg(feature = "postback")]
+pub use postback::{
+    DEFAULT_TOLERANCE, MAX_POSTBACK_CODES, Macro, PostbackError, PostbackParser, PostbackSigner,
+    PostbackTemplate, PostbackVerifier, SIGNATURE_HEADER, SIGNATURE_PARAM, SIGNED_AT_PARAM, SignatureError,
+    TIMESTAMP_HEADER, TemplateError,
+};
 pub use registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
 pub use resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
 
