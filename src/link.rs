@@ -451,7 +451,7 @@ impl LinkParams {
 #[non_exhaustive]
 pub enum LinkError {
     /// The text is not an absolute URL.
-    #[error("malformed url {url:?}: {source}")]
+    #[error("malformed url {:?}: {source}", url.as_str())]
     Malformed {
         /// The text given (its first bytes).
         url: Label,
@@ -459,20 +459,20 @@ pub enum LinkError {
         source: url::ParseError,
     },
     /// The link has no affiliate parameter.
-    #[error("link has no affiliate parameter {param:?}")]
+    #[error("link has no affiliate parameter {:?}", param.as_str())]
     Missing {
         /// The parameter's name.
         param: Label,
     },
     /// A link parameter appears more than once, or a landing URL already has
     /// one.
-    #[error("parameter {param:?} appears more than once")]
+    #[error("parameter {:?} appears more than once", param.as_str())]
     Duplicate {
         /// The parameter's name.
         param: Label,
     },
     /// A value is longer than its limit (see [`TrackedLink`]).
-    #[error("value of parameter {param:?} is {len} bytes long, more than the maximum of {max}")]
+    #[error("value of parameter {:?} is {len} bytes long, more than the maximum of {max}", param.as_str())]
     TooLong {
         /// The parameter's name.
         param: Label,
@@ -482,7 +482,7 @@ pub enum LinkError {
         max: usize,
     },
     /// A value is not a valid id.
-    #[error("parameter {param:?} has bad value {value:?}: {source}")]
+    #[error("parameter {:?} has bad value {:?}: {source}", param.as_str(), value.as_str())]
     BadValue {
         /// The parameter's name.
         param: Label,
@@ -496,7 +496,7 @@ pub enum LinkError {
     NoClickId,
     /// A parameter name is empty, too long, or holds whitespace other than a
     /// space or a control character.
-    #[error("bad parameter name {name:?}: {source}")]
+    #[error("bad parameter name {:?}: {source}", name.as_str())]
     BadParamName {
         /// The name given (its first bytes).
         name: Label,
@@ -504,7 +504,7 @@ pub enum LinkError {
         source: IdError,
     },
     /// Another part of the link already uses this parameter name.
-    #[error("parameter name {name:?} is already used for another part of the link")]
+    #[error("parameter name {:?} is already used for another part of the link", name.as_str())]
     ParamNameTaken {
         /// The name.
         name: Label,

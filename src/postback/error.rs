@@ -10,7 +10,7 @@ use crate::ids::Label;
 #[non_exhaustive]
 pub enum TemplateError {
     /// A placeholder names no [`Macro`](crate::Macro).
-    #[error("unknown macro {name:?} at position {position} of postback template")]
+    #[error("unknown macro {:?} at position {position} of postback template", name.as_str())]
     UnknownMacro {
         /// The name between the braces (its first bytes).
         name: Label,
@@ -30,7 +30,7 @@ pub enum TemplateError {
         position: usize,
     },
     /// With its placeholders filled, the template is not a URL.
-    #[error("postback template {template:?} is not a url: {source}")]
+    #[error("postback template {:?} is not a url: {source}", template.as_str())]
     Malformed {
         /// The template (its first bytes).
         template: Label,
@@ -38,7 +38,7 @@ pub enum TemplateError {
         source: url::ParseError,
     },
     /// The template is a URL, but not an `http` or `https` one.
-    #[error("postback template has scheme {scheme:?}, not http or https")]
+    #[error("postback template has scheme {:?}, not http or https", scheme.as_str())]
     NotHttp {
         /// The scheme (its first bytes).
         scheme: Label,
@@ -66,33 +66,33 @@ pub enum PostbackError {
     },
     /// The `event` field is neither a built-in event name nor a custom event
     /// the parser was told of.
-    #[error("field event has unknown event name {value:?}")]
+    #[error("field event has unknown event name {:?}", value.as_str())]
     UnknownEvent {
         /// The value given (its first bytes).
         value: Label,
     },
     /// The `timestamp` field is neither RFC 3339 nor unix seconds.
-    #[error("field timestamp has {value:?}, which is neither an rfc 3339 time nor unix seconds")]
+    #[error("field timestamp has {:?}, which is neither an rfc 3339 time nor unix seconds", value.as_str())]
     BadTimestamp {
         /// The value given (its first bytes).
         value: Label,
     },
     /// The `amount` field is not a decimal number with at most four
     /// fractional digits.
-    #[error("field amount has {value:?}, which is not a number with at most four decimals")]
+    #[error("field amount has {:?}, which is not a number with at most four decimals", value.as_str())]
     BadAmount {
         /// The value given (its first bytes).
         value: Label,
     },
     /// The `currency` field is not three ASCII letters.
-    #[error("field currency has {value:?}, which is not a three-letter currency code")]
+    #[error("field currency has {:?}, which is not a three-letter currency code", value.as_str())]
     BadCurrency {
         /// The value given (its first bytes).
         value: Label,
     },
     /// An id field (`transaction_id`, `click_id`, `customer_id`) is not a
     /// valid id.
-    #[error("field {field} has bad id {value:?}: {source}")]
+    #[error("field {field} has bad id {:?}: {source}", value.as_str())]
     BadId {
         /// The field.
         field: &'static str,
@@ -102,7 +102,7 @@ pub enum PostbackError {
         source: IdError,
     },
     /// An entry of the `code` field is not a coupon code.
-    #[error("field code has bad coupon code {value:?}: {source}")]
+    #[error("field code has bad coupon code {:?}: {source}", value.as_str())]
     BadCode {
         /// The entry (its first bytes).
         value: Label,
@@ -147,20 +147,20 @@ pub enum SignatureError {
     #[error("postback has no signing timestamp")]
     MissingTimestamp,
     /// The signing timestamp is not whole unix seconds in chrono's range.
-    #[error("signing timestamp {value:?} is not unix seconds")]
+    #[error("signing timestamp {:?} is not unix seconds", value.as_str())]
     BadTimestamp {
         /// The value given (its first bytes).
         value: Label,
     },
     /// The signature is not hexadecimal.
-    #[error("signature {value:?} is not hex")]
+    #[error("signature {:?} is not hex", value.as_str())]
     BadHex {
         /// The value given (its first bytes).
         value: Label,
     },
     /// The signature is not the HMAC-SHA256 of the message under any of the
     /// secrets (a truncated signature counts as wrong).
-    #[error("signature {value:?} does not match the postback under any secret")]
+    #[error("signature {:?} does not match the postback under any secret", value.as_str())]
     WrongMac {
         /// The signature given (its first bytes).
         value: Label,
