@@ -63,6 +63,14 @@ impl<'a> PostbackSigner<'a> {
         mac_hex(self.secret, &signed_at.timestamp().to_string(), payload)
     }
 
+    /// The hex HMAC-SHA256 of `message` itself, with no signing time: the
+    /// counterpart of [`PostbackVerifier::verify_message`], for other
+    /// messages and for test vectors. Postbacks need
+    /// [`PostbackSigner::sign`] or [`PostbackSigner::sign_params`].
+    pub fn sign_message(&self, message: &[u8]) -> String {
+        hex_of(keyed(self.secret, &[message]))
+    }
+
     /// `params` with `signed_at=<unix seconds>` and then
     /// `signature=<hex>` appended: the parameter form of the scheme, for a
     /// query string or a form body. `params` should not already hold
@@ -363,7 +371,10 @@ fn keyed(secret: &[u8], parts: &[&[u8]]) -> Option<HmacSha256> {
 }
 
 fn mac_hex(secret: &[u8], seconds: &str, payload: &[u8]) -> String {
-    keyed(secret, &[seconds.as_bytes(), b".", payload])
-        .map(|mac| hex::encode(mac.finalize().into_bytes()))
+    hex_of(keyed(secret, &[seconds.as_bytes(), b".", payload]))
+}
+
+fn hex_of(mac: Option<HmacSha256>) -> String {
+    mac.map(|mac| hex::encode(mac.finalize().into_bytes()))
         .unwrap_or_default()
 }
