@@ -484,12 +484,12 @@ fn during_key_rotation_both_secrets_verify_and_a_third_does_not() {
     let stranger = PostbackSigner::new(b"whsec-other").sign_params(BASE, now());
     assert!(matches!(
         verifier.verify_params(stranger.as_bytes(), now()),
-        Err(SignatureError::WrongMac { .. })
+        Err(SignatureError::WrongMac)
     ));
     let old_only = PostbackSigner::new(OLD_SECRET).sign_params(BASE, now());
     assert!(matches!(
         PostbackVerifier::new(SECRET).verify_params(old_only.as_bytes(), now()),
-        Err(SignatureError::WrongMac { .. })
+        Err(SignatureError::WrongMac)
     ));
 }
 
@@ -575,23 +575,17 @@ fn every_signature_error_is_typed() {
         ),
         (
             verifier.verify(Some(&ts), Some(&good[..32]), body, now()),
-            SignatureError::WrongMac {
-                value: label(&good[..32]),
-            },
+            SignatureError::WrongMac,
             "a truncated signature is wrong",
         ),
         (
             verifier.verify(Some(&ts), Some(&good), b"transaction_id=ORD-2", now()),
-            SignatureError::WrongMac {
-                value: label(&good[..32]),
-            },
+            SignatureError::WrongMac,
             "a tampered payload is wrong",
         ),
         (
             verifier.verify(Some(&unix(now() - secs(1))), Some(&good), body, now()),
-            SignatureError::WrongMac {
-                value: label(&good[..32]),
-            },
+            SignatureError::WrongMac,
             "a changed timestamp is wrong",
         ),
     ];
@@ -650,7 +644,7 @@ fn the_mac_is_checked_before_the_time_so_a_stale_forgery_is_called_a_forgery() {
             BASE.as_bytes(),
             now()
         ),
-        Err(SignatureError::WrongMac { .. })
+        Err(SignatureError::WrongMac)
     ));
 }
 
@@ -727,7 +721,7 @@ fn the_rfc_4231_truncated_vector_matches_our_prefix_and_is_refused_as_a_signatur
     assert_eq!(PostbackVerifier::new(&key).verify_message(data, &full), Ok(()));
     assert!(matches!(
         PostbackVerifier::new(&key).verify_message(data, truncated),
-        Err(SignatureError::WrongMac { .. })
+        Err(SignatureError::WrongMac)
     ));
 }
 

@@ -159,12 +159,10 @@ pub enum SignatureError {
         value: Label,
     },
     /// The signature is not the HMAC-SHA256 of the message under any of the
-    /// secrets (a truncated signature counts as wrong).
-    #[error("signature {:?} does not match the postback under any secret", value.as_str())]
-    WrongMac {
-        /// The signature given (its first bytes).
-        value: Label,
-    },
+    /// secrets: the postback was forged or altered, signed with another
+    /// secret, or signed with a truncated MAC.
+    #[error("signature does not match the postback under any secret")]
+    WrongMac,
     /// The postback was signed longer ago than the tolerance allows.
     #[error("postback signed at {signed_at} is more than {tolerance_secs} s older than now ({now})")]
     TooOld {
