@@ -408,7 +408,7 @@ fn every_inbound_error_names_its_field() {
             r#"field code has bad coupon code "50%OFF": invalid character '%' at position 2 of coupon code"#,
         ),
         (
-            format!("{BASE}&code={}", vec!["AAA"; MAX_POSTBACK_CODES + 1].join(",")),
+            format!("{BASE}&code={}", ["AAA"; MAX_POSTBACK_CODES + 1].join(",")),
             PostbackError::TooManyCodes { count: 9, max: 8 },
             "field code lists 9 codes, more than the maximum of 8",
         ),
