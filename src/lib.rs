@@ -50,6 +50,11 @@
 //!   idempotent: a retried postback returns the recorded decision.
 //! * A [`Decision`] names the credits and every piece of evidence that lost,
 //!   with its reason; its `Display` is one sentence for a dispute.
+//! * Around the core, with the `postback` feature: [`TrackedLink`] builds and
+//!   parses tracked affiliate links; [`PostbackTemplate`] renders a
+//!   partner's outbound postback URL; [`PostbackParser`] reads an inbound
+//!   postback into a [`Conversion`]; [`PostbackVerifier`] checks its
+//!   HMAC-SHA256 signature against a `now` you pass.
 //!
 //! # Recipes
 //!
@@ -82,6 +87,17 @@
 //! let policies = PolicySet::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION))
 //!     .with(EventKind::ChallengePurchase, Policy::split(5_000)?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Signed postbacks.** Verify the signature, parse the payload, attribute,
+//! and tell the partner; see [`PostbackVerifier`] for the signing scheme and
+//! `examples/postback.rs` for the whole trip:
+//!
+//! ```text
+//! let signed_at = verifier.verify(timestamp_header, signature_header, body, now)?;
+//! let conversion = PostbackParser::new().parse(body)?;
+//! let decision = attributor.attribute(&conversion)?;
+//! let url = partner_template.render(&conversion, &decision, stored_click.as_ref());
 //! ```
 //!
 //! # Priority rules
@@ -141,6 +157,12 @@
 //!
 //! # Crate features
 //!
+//! * `postback` (on by default): tracked links ([`TrackedLink`],
+//!   [`LinkParams`]), outbound postback templates ([`PostbackTemplate`]),
+//!   inbound postbacks ([`PostbackParser`]) and their signatures
+//!   ([`PostbackVerifier`], [`PostbackSigner`]). It brings in `url`,
+//!   `percent-encoding`, `hmac`, `sha2` and `hex`; build with
+//!   `default-features = false` for the attribution core without them.
 //! * `serde`: `Serialize` and `Deserialize` for the data types; a
 //!   [`Decision`] serialises to the stable JSON shape documented on it.
 #![forbid(unsafe_code)]
