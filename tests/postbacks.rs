@@ -634,6 +634,23 @@ fn every_signature_error_is_typed() {
 }
 
 #[test]
+fn an_empty_secret_fails_closed() {
+    let signature = PostbackSigner::new(b"").sign(now(), BASE.as_bytes());
+    assert_eq!(
+        PostbackVerifier::new(b"").verify(Some(&unix(now())), Some(&signature), BASE.as_bytes(), now()),
+        Err(SignatureError::WrongMac)
+    );
+    // A rotation that left the previous slot empty still accepts the current secret.
+    let signature = PostbackSigner::new(SECRET).sign(now(), BASE.as_bytes());
+    let verifier = PostbackVerifier::new(SECRET).previous_secret(b"");
+    assert!(
+        verifier
+            .verify(Some(&unix(now())), Some(&signature), BASE.as_bytes(), now())
+            .is_ok()
+    );
+}
+
+#[test]
 fn the_mac_is_checked_before_the_time_so_a_stale_forgery_is_called_a_forgery() {
     let verifier = PostbackVerifier::new(SECRET);
     let forged = PostbackSigner::new(b"guess").sign(now() - days(1), BASE.as_bytes());
@@ -871,7 +888,7 @@ proptest! {
 
     #[test]
     fn what_is_signed_verifies_within_the_tolerance_and_only_then(
-        secret in prop::collection::vec(any::<u8>(), 0..100),
+        secret in prop::collection::vec(any::<u8>(), 1..100),
         payload in prop::collection::vec(any::<u8>(), 0..200),
         skew in -400i64..400,
     ) {

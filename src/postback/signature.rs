@@ -178,7 +178,9 @@ impl fmt::Debug for PostbackVerifier<'_> {
 }
 
 impl<'a> PostbackVerifier<'a> {
-    /// A verifier with the shared secret and the default tolerance.
+    /// A verifier with the shared secret and the default tolerance. An
+    /// empty secret matches no signature, so such a verifier refuses every
+    /// postback with [`SignatureError::WrongMac`].
     pub fn new(secret: &'a [u8]) -> Self {
         Self {
             secret,
@@ -315,8 +317,11 @@ impl<'a> PostbackVerifier<'a> {
         let tag = hex::decode(signature).map_err(|_| SignatureError::BadHex {
             value: truncate(signature),
         })?;
-        let matches =
-            |secret: &[u8]| keyed(secret, message).is_some_and(|mac| mac.verify_slice(&tag).is_ok());
+        // An empty secret is a misconfiguration anyone could guess: it
+        // matches nothing, so the verifier fails closed.
+        let matches = |secret: &[u8]| {
+            !secret.is_empty() && keyed(secret, message).is_some_and(|mac| mac.verify_slice(&tag).is_ok())
+        };
         // Both secrets are always tried, so the time taken does not tell
         // which one matched.
         let current = matches(self.secret);
