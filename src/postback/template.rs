@@ -71,8 +71,9 @@ pub enum Macro {
 }
 
 impl Macro {
-    /// Every macro.
-    pub const ALL: [Self; 14] = [
+    /// Every macro, in the order of the table above. A slice, so that a
+    /// new macro is not a breaking change.
+    pub const ALL: &'static [Self] = &[
         Self::ClickId,
         Self::TransactionId,
         Self::Event,
@@ -111,7 +112,7 @@ impl Macro {
 
     /// The macro called `name`, exactly (names are lower case).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == name)
+        Self::ALL.iter().copied().find(|m| m.name() == name)
     }
 }
 
