@@ -31,7 +31,7 @@ pub enum IdError {
         position: usize,
     },
     /// An affiliate id is not a number.
-    #[error("affiliate id {value:?} is not a number")]
+    #[error("affiliate id {:?} is not a number", value.as_str())]
     NotANumber {
         /// The value given (its first bytes).
         value: Label,
@@ -176,19 +176,19 @@ pub enum AttributeError<R, C, B, L> {
 #[non_exhaustive]
 pub enum ValueError {
     /// Not an event name: built-in names and custom labels are accepted.
-    #[error("{value:?} is not an event name")]
+    #[error("{:?} is not an event name", value.as_str())]
     Event {
         /// The value given (its first bytes).
         value: Label,
     },
     /// Not a decimal amount with at most four fractional digits.
-    #[error("{value:?} is not an amount with at most four decimals")]
+    #[error("{:?} is not an amount with at most four decimals", value.as_str())]
     Amount {
         /// The value given (its first bytes).
         value: Label,
     },
     /// Not three ASCII letters.
-    #[error("{value:?} is not a three-letter currency code")]
+    #[error("{:?} is not a three-letter currency code", value.as_str())]
     Currency {
         /// The value given (its first bytes).
         value: Label,

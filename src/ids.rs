@@ -251,6 +251,24 @@ string_id!(
     false
 );
 
+string_id!(
+    /// The campaign a tracked link belongs to, as the operator names it
+    /// (`spring-sale`, `Black Friday 2026`). At most [`MAX_ID_LEN`] bytes;
+    /// inner spaces are allowed, other whitespace and control characters are
+    /// not.
+    ///
+    /// ```
+    /// use attributor::Campaign;
+    /// let campaign = Campaign::new("Black Friday 2026")?;
+    /// assert_eq!(campaign.as_str(), "Black Friday 2026");
+    /// assert!(Campaign::new("tab\there").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Campaign,
+    MAX_ID_LEN,
+    true
+);
+
 /// The id of an affiliate: a number, as affiliate programs number their
 /// partners.
 ///

@@ -50,6 +50,11 @@
 //!   idempotent: a retried postback returns the recorded decision.
 //! * A [`Decision`] names the credits and every piece of evidence that lost,
 //!   with its reason; its `Display` is one sentence for a dispute.
+//! * Around the core, with the `postback` feature: [`TrackedLink`] builds and
+//!   parses tracked affiliate links; [`PostbackTemplate`] renders a
+//!   partner's outbound postback URL; [`PostbackParser`] reads an inbound
+//!   postback into a [`Conversion`]; [`PostbackVerifier`] checks its
+//!   HMAC-SHA256 signature against a `now` you pass.
 //!
 //! # Recipes
 //!
@@ -82,6 +87,17 @@
 //! let policies = PolicySet::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION))
 //!     .with(EventKind::ChallengePurchase, Policy::split(5_000)?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Signed postbacks.** Verify the signature, parse the payload, attribute,
+//! and tell the partner; see [`PostbackVerifier`] for the signing scheme and
+//! `examples/postback.rs` for the whole trip:
+//!
+//! ```text
+//! let signed_at = verifier.verify(timestamp_header, signature_header, body, now)?;
+//! let conversion = PostbackParser::new().parse(body)?;
+//! let decision = attributor.attribute(&conversion)?;
+//! let url = partner_template.render(&conversion, &decision, stored_click.as_ref());
 //! ```
 //!
 //! # Priority rules
@@ -141,6 +157,12 @@
 //!
 //! # Crate features
 //!
+//! * `postback` (on by default): tracked links ([`TrackedLink`],
+//!   [`LinkParams`]), outbound postback templates ([`PostbackTemplate`]),
+//!   inbound postbacks ([`PostbackParser`]) and their signatures
+//!   ([`PostbackVerifier`], [`PostbackSigner`]). It brings in `url`,
+//!   `percent-encoding`, `hmac`, `sha2` and `hex`; build with
+//!   `default-features = false` for the attribution core without them.
 //! * `serde`: `Serialize` and `Deserialize` for the data types; a
 //!   [`Decision`] serialises to the stable JSON shape documented on it.
 #![forbid(unsafe_code)]
@@ -157,8 +179,12 @@ mod decision;
 mod error;
 mod ids;
 mod ledger;
+#[cfg(feature = "postback")]
+mod link;
 mod memory;
 mod policy;
+#[cfg(feature = "postback")]
+mod postback;
 mod registry;
 mod resolve;
 
@@ -169,10 +195,20 @@ pub use code::{CouponCode, MAX_CODE_LEN, MIN_CODE_LEN, Skeleton};
 pub use conversion::{Amount, Click, Conversion, Currency, EnteredCodes, EventKind, EventKinds, SubIds};
 pub use decision::{Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject};
 pub use error::{AttributeError, ClickError, CodeError, IdError, PolicyError, RegistryError, ValueError};
-pub use ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, MAX_ID_LEN, MAX_LABEL_LEN, SubId};
+pub use ids::{
+    AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Label, MAX_ID_LEN, MAX_LABEL_LEN, SubId,
+};
 pub use ledger::Ledger;
+#[cfg(feature = "postback")]
+pub use link::{LinkError, LinkParams, TrackedLink};
 pub use memory::*;
 pub use policy::{BindingLifetime, ClickPick, Policy, PolicyName, PolicySet, Priority};
+#[cfg(feature = "postback")]
+pub use postback::{
+    DEFAULT_TOLERANCE, MAX_POSTBACK_CODES, Macro, PostbackError, PostbackParser, PostbackSigner,
+    PostbackTemplate, PostbackVerifier, SIGNATURE_HEADER, SIGNATURE_PARAM, SIGNED_AT_PARAM, SignatureError,
+    TIMESTAMP_HEADER, TemplateError,
+};
 pub use registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
 pub use resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
 

@@ -1,0 +1,518 @@
+//! Tracked affiliate links: build one from a landing URL, parse one back.
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::conversion::{Click, SubIds};
+use crate::error::IdError;
+use crate::ids::{AffiliateId, Campaign, ClickId, CustomerId, Label, SubId, truncate};
+
+/// The parts a tracked affiliate link carries in its query: whose link it is,
+/// the click id (once a click has been recorded), up to five sub ids and a
+/// campaign.
+///
+/// [`TrackedLink::build`] adds them to a landing URL, keeping its path, query
+/// and fragment; [`TrackedLink::parse`] reads them back. The query parameter
+/// names come from [`LinkParams`]. Values are encoded and decoded as
+/// `application/x-www-form-urlencoded` by the `url` crate.
+///
+/// # Limits
+///
+/// The affiliate id is a number ([`AffiliateId`]). The click id and the sub
+/// ids hold at most [`MAX_ID_LEN`](crate::MAX_ID_LEN) bytes and no
+/// whitespace; the campaign at most [`MAX_ID_LEN`](crate::MAX_ID_LEN) bytes,
+/// inner spaces allowed. The limits apply to the decoded values.
+///
+/// # Examples
+///
+/// ```
+/// use attributor::{AffiliateId, LinkParams, TrackedLink};
+///
+/// let params = LinkParams::default();
+/// let link = TrackedLink::new(AffiliateId::new(42))
+///     .sub(1, "tiktok".parse()?)
+///     .campaign("Spring Sale".parse()?);
+/// let url = link.build("https://shop.example/challenge?plan=50k#pricing", &params)?;
+/// assert_eq!(
+///     url,
+///     "https://shop.example/challenge?plan=50k&aff_id=42&sub1=tiktok&campaign=Spring+Sale#pricing"
+/// );
+/// assert_eq!(TrackedLink::parse(&url, &params)?, link);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrackedLink {
+    /// Whose link it is.
+    pub affiliate: AffiliateId,
+    /// The click id, once the tracker has recorded a click.
+    pub click: Option<ClickId>,
+    /// The affiliate's own tags, `sub1` to `sub5`.
+    pub sub_ids: SubIds,
+    /// The campaign, if any.
+    pub campaign: Option<Campaign>,
+}
+
+impl TrackedLink {
+    /// A link of `affiliate` with no click id, sub ids or campaign.
+    pub fn new(affiliate: AffiliateId) -> Self {
+        Self {
+            affiliate,
+            click: None,
+            sub_ids: SubIds::default(),
+            campaign: None,
+        }
+    }
+
+    /// Sets the click id.
+    pub fn click(mut self, click: ClickId) -> Self {
+        self.click = Some(click);
+        self
+    }
+
+    /// Sets sub id `n` (1 to 5); other positions are ignored, as
+    /// [`SubIds::with`] does.
+    pub fn sub(mut self, n: usize, value: SubId) -> Self {
+        self.sub_ids = self.sub_ids.with(n, value);
+        self
+    }
+
+    /// Sets all five sub ids.
+    pub fn sub_ids(mut self, sub_ids: SubIds) -> Self {
+        self.sub_ids = sub_ids;
+        self
+    }
+
+    /// Sets the campaign.
+    pub fn campaign(mut self, campaign: Campaign) -> Self {
+        self.campaign = Some(campaign);
+        self
+    }
+
+    /// The tracked link: `landing` with the link's parts appended to its
+    /// query, in the order affiliate, click id, `sub1` to `sub5`, campaign.
+    /// Parts that are not set are left out. The landing URL's own query
+    /// parameters and its fragment are kept; the URL is normalised as the
+    /// WHATWG URL standard says (so `https://shop.example` gains its `/`).
+    ///
+    /// # Errors
+    ///
+    /// * [`LinkError::Malformed`] if `landing` is not an absolute URL;
+    /// * [`LinkError::Duplicate`] if `landing` already has one of the
+    ///   parameters of `params`, which would make the link ambiguous.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use attributor::{AffiliateId, LinkError, LinkParams, TrackedLink};
+    ///
+    /// let params = LinkParams::default().affiliate("ref")?;
+    /// let link = TrackedLink::new(AffiliateId::new(7)).click("c-1".parse()?);
+    /// assert_eq!(link.build("https://casino.example/", &params)?,
+    ///     "https://casino.example/?ref=7&click_id=c-1");
+    /// assert!(matches!(link.build("https://casino.example/?ref=9", &params),
+    ///     Err(LinkError::Duplicate { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build(&self, landing: &str, params: &LinkParams) -> Result<String, LinkError> {
+        let mut url = parse_url(landing)?;
+        for (name, _) in url.query_pairs() {
+            if params.part_named(&name).is_some() {
+                return Err(LinkError::Duplicate {
+                    param: truncate(&name),
+                });
+            }
+        }
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair(params.name(Part::Affiliate), &self.affiliate.to_string());
+            if let Some(click) = &self.click {
+                query.append_pair(params.name(Part::Click), click.as_str());
+            }
+            for n in 1..=5 {
+                if let Some(sub) = self.sub_ids.get(n) {
+                    query.append_pair(params.name(Part::Sub(n)), sub.as_str());
+                }
+            }
+            if let Some(campaign) = &self.campaign {
+                query.append_pair(params.name(Part::Campaign), campaign.as_str());
+            }
+        }
+        Ok(url.into())
+    }
+
+    /// Reads the parts of a tracked link from its query. Parameters that are
+    /// not in `params` are ignored. An empty value of an optional part
+    /// (`sub2=`) counts as absent, as trackers fill unused slots that way.
+    ///
+    /// # Errors
+    ///
+    /// * [`LinkError::Malformed`] if `link` is not an absolute URL;
+    /// * [`LinkError::Missing`] if it has no affiliate parameter;
+    /// * [`LinkError::Duplicate`] if one of the parameters of `params`
+    ///   appears twice, even with the same value or empty;
+    /// * [`LinkError::TooLong`] if a value is longer than its limit;
+    /// * [`LinkError::BadValue`] if a value is not a valid id (the affiliate
+    ///   id is not a number, is empty, or a value holds whitespace or a
+    ///   control character).
+    ///
+    /// The first problem in query order is reported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use attributor::{AffiliateId, LinkError, LinkParams, TrackedLink};
+    ///
+    /// let params = LinkParams::default();
+    /// let link = TrackedLink::parse("https://prop.example/?aff_id=42&sub1=yt&sub2=&click_id=c-9", &params)?;
+    /// assert_eq!(link.affiliate, AffiliateId::new(42));
+    /// assert_eq!(link.click.map(|c| c.to_string()).as_deref(), Some("c-9"));
+    /// assert_eq!(link.sub_ids.get(2), None);
+    ///
+    /// let err = TrackedLink::parse("https://prop.example/?aff_id=42&sub1=a&sub1=b", &params).unwrap_err();
+    /// assert_eq!(err.to_string(), r#"parameter "sub1" appears more than once"#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parse(link: &str, params: &LinkParams) -> Result<Self, LinkError> {
+        let url = parse_url(link)?;
+        let mut seen = [false; PARTS.len()];
+        let mut affiliate = None;
+        let mut out = Self::new(AffiliateId::new(0));
+        for (name, value) in url.query_pairs() {
+            let Some((index, part)) = params.part_named(&name) else {
+                continue;
+            };
+            if let Some(seen) = seen.get_mut(index) {
+                if *seen {
+                    return Err(LinkError::Duplicate {
+                        param: truncate(&name),
+                    });
+                }
+                *seen = true;
+            }
+            let bad = |source| value_error(&name, &value, source);
+            match part {
+                Part::Affiliate => affiliate = Some(value.parse::<AffiliateId>().map_err(bad)?),
+                _ if value.is_empty() => {}
+                Part::Click => out.click = Some(ClickId::new(&value).map_err(bad)?),
+                Part::Sub(n) => out.sub_ids = out.sub_ids.with(n, SubId::new(&value).map_err(bad)?),
+                Part::Campaign => out.campaign = Some(Campaign::new(&value).map_err(bad)?),
+            }
+        }
+        out.affiliate = affiliate.ok_or_else(|| LinkError::Missing {
+            param: truncate(params.name(Part::Affiliate)),
+        })?;
+        Ok(out)
+    }
+
+    /// The [`Click`] a visit through this link records: its click id,
+    /// affiliate and sub ids, made at `clicked_at` by `visitor`. The campaign
+    /// is not part of a [`Click`].
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::NoClickId`] if the link carries no click id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use attributor::{LinkParams, TrackedLink};
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+    /// let link = TrackedLink::parse("https://prop.example/?aff_id=42&click_id=c-9&sub1=yt",
+    ///     &LinkParams::default())?;
+    /// let click = link.to_click(at, "visitor-1".parse()?)?;
+    /// assert_eq!(click.id.as_str(), "c-9");
+    /// assert_eq!(click.customer.map(|c| c.to_string()).as_deref(), Some("visitor-1"));
+    /// assert_eq!(click.sub_ids.get(1).map(|s| s.as_str()), Some("yt"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_click(self, clicked_at: DateTime<Utc>, visitor: CustomerId) -> Result<Click, LinkError> {
+        let id = self.click.ok_or(LinkError::NoClickId)?;
+        Ok(Click::new(id, self.affiliate, clicked_at)
+            .customer(visitor)
+            .sub_ids(self.sub_ids))
+    }
+}
+
+fn parse_url(s: &str) -> Result<Url, LinkError> {
+    Url::parse(s).map_err(|source| LinkError::Malformed {
+        url: truncate(s),
+        source,
+    })
+}
+
+fn value_error(param: &str, value: &str, source: IdError) -> LinkError {
+    match source {
+        IdError::TooLong { len, max } => LinkError::TooLong {
+            param: truncate(param),
+            len,
+            max,
+        },
+        source => LinkError::BadValue {
+            param: truncate(param),
+            value: truncate(value),
+            source,
+        },
+    }
+}
+
+/// A part of a tracked link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Affiliate,
+    Click,
+    /// Sub id 1 to 5.
+    Sub(usize),
+    Campaign,
+}
+
+/// The parts, in the order of `LinkParams::names`.
+const PARTS: [Part; 8] = [
+    Part::Affiliate,
+    Part::Click,
+    Part::Sub(1),
+    Part::Sub(2),
+    Part::Sub(3),
+    Part::Sub(4),
+    Part::Sub(5),
+    Part::Campaign,
+];
+
+impl Part {
+    fn index(self) -> usize {
+        match self {
+            Self::Affiliate => 0,
+            Self::Click => 1,
+            Self::Sub(n) => 1 + n.clamp(1, 5),
+            Self::Campaign => 7,
+        }
+    }
+}
+
+/// A parameter name: a default, or one the caller set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ParamName {
+    Default(&'static str),
+    Custom(Label),
+}
+
+impl ParamName {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Default(s) => s,
+            Self::Custom(label) => label.as_str(),
+        }
+    }
+}
+
+/// The query parameter names of tracked links.
+///
+/// | part         | default              |
+/// |--------------|----------------------|
+/// | affiliate id | `aff_id`             |
+/// | click id     | `click_id`           |
+/// | sub ids      | `sub1` to `sub5`     |
+/// | campaign     | `campaign`           |
+///
+/// Every setter checks the name and refuses one that another part already
+/// uses, so a `LinkParams` can never read one parameter as two parts.
+///
+/// ```
+/// use attributor::{LinkError, LinkParams};
+///
+/// // HasOffers-style names.
+/// let params = LinkParams::new().affiliate("aff_sub")?.click("transaction_id")?.sub(1, "source")?;
+/// assert_eq!(params.name_of_sub(1), Some("source"));
+/// assert!(matches!(params.campaign("source"), Err(LinkError::ParamNameTaken { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LinkParams {
+    names: [ParamName; 8],
+}
+
+impl Default for LinkParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LinkParams {
+    /// The default names: `aff_id`, `click_id`, `sub1` to `sub5`, `campaign`.
+    pub const fn new() -> Self {
+        Self {
+            names: [
+                ParamName::Default("aff_id"),
+                ParamName::Default("click_id"),
+                ParamName::Default("sub1"),
+                ParamName::Default("sub2"),
+                ParamName::Default("sub3"),
+                ParamName::Default("sub4"),
+                ParamName::Default("sub5"),
+                ParamName::Default("campaign"),
+            ],
+        }
+    }
+
+    /// Names the affiliate id parameter.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::BadParamName`] if `name` is empty, longer than
+    /// [`MAX_LABEL_LEN`](crate::MAX_LABEL_LEN) bytes, or holds a control
+    /// character or whitespace other than a space;
+    /// [`LinkError::ParamNameTaken`] if another part uses it.
+    pub fn affiliate(self, name: &str) -> Result<Self, LinkError> {
+        self.set(Part::Affiliate, name)
+    }
+
+    /// Names the click id parameter.
+    ///
+    /// # Errors
+    ///
+    /// As [`LinkParams::affiliate`].
+    pub fn click(self, name: &str) -> Result<Self, LinkError> {
+        self.set(Part::Click, name)
+    }
+
+    /// Names the parameter of sub id `n` (1 to 5).
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::NoSuchSub`] if `n` is not 1 to 5; otherwise as
+    /// [`LinkParams::affiliate`].
+    pub fn sub(self, n: usize, name: &str) -> Result<Self, LinkError> {
+        if !(1..=5).contains(&n) {
+            return Err(LinkError::NoSuchSub { n });
+        }
+        self.set(Part::Sub(n), name)
+    }
+
+    /// Names the campaign parameter.
+    ///
+    /// # Errors
+    ///
+    /// As [`LinkParams::affiliate`].
+    pub fn campaign(self, name: &str) -> Result<Self, LinkError> {
+        self.set(Part::Campaign, name)
+    }
+
+    /// The name of the affiliate id parameter.
+    pub fn name_of_affiliate(&self) -> &str {
+        self.name(Part::Affiliate)
+    }
+
+    /// The name of the click id parameter.
+    pub fn name_of_click(&self) -> &str {
+        self.name(Part::Click)
+    }
+
+    /// The name of the parameter of sub id `n` (1 to 5).
+    pub fn name_of_sub(&self, n: usize) -> Option<&str> {
+        (1..=5).contains(&n).then(|| self.name(Part::Sub(n)))
+    }
+
+    /// The name of the campaign parameter.
+    pub fn name_of_campaign(&self) -> &str {
+        self.name(Part::Campaign)
+    }
+
+    fn set(mut self, part: Part, name: &str) -> Result<Self, LinkError> {
+        let label = Label::new(name).map_err(|source| LinkError::BadParamName {
+            name: truncate(name),
+            source,
+        })?;
+        if self
+            .part_named(name)
+            .is_some_and(|(index, _)| index != part.index())
+        {
+            return Err(LinkError::ParamNameTaken { name: label });
+        }
+        if let Some(slot) = self.names.get_mut(part.index()) {
+            *slot = ParamName::Custom(label);
+        }
+        Ok(self)
+    }
+
+    fn name(&self, part: Part) -> &str {
+        self.names.get(part.index()).map_or("", ParamName::as_str)
+    }
+
+    /// The position and part of the parameter called `name`, if any.
+    fn part_named(&self, name: &str) -> Option<(usize, Part)> {
+        let index = self.names.iter().position(|n| n.as_str() == name)?;
+        Some((index, *PARTS.get(index)?))
+    }
+}
+
+/// A tracked link or its parameter names were refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The text is not an absolute URL.
+    #[error("malformed url {:?}: {source}", url.as_str())]
+    Malformed {
+        /// The text given (its first bytes).
+        url: Label,
+        /// Why the `url` crate refused it.
+        source: url::ParseError,
+    },
+    /// The link has no affiliate parameter.
+    #[error("link has no affiliate parameter {:?}", param.as_str())]
+    Missing {
+        /// The parameter's name.
+        param: Label,
+    },
+    /// A link parameter appears more than once, or a landing URL already has
+    /// one.
+    #[error("parameter {:?} appears more than once", param.as_str())]
+    Duplicate {
+        /// The parameter's name.
+        param: Label,
+    },
+    /// A value is longer than its limit (see [`TrackedLink`]).
+    #[error("value of parameter {:?} is {len} bytes long, more than the maximum of {max}", param.as_str())]
+    TooLong {
+        /// The parameter's name.
+        param: Label,
+        /// The value's length, in bytes of UTF-8, once decoded.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A value is not a valid id.
+    #[error("parameter {:?} has bad value {:?}: {source}", param.as_str(), value.as_str())]
+    BadValue {
+        /// The parameter's name.
+        param: Label,
+        /// The value, decoded (its first bytes).
+        value: Label,
+        /// What is wrong with it.
+        source: IdError,
+    },
+    /// [`TrackedLink::to_click`] needs a click id, and the link has none.
+    #[error("link has no click id")]
+    NoClickId,
+    /// A parameter name is empty, too long, or holds whitespace other than a
+    /// space or a control character.
+    #[error("bad parameter name {:?}: {source}", name.as_str())]
+    BadParamName {
+        /// The name given (its first bytes).
+        name: Label,
+        /// What is wrong with it.
+        source: IdError,
+    },
+    /// Another part of the link already uses this parameter name.
+    #[error("parameter name {:?} is already used for another part of the link", name.as_str())]
+    ParamNameTaken {
+        /// The name.
+        name: Label,
+    },
+    /// There are sub ids 1 to 5 only.
+    #[error("there is no sub id {n}; sub ids are 1 to 5")]
+    NoSuchSub {
+        /// The position given.
+        n: usize,
+    },
+}

@@ -1,0 +1,383 @@
+//! Signed postbacks: HMAC-SHA256 over the signing time and the payload.
+
+use core::fmt;
+use core::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use url::form_urlencoded;
+
+use crate::ids::truncate;
+use crate::postback::error::SignatureError;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The header that carries the signature, as lower-case hex.
+pub const SIGNATURE_HEADER: &str = "X-Attributor-Signature";
+/// The header that carries the signing time, in whole unix seconds.
+pub const TIMESTAMP_HEADER: &str = "X-Attributor-Timestamp";
+/// The parameter that carries the signature, last in the parameter list.
+pub const SIGNATURE_PARAM: &str = "signature";
+/// The parameter that carries the signing time, in whole unix seconds.
+pub const SIGNED_AT_PARAM: &str = "signed_at";
+/// How far the signing time may be from `now`, either way, by default:
+/// five minutes.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// Signs postbacks, as a sender does; see [`PostbackVerifier`] for the
+/// scheme.
+///
+/// ```
+/// use attributor::PostbackSigner;
+/// use chrono::{TimeZone, Utc};
+///
+/// let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+/// let signer = PostbackSigner::new(b"whsec-2026");
+/// let signed = signer.sign_params("transaction_id=ORD-1&event=purchase&timestamp=1780315200", now);
+/// assert!(signed.starts_with("transaction_id=ORD-1&event=purchase&timestamp=1780315200&signed_at=1780315200&signature="));
+/// assert_eq!(signer.sign(now, b"body").len(), 64);
+/// ```
+#[derive(Clone, Copy)]
+pub struct PostbackSigner<'a> {
+    secret: &'a [u8],
+}
+
+impl fmt::Debug for PostbackSigner<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostbackSigner").finish_non_exhaustive()
+    }
+}
+
+impl<'a> PostbackSigner<'a> {
+    /// A signer with the shared secret.
+    pub fn new(secret: &'a [u8]) -> Self {
+        Self { secret }
+    }
+
+    /// The signature, as lower-case hex, of `payload` signed at
+    /// `signed_at`: HMAC-SHA256 of the unix seconds of `signed_at` in
+    /// decimal, a `.`, and `payload`. Send the same seconds in
+    /// [`TIMESTAMP_HEADER`] and the result in [`SIGNATURE_HEADER`].
+    pub fn sign(&self, signed_at: DateTime<Utc>, payload: &[u8]) -> String {
+        mac_hex(self.secret, &signed_at.timestamp().to_string(), payload)
+    }
+
+    /// The hex HMAC-SHA256 of `message` itself, with no signing time: the
+    /// counterpart of [`PostbackVerifier::verify_message`], for other
+    /// messages and for test vectors. Postbacks need
+    /// [`PostbackSigner::sign`] or [`PostbackSigner::sign_params`].
+    pub fn sign_message(&self, message: &[u8]) -> String {
+        hex_of(keyed(self.secret, &[message]))
+    }
+
+    /// `params` with `signed_at=<unix seconds>` and then
+    /// `signature=<hex>` appended: the parameter form of the scheme, for a
+    /// query string or a form body. `params` should not already hold
+    /// either parameter.
+    pub fn sign_params(&self, params: &str, signed_at: DateTime<Utc>) -> String {
+        let seconds = signed_at.timestamp().to_string();
+        let mut payload = String::with_capacity(params.len() + 96);
+        payload.push_str(params);
+        if !params.is_empty() {
+            payload.push('&');
+        }
+        payload.push_str(SIGNED_AT_PARAM);
+        payload.push('=');
+        payload.push_str(&seconds);
+        let signature = mac_hex(self.secret, &seconds, payload.as_bytes());
+        payload.push('&');
+        payload.push_str(SIGNATURE_PARAM);
+        payload.push('=');
+        payload.push_str(&signature);
+        payload
+    }
+}
+
+/// Checks signed postbacks: the signature, and that the signing time is
+/// near `now`.
+///
+/// # The scheme
+///
+/// The sender and the receiver share a secret. To send a postback whose
+/// body (or query string) is `payload`, the sender takes the current time
+/// `t` in whole unix seconds, written in decimal ASCII, and computes
+///
+/// ```text
+/// signature = hex(HMAC-SHA256(secret, t + "." + payload))
+/// ```
+///
+/// It sends them in one of two forms:
+///
+/// * **Headers**: `t` in [`TIMESTAMP_HEADER`] (`X-Attributor-Timestamp`),
+///   the signature in [`SIGNATURE_HEADER`] (`X-Attributor-Signature`), the
+///   payload as the exact bytes of the body or query string. Check with
+///   [`PostbackVerifier::verify`].
+/// * **Parameters**: `signed_at=t` is a parameter of the payload, and
+///   `&signature=<hex>` is appended last; the signed payload is everything
+///   before that `&signature=`, exactly as sent. Check with
+///   [`PostbackVerifier::verify_params`].
+///
+/// The signature is hex of the full 32 bytes, either case; truncated
+/// signatures are refused. `t` is the time of sending, not of the
+/// conversion (that is the postback's `timestamp` field), so a sender
+/// signs each retry afresh. The MAC is compared in constant time by the
+/// `hmac` crate's `verify_slice`.
+///
+/// # Time
+///
+/// The verifier reads no clock: the caller passes `now`. A postback signed
+/// more than the tolerance ([`DEFAULT_TOLERANCE`], 300 s) before `now` is
+/// too old (a replay), and one signed more than the tolerance after `now`
+/// is too new; exactly the tolerance either way is accepted. Record the
+/// conversion id too ([`Ledger`](crate::Ledger) does), so that a replay
+/// within the tolerance credits nothing twice.
+///
+/// # Key rotation
+///
+/// [`PostbackVerifier::previous_secret`] accepts a second secret: give
+/// senders the new secret, accept both until all of them use it, then drop
+/// the old one.
+///
+/// # Examples
+///
+/// ```
+/// use attributor::{PostbackParser, PostbackSigner, PostbackVerifier, SignatureError};
+/// use chrono::{TimeDelta, TimeZone, Utc};
+///
+/// let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+/// let body = "transaction_id=ORD-1&event=purchase&timestamp=2026-06-01T11%3A59%3A58Z";
+/// let signed = PostbackSigner::new(b"old-secret").sign_params(body, now - TimeDelta::seconds(2));
+///
+/// // Rotating: the new secret first, the old one still accepted.
+/// let verifier = PostbackVerifier::new(b"new-secret").previous_secret(b"old-secret");
+/// let payload = verifier.verify_params(signed.as_bytes(), now)?;
+/// let conversion = PostbackParser::new().parse(payload)?;
+/// assert_eq!(conversion.id.as_str(), "ORD-1");
+///
+/// // Ten minutes later the same request is a replay.
+/// let later = now + TimeDelta::minutes(10);
+/// assert!(matches!(verifier.verify_params(signed.as_bytes(), later),
+///     Err(SignatureError::TooOld { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct PostbackVerifier<'a> {
+    secret: &'a [u8],
+    previous: Option<&'a [u8]>,
+    tolerance: Duration,
+}
+
+impl fmt::Debug for PostbackVerifier<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostbackVerifier")
+            .field("previous_secret", &self.previous.is_some())
+            .field("tolerance", &self.tolerance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> PostbackVerifier<'a> {
+    /// A verifier with the shared secret and the default tolerance. An
+    /// empty secret matches no signature, so such a verifier refuses every
+    /// postback with [`SignatureError::WrongMac`].
+    pub fn new(secret: &'a [u8]) -> Self {
+        Self {
+            secret,
+            previous: None,
+            tolerance: DEFAULT_TOLERANCE,
+        }
+    }
+
+    /// Also accepts signatures made with `secret`, during a key rotation.
+    pub fn previous_secret(mut self, secret: &'a [u8]) -> Self {
+        self.previous = Some(secret);
+        self
+    }
+
+    /// How far the signing time may be from `now`, either way.
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// Checks the header form: `signed_at` and `signature` are the values of
+    /// [`TIMESTAMP_HEADER`] and [`SIGNATURE_HEADER`] (`None` when absent),
+    /// `payload` the exact bytes of the body or query string. Returns the
+    /// signing time.
+    ///
+    /// # Errors
+    ///
+    /// In this order: [`SignatureError::MissingSignature`],
+    /// [`SignatureError::MissingTimestamp`], [`SignatureError::BadTimestamp`],
+    /// [`SignatureError::BadHex`], [`SignatureError::WrongMac`] (a forged or
+    /// altered postback, or a secret that is not ours), then
+    /// [`SignatureError::TooOld`] or [`SignatureError::TooNew`] for a
+    /// genuine postback outside the tolerance.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use attributor::{PostbackSigner, PostbackVerifier, SignatureError};
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+    /// let body = b"transaction_id=ORD-1&event=purchase&timestamp=1780315200";
+    /// let signature = PostbackSigner::new(b"s3cret").sign(now, body);
+    /// let seconds = now.timestamp().to_string();
+    ///
+    /// let verifier = PostbackVerifier::new(b"s3cret");
+    /// assert_eq!(verifier.verify(Some(&seconds), Some(&signature), body, now)?, now);
+    /// assert_eq!(verifier.verify(Some(&seconds), None, body, now),
+    ///     Err(SignatureError::MissingSignature));
+    /// let tampered = b"transaction_id=ORD-1&event=purchase&timestamp=1780315201";
+    /// assert!(matches!(verifier.verify(Some(&seconds), Some(&signature), tampered, now),
+    ///     Err(SignatureError::WrongMac)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify(
+        &self,
+        signed_at: Option<&str>,
+        signature: Option<&str>,
+        payload: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, SignatureError> {
+        let signature = signature.ok_or(SignatureError::MissingSignature)?;
+        let seconds = signed_at.ok_or(SignatureError::MissingTimestamp)?;
+        let at = unix_seconds(seconds).ok_or_else(|| SignatureError::BadTimestamp {
+            value: truncate(seconds),
+        })?;
+        self.check_mac(&[seconds.as_bytes(), b".", payload], signature)?;
+        self.check_time(at, now)?;
+        Ok(at)
+    }
+
+    /// Checks the parameter form and returns the signed payload: `params`
+    /// up to, not including, the `&signature=` that ends it. Parse that
+    /// with [`PostbackParser`](crate::PostbackParser).
+    ///
+    /// # Errors
+    ///
+    /// As [`PostbackVerifier::verify`], and before its checks:
+    /// [`SignatureError::SignatureNotLast`] if `signature` is there but not
+    /// last, [`SignatureError::Duplicate`] if `signature` or `signed_at`
+    /// appears twice.
+    pub fn verify_params<'p>(
+        &self,
+        params: &'p [u8],
+        now: DateTime<Utc>,
+    ) -> Result<&'p [u8], SignatureError> {
+        let (payload, last) = match params.iter().rposition(|&b| b == b'&') {
+            Some(i) => (
+                params.get(..i).unwrap_or_default(),
+                params.get(i + 1..).unwrap_or_default(),
+            ),
+            None => (&[][..], params),
+        };
+        let named = |name: &'static str| {
+            form_urlencoded::parse(payload)
+                .filter(move |(n, _)| n == name)
+                .map(|(_, v)| v)
+        };
+        let signature = match form_urlencoded::parse(last).next() {
+            Some((name, value)) if name == SIGNATURE_PARAM => value,
+            _ if named(SIGNATURE_PARAM).next().is_some() => return Err(SignatureError::SignatureNotLast),
+            _ => return Err(SignatureError::MissingSignature),
+        };
+        if named(SIGNATURE_PARAM).next().is_some() {
+            return Err(SignatureError::Duplicate {
+                param: SIGNATURE_PARAM,
+            });
+        }
+        let mut stamps = named(SIGNED_AT_PARAM);
+        let signed_at = stamps.next();
+        if stamps.next().is_some() {
+            return Err(SignatureError::Duplicate {
+                param: SIGNED_AT_PARAM,
+            });
+        }
+        self.verify(signed_at.as_deref(), Some(&signature), payload, now)?;
+        Ok(payload)
+    }
+
+    /// Checks only the MAC: that `signature` is the hex HMAC-SHA256 of
+    /// `message` under one of the secrets. No time is checked; postbacks
+    /// need [`PostbackVerifier::verify`] or
+    /// [`PostbackVerifier::verify_params`]. This is the primitive they
+    /// share, for other messages and for test vectors.
+    ///
+    /// # Errors
+    ///
+    /// [`SignatureError::BadHex`] or [`SignatureError::WrongMac`].
+    pub fn verify_message(&self, message: &[u8], signature: &str) -> Result<(), SignatureError> {
+        self.check_mac(&[message], signature)
+    }
+
+    fn check_mac(&self, message: &[&[u8]], signature: &str) -> Result<(), SignatureError> {
+        let tag = hex::decode(signature).map_err(|_| SignatureError::BadHex {
+            value: truncate(signature),
+        })?;
+        // An empty secret is a misconfiguration anyone could guess: it
+        // matches nothing, so the verifier fails closed.
+        let matches = |secret: &[u8]| {
+            !secret.is_empty() && keyed(secret, message).is_some_and(|mac| mac.verify_slice(&tag).is_ok())
+        };
+        // Both secrets are always tried, so the time taken does not tell
+        // which one matched.
+        let current = matches(self.secret);
+        let previous = self.previous.is_some_and(matches);
+        if current | previous {
+            Ok(())
+        } else {
+            Err(SignatureError::WrongMac)
+        }
+    }
+
+    fn check_time(&self, signed_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), SignatureError> {
+        let tolerance = TimeDelta::from_std(self.tolerance).unwrap_or(TimeDelta::MAX);
+        let age = now.signed_duration_since(signed_at);
+        let tolerance_secs = self.tolerance.as_secs();
+        if age > tolerance {
+            Err(SignatureError::TooOld {
+                signed_at,
+                now,
+                tolerance_secs,
+            })
+        } else if age < -tolerance {
+            Err(SignatureError::TooNew {
+                signed_at,
+                now,
+                tolerance_secs,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Whole unix seconds in ASCII digits, within chrono's range.
+fn unix_seconds(s: &str) -> Option<DateTime<Utc>> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    DateTime::from_timestamp(s.parse().ok()?, 0)
+}
+
+/// The MAC of the concatenated `parts` under `secret`, not yet finalised.
+/// HMAC takes a key of any length, so this is `None` only in theory.
+fn keyed(secret: &[u8], parts: &[&[u8]]) -> Option<HmacSha256> {
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret).ok()?;
+    for part in parts {
+        mac.update(part);
+    }
+    Some(mac)
+}
+
+fn mac_hex(secret: &[u8], seconds: &str, payload: &[u8]) -> String {
+    hex_of(keyed(secret, &[seconds.as_bytes(), b".", payload]))
+}
+
+fn hex_of(mac: Option<HmacSha256>) -> String {
+    mac.map(|mac| hex::encode(mac.finalize().into_bytes()))
+        .unwrap_or_default()
+}
