@@ -137,8 +137,9 @@ pub struct Considered {
 /// The credits of a decision: none, one, or two for a split.
 pub type Credits = SmallVec<[Credit; 2]>;
 
-/// The evidence of a decision; six fit inline (two codes, three clicks and a binding).
-pub type ConsideredList = SmallVec<[Considered; 6]>;
+/// The evidence of a decision; four fit inline (say a code, two clicks and a
+/// binding), more spill to the heap.
+pub type ConsideredList = SmallVec<[Considered; 4]>;
 
 /// The resolver's answer for one conversion. A conversion that credits
 /// nobody is a decision too, and says why.

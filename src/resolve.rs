@@ -170,9 +170,10 @@ enum Role {
 /// Decides who earns `conversion`, from `evidence`, under `policy`.
 ///
 /// Pure and deterministic: no clock, no store, no global; the order of the
-/// evidence does not matter. It does not allocate when the conversion has at
-/// most two codes and the evidence at most three clicks, the capacities held
-/// inline. The crate docs' "Priority rules" state what it does.
+/// evidence does not matter. It does not allocate when the decision weighs
+/// at most four pieces of evidence (say a code, two clicks and a binding),
+/// the capacity held inline. The crate docs' "Priority rules" state what it
+/// does.
 ///
 /// ```
 /// use attributor::{resolve, AffiliateId, ClickEvidence, CodeAssignment, CodeLookup,

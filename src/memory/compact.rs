@@ -9,14 +9,14 @@ use crate::code::CouponCode;
 /// store below one chunk, where a doubling `Vec` may hold twice what it uses.
 const CHUNK: usize = 1024;
 
-/// A vector that grows by fixed chunks, indexed by `u32`.
+/// A vector that grows by fixed chunks of `N`, indexed by `u32`.
 #[derive(Debug, Clone)]
-pub(crate) struct Chunks<T> {
+pub(crate) struct Chunks<T, const N: usize = CHUNK> {
     chunks: Vec<Vec<T>>,
     len: u32,
 }
 
-impl<T> Default for Chunks<T> {
+impl<T, const N: usize> Default for Chunks<T, N> {
     fn default() -> Self {
         Self {
             chunks: Vec::new(),
@@ -25,15 +25,15 @@ impl<T> Default for Chunks<T> {
     }
 }
 
-impl<T> Chunks<T> {
+impl<T, const N: usize> Chunks<T, N> {
     /// Appends `value`; returns its index, or `None` when full (`u32::MAX` items).
     pub(crate) fn push(&mut self, value: T) -> Option<u32> {
         let index = self.len;
         if index == u32::MAX {
             return None;
         }
-        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+        if self.chunks.last().is_none_or(|c| c.len() == N) {
+            self.chunks.push(Vec::with_capacity(N));
         }
         self.chunks.last_mut()?.push(value);
         self.len += 1;
@@ -42,12 +42,12 @@ impl<T> Chunks<T> {
 
     pub(crate) fn get(&self, index: u32) -> Option<&T> {
         let i = index as usize;
-        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+        self.chunks.get(i / N)?.get(i % N)
     }
 
     pub(crate) fn get_mut(&mut self, index: u32) -> Option<&mut T> {
         let i = index as usize;
-        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+        self.chunks.get_mut(i / N)?.get_mut(i % N)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn chunks_index_across_chunk_boundaries() {
-        let mut c = Chunks::default();
+        let mut c: Chunks<u32> = Chunks::default();
         for i in 0..(CHUNK as u32 * 2 + 5) {
             assert_eq!(c.push(i), Some(i));
         }

@@ -1,20 +1,78 @@
 //! The in-memory ledger.
 
 use std::convert::Infallible;
-use std::sync::{PoisonError, RwLock};
+use std::hash::BuildHasher;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
-use hashbrown::HashMap;
-use hashbrown::hash_map::Entry;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
+use super::compact::{Chunks, Padded, shard_of};
 use crate::decision::Decision;
 use crate::ids::ConversionId;
 use crate::ledger::Ledger;
 
+/// The number of shards: a power of two.
+const SHARDS: usize = 16;
+
+/// Decisions per chunk: about 64 KiB.
+const CHUNK: usize = 64;
+
 /// A ledger in memory: the embedded default and the reference implementation
 /// of [`Ledger`]. `Sync`; writes take `&self`.
-#[derive(Debug, Default)]
+///
+/// Decisions are spread over 16 shards by the hash of their conversion id,
+/// each behind its own cache-padded lock. A shard keeps its decisions in
+/// chunks of 64, found through a hashbrown table of 4-byte indexes, so
+/// recording a decision copies it once and growing the ledger never moves
+/// a decision.
+///
+/// ```
+/// use attributor::{Conversion, EventKind, Evidence, Ledger, MemoryLedger, Policy, resolve};
+/// use chrono::{TimeZone, Utc};
+///
+/// let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+/// let conversion = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at);
+/// let decision = resolve(&conversion, &Evidence::new(), &Policy::coupon_first());
+/// let ledger = MemoryLedger::new();
+/// assert_eq!(ledger.record(&decision)?, None);
+/// assert_eq!(ledger.record(&decision)?, Some(decision.clone()));
+/// assert_eq!(ledger.get(&conversion.id)?, Some(decision));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
 pub struct MemoryLedger {
-    inner: RwLock<HashMap<ConversionId, Decision>>,
+    shards: Box<[Padded<RwLock<Shard>>; SHARDS]>,
+    hasher: DefaultHashBuilder,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    decisions: Chunks<Decision, CHUNK>,
+    by_id: HashTable<u32>,
+}
+
+impl Shard {
+    fn find(&self, hash: u64, id: &ConversionId) -> Option<&Decision> {
+        let index = self.by_id.find(hash, |&i| {
+            self.decisions.get(i).is_some_and(|d| d.conversion == *id)
+        })?;
+        self.decisions.get(*index)
+    }
+}
+
+impl Default for MemoryLedger {
+    fn default() -> Self {
+        Self {
+            shards: Box::new(std::array::from_fn(|_| Padded::default())),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+}
+
+fn read(lock: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+    // A panic elsewhere cannot leave a shard half-written: a decision is
+    // pushed before it is indexed.
+    lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl MemoryLedger {
@@ -23,9 +81,15 @@ impl MemoryLedger {
         Self::default()
     }
 
+    fn place(&self, id: &ConversionId) -> (u64, &RwLock<Shard>) {
+        let hash = self.hasher.hash_one(id.as_bytes());
+        // `shard_of` masks the hash below `SHARDS`: always in bounds.
+        (hash, &self.shards[shard_of(hash, SHARDS)].0)
+    }
+
     /// The number of decisions recorded.
     pub fn len(&self) -> usize {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.shards.iter().map(|s| read(&s.0).by_id.len()).sum()
     }
 
     /// Whether nothing is recorded.
@@ -35,38 +99,41 @@ impl MemoryLedger {
 
     /// Every decision recorded, by conversion id.
     pub fn decisions(&self) -> Vec<Decision> {
-        let mut all: Vec<Decision> = self
-            .inner
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let mut all: Vec<Decision> = Vec::new();
+        for shard in self.shards.iter() {
+            all.extend(read(&shard.0).decisions.iter().cloned());
+        }
         all.sort_unstable_by_key(|d| d.conversion);
         all
     }
 }
 
-impl Ledger for MemoryLedger {
-    type Error = Infallible;
+/// The ledger is full: a shard holds `u32::MAX` decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the ledger is full")]
+pub struct LedgerFull;
 
-    fn get(&self, id: &ConversionId) -> Result<Option<Decision>, Infallible> {
-        Ok(self
-            .inner
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .cloned())
+impl Ledger for MemoryLedger {
+    type Error = LedgerFull;
+
+    fn get(&self, id: &ConversionId) -> Result<Option<Decision>, LedgerFull> {
+        let (hash, lock) = self.place(id);
+        Ok(read(lock).find(hash, id).cloned())
     }
 
-    fn record(&self, decision: &Decision) -> Result<Option<Decision>, Infallible> {
-        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        match inner.entry(decision.conversion) {
-            Entry::Occupied(existing) => Ok(Some(existing.get().clone())),
-            Entry::Vacant(slot) => {
-                slot.insert(decision.clone());
-                Ok(None)
-            }
+    fn record(&self, decision: &Decision) -> Result<Option<Decision>, LedgerFull> {
+        let (hash, lock) = self.place(&decision.conversion);
+        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(existing) = shard.find(hash, &decision.conversion) {
+            return Ok(Some(existing.clone()));
         }
+        let Shard { decisions, by_id } = &mut *shard;
+        let index = decisions.push(decision.clone()).ok_or(LedgerFull)?;
+        by_id.insert_unique(hash, index, |&i| {
+            decisions
+                .get(i)
+                .map_or(0, |d| self.hasher.hash_one(d.conversion.as_bytes()))
+        });
+        Ok(None)
     }
 }

@@ -8,7 +8,7 @@ mod registry;
 
 pub use bindings::MemoryBindingStore;
 pub use clicks::MemoryClickStore;
-pub use ledger::MemoryLedger;
+pub use ledger::{LedgerFull, MemoryLedger};
 pub use registry::{
     ConflictKind, ImportConflict, ImportMode, ImportOptions, ImportReport, ImportRow, MemoryCodeRegistry,
 };
