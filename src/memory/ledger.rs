@@ -1,6 +1,5 @@
 //! The in-memory ledger.
 
-use std::convert::Infallible;
 use std::hash::BuildHasher;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
