@@ -205,21 +205,29 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
     let t = conversion.occurred_at;
     let mut considered = ConsideredList::new();
 
-    // Clicks: the one that counts among those that qualify.
-    let mut chosen_click: Option<&ClickEvidence> = None;
-    for click in &evidence.clicks {
-        if judge_click(conversion, click, policy).is_none()
-            && chosen_click.is_none_or(|best| click_beats(click, best, policy.get_click_pick()))
-        {
-            chosen_click = Some(click);
-        }
-    }
-    let owner_clicked = |owner: AffiliateId| {
+    // Each click judged once: `None` when it qualifies.
+    let verdicts: SmallVec<[Option<Outcome>; 3]> = evidence
+        .clicks
+        .iter()
+        .map(|click| judge_click(conversion, click, policy))
+        .collect();
+    let qualifying = || {
         evidence
             .clicks
             .iter()
-            .any(|c| c.affiliate == owner && judge_click(conversion, c, policy).is_none())
+            .zip(&verdicts)
+            .filter(|(_, verdict)| verdict.is_none())
+            .map(|(click, _)| click)
     };
+
+    // Clicks: the one that counts among those that qualify.
+    let mut chosen_click: Option<&ClickEvidence> = None;
+    for click in qualifying() {
+        if chosen_click.is_none_or(|best| click_beats(click, best, policy.get_click_pick())) {
+            chosen_click = Some(click);
+        }
+    }
+    let owner_clicked = |owner: AffiliateId| qualifying().any(|c| c.affiliate == owner);
 
     // Codes, in entry order: the first valid one counts.
     let mut chosen_code: Option<CodeAssignment> = None;
@@ -259,7 +267,7 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
 
     // Clicks, by time then id, each once.
     let clicks_start = considered.len();
-    for (i, click) in evidence.clicks.iter().enumerate() {
+    for (i, (click, verdict)) in evidence.clicks.iter().zip(&verdicts).enumerate() {
         if evidence.clicks.iter().take(i).any(|earlier| earlier == click) {
             continue;
         }
@@ -269,7 +277,7 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
                 at: click.clicked_at,
             },
             affiliate: Some(click.affiliate),
-            outcome: judge_click(conversion, click, policy).unwrap_or(Outcome::Credited),
+            outcome: verdict.unwrap_or(Outcome::Credited),
         });
     }
     if let Some(segment) = considered.get_mut(clicks_start..) {
