@@ -155,6 +155,7 @@ pub mod conformance;
 mod conversion;
 mod decision;
 mod error;
+mod experiment;
 mod ids;
 mod ledger;
 mod memory;
@@ -168,7 +169,14 @@ pub use clicks::{ClickQuery, ClickStore};
 pub use code::{CouponCode, MAX_CODE_LEN, MIN_CODE_LEN, Skeleton};
 pub use conversion::{Amount, Click, Conversion, Currency, EnteredCodes, EventKind, EventKinds, SubIds};
 pub use decision::{Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject};
-pub use error::{AttributeError, ClickError, CodeError, IdError, PolicyError, RegistryError, ValueError};
+pub use error::{
+    AttributeError, ClickError, CodeError, ExperimentError, IdError, OptionsError, PolicyError,
+    RegistryError, ValueError,
+};
+pub use experiment::{
+    AffiliateTally, CodeSignal, Experiment, ExperimentOptions, ExperimentReport, Money, MovedConversion,
+    PolicyReport, ReasonTally, UncreditedReason,
+};
 pub use ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, MAX_ID_LEN, MAX_LABEL_LEN, SubId};
 pub use ledger::Ledger;
 pub use memory::*;
