@@ -592,6 +592,7 @@ where
                             to: t,
                             pick: ClickPick::Last,
                             affiliate: Some(owner),
+                            exclude: None,
                         })
                         .map_err(ExperimentError::Clicks)?
                         .is_some(),

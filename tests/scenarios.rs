@@ -260,6 +260,26 @@ fn a_self_referral_code_is_rejected() {
 }
 
 #[test]
+fn a_customers_click_on_their_own_affiliate_link_does_not_hide_another_affiliates_click() {
+    // The customer is also affiliate C. B's link brought them; a day later
+    // they clicked their own link, and once more at the same instant as a
+    // click on B's link. The own clicks are self-referral and must not
+    // stand in the way of B's.
+    let world = World::new(Policy::coupon_first());
+    let referral = world.click(B, "insider", days(3));
+    world.click(C, "insider", days(1));
+    let decision = world.attribute(&purchase("o1", "insider").customer_affiliate(C));
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+    assert_eq!(outcome_of_click(&decision, referral), Outcome::Credited);
+
+    let world = World::new(Policy::coupon_first());
+    world.click(C, "insider", days(2)); // click-1: the smaller id of the tie
+    world.click(B, "insider", days(2));
+    let decision = world.attribute(&purchase("o2", "insider").customer_affiliate(C));
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+}
+
+#[test]
 fn the_first_valid_code_in_entry_order_counts_and_later_ones_are_superseded() {
     let world = World::new(Policy::coupon_first());
     world.code("FIRST", A).code("SECOND", B);

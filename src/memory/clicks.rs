@@ -31,6 +31,7 @@ use crate::policy::ClickPick;
 ///     to: t + TimeDelta::days(1),
 ///     pick: ClickPick::Last,
 ///     affiliate: None,
+///     exclude: None,
 /// })?;
 /// assert_eq!(last.map(|c| c.affiliate), Some(AffiliateId::new(2)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -116,7 +117,8 @@ impl ClickStore for MemoryClickStore {
             .iter()
             .filter_map(|id| inner.clicks.get(id))
             .filter(|c| query.from <= c.clicked_at && c.clicked_at <= query.to)
-            .filter(|c| query.affiliate.is_none_or(|a| a == c.affiliate));
+            .filter(|c| query.affiliate.is_none_or(|a| a == c.affiliate))
+            .filter(|c| query.exclude != Some(c.affiliate));
         // The list is sorted by (time, id): the first match is the earliest
         // with the smallest id; for the latest, keep the first of the last time.
         let found = match query.pick {
