@@ -378,7 +378,8 @@ impl CodeUses {
 /// assert_eq!(coupon_first.affiliate(creator).map(|a| a.conversions), Some(2));
 /// let click_first = &report.policies[1];
 /// assert_eq!(click_first.affiliate(blogger).map(|a| a.conversions), Some(1));
-/// assert_eq!(click_first.affiliate(blogger).map(|a| a.amount(Some("USD".parse()?))), Some("50".parse()?));
+/// let usd = Some("USD".parse()?);
+/// assert_eq!(click_first.affiliate(blogger).map(|a| a.amount(usd)), Some("50".parse()?));
 /// // ORD-1 moves from the creator to the blogger.
 /// assert_eq!(report.moved_total, 1);
 /// assert_eq!(report.moved[0].conversion.as_str(), "ORD-1");
