@@ -786,7 +786,7 @@ pub enum UncreditedReason {
     CodeNotYetActive,
     /// The code needs its owner's click, and there was none.
     OwnerNotInvolved,
-    /// The code or click belongs to the customer.
+    /// The code, click or binding belongs to the customer.
     SelfReferral,
     /// The click is older than the click window.
     OutsideWindow,

@@ -112,7 +112,8 @@
 //!    outranked by the winner.
 //! 6. **Binding.** The customer's latest binding made strictly before `t` is
 //!    live when `bound_at <= t < expires_at`; otherwise it is reported as
-//!    expired. If [`Policy::coupon_breaks_binding`] is set and a code counts
+//!    expired. A binding to the customer's own affiliate account is rejected
+//!    as self-referral and does not count. If [`Policy::coupon_breaks_binding`] is set and a code counts
 //!    (rule 3), a live binding is broken and does not count.
 //! 7. **Priority.** With a fixed order ([`Policy::coupon_first`] is binding,
 //!    coupon, click; [`Policy::click_first`] is binding, click, coupon), the
@@ -162,6 +163,8 @@ mod memory;
 mod policy;
 mod registry;
 mod resolve;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 
 pub use attributor::{Attributor, AttributorError};
 pub use binding::{Binding, BindingStore};
