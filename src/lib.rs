@@ -50,6 +50,10 @@
 //!   idempotent: a retried postback returns the recorded decision.
 //! * A [`Decision`] names the credits and every piece of evidence that lost,
 //!   with its reason; its `Display` is one sentence for a dispute.
+//! * An [`Experiment`] replays conversions under several policies before
+//!   you switch rules: whose credit moves, and which codes look leaked.
+//! * With the `proptest` feature, [`strategies`](crate#crate-features) draws
+//!   conversions, evidence and policies for your own property tests.
 //!
 //! # Recipes
 //!
@@ -81,6 +85,28 @@
 //!
 //! let policies = PolicySet::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION))
 //!     .with(EventKind::ChallengePurchase, Policy::split(5_000)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Try a rule before switching to it.** Replay last quarter's conversions
+//! under the current policy and a candidate, against the live registry and
+//! click store (read only), and read whose credit moves:
+//!
+//! ```
+//! use attributor::{Experiment, ExperimentOptions, MemoryClickStore, MemoryCodeRegistry, Policy};
+//! # let (registry, clicks) = (MemoryCodeRegistry::new(), MemoryClickStore::new());
+//! # let conversions: Vec<attributor::Conversion> = Vec::new();
+//!
+//! let mut experiment = Experiment::new(&registry, &clicks)
+//!     .policy("today".parse()?, Policy::coupon_first())
+//!     .policy("candidate".parse()?, Policy::split(5_000)?)
+//!     .options(ExperimentOptions::new().moved_limit(50));
+//! for conversion in &conversions {
+//!     // in time order, streamed from wherever they are kept
+//!     experiment.replay(conversion)?;
+//! }
+//! let report = experiment.report();
+//! println!("{report}"); // tables per affiliate, moved conversions, leak signals
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -143,7 +169,15 @@
 //! # Crate features
 //!
 //! * `serde`: `Serialize` and `Deserialize` for the data types; a
-//!   [`Decision`] serialises to the stable JSON shape documented on it.
+//!   [`Decision`] serialises to the stable JSON shape documented on it, and
+//!   an [`ExperimentReport`] to JSON.
+//! * `proptest`: the `strategies` module of [proptest] strategies for
+//!   coupon codes (valid and invalid text), conversions, clicks, code
+//!   assignment histories, policies, and conversions with their evidence, so
+//!   that you can property-test your own rules; its docs show a property of
+//!   a user's policy.
+//!
+//! [proptest]: https://docs.rs/proptest
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
