@@ -1061,6 +1061,10 @@ fn percent(bp: u64) -> String {
     format!("{}.{}%", bp / 100, (bp % 100) / 10)
 }
 
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// How many codes `Display` lists beside the flagged ones.
 const CODES_SHOWN: usize = 10;
 
@@ -1070,14 +1074,18 @@ impl fmt::Display for ExperimentReport {
             |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d").to_string());
         write!(
             f,
-            "replayed {} conversions from {} to {} under {} policies",
-            self.conversions,
+            "replayed {} from {} to {} under {}",
+            counted(self.conversions, "conversion", "conversions"),
             day(self.first_at),
             day(self.last_at),
-            self.policies.len()
+            counted(self.policies.len() as u64, "policy", "policies")
         )?;
         if self.duplicates > 0 {
-            write!(f, " ({} repeated ids skipped)", self.duplicates)?;
+            write!(
+                f,
+                " ({} skipped)",
+                counted(self.duplicates, "repeated id", "repeated ids")
+            )?;
         }
         writeln!(f)?;
         if !self.amounts.is_empty() {
@@ -1153,7 +1161,7 @@ impl fmt::Display for ExperimentReport {
 
             write!(
                 f,
-                "\nmoved conversions: {} differ between policies",
+                "\nmoved conversions, paid differently by the policies: {}",
                 self.moved_total
             )?;
             if self.moved_not_listed() > 0 {

@@ -253,7 +253,7 @@ fn the_moved_list_is_capped_and_the_rest_are_counted() {
     assert!(
         report
             .to_string()
-            .contains("10 differ between policies; the first 3 are listed")
+            .contains("moved conversions, paid differently by the policies: 10; the first 3 are listed")
     );
 }
 

@@ -299,8 +299,16 @@ fn a_binding_to_the_customers_own_affiliate_account_is_rejected_as_self_referral
         .iter()
         .find(|c| matches!(c.subject, Subject::Binding { .. }))
         .unwrap();
-    assert_eq!((binding.affiliate, binding.outcome), (Some(A), Outcome::SelfReferral));
-    assert!(decision.to_string().contains("to affiliate 1 was rejected as self-referral"), "{decision}");
+    assert_eq!(
+        (binding.affiliate, binding.outcome),
+        (Some(A), Outcome::SelfReferral)
+    );
+    assert!(
+        decision
+            .to_string()
+            .contains("to affiliate 1 was rejected as self-referral"),
+        "{decision}"
+    );
 }
 
 #[test]
