@@ -127,7 +127,9 @@ where
     /// * the click named by the conversion's click id;
     /// * the customer's first or last click (as the policy picks) in
     ///   `[occurred_at - window, occurred_at + skew]`, or, when a minimum
-    ///   click age is set, in `[occurred_at - window, occurred_at - minimum]`;
+    ///   click age is set, in `[occurred_at - window, occurred_at - minimum]`,
+    ///   leaving out the clicks of the customer's own affiliate account
+    ///   ([`Conversion::customer_affiliate`]), which are self-referral;
     /// * for an active `IfInvolved` code whose owner has no qualifying click
     ///   among those, the owner's latest click of the customer in that range;
     /// * the customer's latest binding made before the conversion.
@@ -167,6 +169,9 @@ where
                 to,
                 pick: policy.get_click_pick(),
                 affiliate: None,
+                // The customer's own clicks are self-referral: they must not
+                // hide another affiliate's click.
+                exclude: conversion.customer_affiliate,
             };
             self.push_click(&mut evidence, &query)?;
             for code in &conversion.codes {

@@ -8,7 +8,8 @@ use crate::policy::ClickPick;
 use crate::resolve::ClickEvidence;
 
 /// A question for [`ClickStore::find`]: the first or last click of a customer
-/// in a time range, optionally on one affiliate's links only.
+/// in a time range, optionally on one affiliate's links only, or on any
+/// links but one affiliate's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClickQuery {
     /// The customer or visitor identity.
@@ -21,6 +22,11 @@ pub struct ClickQuery {
     pub pick: ClickPick,
     /// Only this affiliate's clicks, if set.
     pub affiliate: Option<AffiliateId>,
+    /// None of this affiliate's clicks, if set. The
+    /// [`Attributor`](crate::Attributor) leaves out the customer's own
+    /// affiliate account, whose clicks are self-referral, so that they do
+    /// not hide another affiliate's click.
+    pub exclude: Option<AffiliateId>,
 }
 
 /// Where clicks are kept.
@@ -30,7 +36,8 @@ pub struct ClickQuery {
 /// * [`ClickStore::click`] returns the click with that id, or `None`.
 /// * [`ClickStore::find`] considers the clicks whose `customer` is the
 ///   query's customer, with `from <= clicked_at <= to` (both ends
-///   inclusive), and, when the query names an affiliate, only that
+///   inclusive); when the query names an `affiliate`, only that
+///   affiliate's; when it names one to `exclude`, none of that
 ///   affiliate's. It returns the one with the earliest `clicked_at` for
 ///   [`ClickPick::First`] or the latest for [`ClickPick::Last`]; among
 ///   clicks with the same time, the one with the smallest [`ClickId`]. It

@@ -235,8 +235,8 @@ pub fn click_fixture() -> Result<Vec<Click>, Violation> {
 }
 
 /// Checks the [`ClickStore`] contract: lookup by id, first and last click
-/// in an inclusive range, ties to the smaller id, the affiliate filter, and
-/// an empty range. `build` makes a store holding exactly the clicks given.
+/// in an inclusive range, ties to the smaller id, the affiliate filter and
+/// exclusion, and an empty range. `build` makes a store holding exactly the clicks given.
 ///
 /// # Errors
 ///
@@ -259,6 +259,7 @@ where
         to,
         pick,
         affiliate,
+        exclude: None,
     };
     let id_of = |r: Result<Option<Click>, S::Error>| r.map(|c| c.map(|c| c.id.to_string()));
     let some = |s: &str| Some(s.to_owned());
@@ -302,6 +303,25 @@ where
         "affiliate filter, first",
         id_of(store.find(&q(day(0), day(9), ClickPick::First, Some(a2)))),
         some("k3"),
+    )?;
+    let without = |affiliate, query: ClickQuery| ClickQuery {
+        exclude: Some(affiliate),
+        ..query
+    };
+    expect(
+        "exclusion",
+        id_of(store.find(&without(a2, q(day(0), day(9), ClickPick::Last, None)))),
+        some("k2"),
+    )?;
+    expect(
+        "exclusion keeps the other click of a tie",
+        id_of(store.find(&without(a1, q(day(2), day(2), ClickPick::Last, None)))),
+        some("k3"),
+    )?;
+    expect(
+        "exclusion of the only affiliate asked for",
+        id_of(store.find(&without(a1, q(day(0), day(9), ClickPick::Last, Some(a1))))),
+        None,
     )?;
     expect(
         "empty range",

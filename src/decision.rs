@@ -101,7 +101,8 @@ pub enum Outcome {
     CodeNotYetActive,
     /// The code is `IfInvolved`, and its owner has no qualifying click.
     OwnerNotInvolved,
-    /// The affiliate is the customer.
+    /// The affiliate is the customer: the customer's own code, click or
+    /// binding.
     SelfReferral,
     /// An earlier valid code in entry order counts instead.
     Superseded {

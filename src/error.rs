@@ -216,3 +216,51 @@ pub enum ClickError {
     #[error("the click store is full")]
     Full,
 }
+
+/// An [`ExperimentOptions`](crate::ExperimentOptions) setting was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// A recent period of zero days.
+    #[error("recent period of 0 days is empty")]
+    ZeroRecentDays,
+    /// A leak share above 10000 basis points.
+    #[error("leak share of {bp} basis points is more than 10000")]
+    ShareTooLarge {
+        /// The share given.
+        bp: u32,
+    },
+    /// A negative leak click window.
+    #[error("leak click window of {seconds} s is negative")]
+    NegativeWindow {
+        /// The value given, in whole seconds.
+        seconds: i64,
+    },
+}
+
+/// [`Experiment::replay`](crate::Experiment::replay) failed. The
+/// experiment's tallies are unchanged, so the conversion can be replayed
+/// again.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExperimentError<R, C> {
+    /// The code registry failed.
+    #[error("code registry failed: {0}")]
+    Registry(#[source] R),
+    /// The click store failed.
+    #[error("click store failed: {0}")]
+    Clicks(#[source] C),
+    /// The conversion happened before the one replayed last: a replay needs
+    /// its conversions in time order.
+    #[error(
+        "conversion {conversion} at {at} comes after one at {previous}; replay needs conversions in time order"
+    )]
+    OutOfOrder {
+        /// The conversion refused.
+        conversion: crate::ids::ConversionId,
+        /// When it happened.
+        at: DateTime<Utc>,
+        /// When the conversion replayed last happened.
+        previous: DateTime<Utc>,
+    },
+}

@@ -55,6 +55,10 @@
 //!   partner's outbound postback URL; [`PostbackParser`] reads an inbound
 //!   postback into a [`Conversion`]; [`PostbackVerifier`] checks its
 //!   HMAC-SHA256 signature against a `now` you pass.
+//! * An [`Experiment`] replays conversions under several policies before
+//!   you switch rules: whose credit moves, and which codes look leaked.
+//! * With the `proptest` feature, [`strategies`](crate#crate-features) draws
+//!   conversions, evidence and policies for your own property tests.
 //!
 //! # Recipes
 //!
@@ -100,6 +104,28 @@
 //! let url = partner_template.render(&conversion, &decision, stored_click.as_ref());
 //! ```
 //!
+//! **Try a rule before switching to it.** Replay last quarter's conversions
+//! under the current policy and a candidate, against the live registry and
+//! click store (read only), and read whose credit moves:
+//!
+//! ```
+//! use attributor::{Experiment, ExperimentOptions, MemoryClickStore, MemoryCodeRegistry, Policy};
+//! # let (registry, clicks) = (MemoryCodeRegistry::new(), MemoryClickStore::new());
+//! # let conversions: Vec<attributor::Conversion> = Vec::new();
+//!
+//! let mut experiment = Experiment::new(&registry, &clicks)
+//!     .policy("today".parse()?, Policy::coupon_first())
+//!     .policy("candidate".parse()?, Policy::split(5_000)?)
+//!     .options(ExperimentOptions::new().moved_limit(50));
+//! for conversion in &conversions {
+//!     // in time order, streamed from wherever they are kept
+//!     experiment.replay(conversion)?;
+//! }
+//! let report = experiment.report();
+//! println!("{report}"); // tables per affiliate, moved conversions, leak signals
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Priority rules
 //!
 //! Let `t` be the conversion's `occurred_at` and `P` the policy for its
@@ -128,7 +154,8 @@
 //!    outranked by the winner.
 //! 6. **Binding.** The customer's latest binding made strictly before `t` is
 //!    live when `bound_at <= t < expires_at`; otherwise it is reported as
-//!    expired. If [`Policy::coupon_breaks_binding`] is set and a code counts
+//!    expired. A binding to the customer's own affiliate account is rejected
+//!    as self-referral and does not count. If [`Policy::coupon_breaks_binding`] is set and a code counts
 //!    (rule 3), a live binding is broken and does not count.
 //! 7. **Priority.** With a fixed order ([`Policy::coupon_first`] is binding,
 //!    coupon, click; [`Policy::click_first`] is binding, click, coupon), the
@@ -164,7 +191,15 @@
 //!   `percent-encoding`, `hmac`, `sha2` and `hex`; build with
 //!   `default-features = false` for the attribution core without them.
 //! * `serde`: `Serialize` and `Deserialize` for the data types; a
-//!   [`Decision`] serialises to the stable JSON shape documented on it.
+//!   [`Decision`] serialises to the stable JSON shape documented on it, and
+//!   an [`ExperimentReport`] to JSON.
+//! * `proptest`: the `strategies` module of [proptest] strategies for
+//!   coupon codes (valid and invalid text), conversions, clicks, code
+//!   assignment histories, policies, and conversions with their evidence, so
+//!   that you can property-test your own rules; its docs show a property of
+//!   a user's policy.
+//!
+//! [proptest]: https://docs.rs/proptest
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
@@ -177,6 +212,7 @@ pub mod conformance;
 mod conversion;
 mod decision;
 mod error;
+mod experiment;
 mod ids;
 mod ledger;
 #[cfg(feature = "postback")]
@@ -187,6 +223,8 @@ mod policy;
 mod postback;
 mod registry;
 mod resolve;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 
 pub use attributor::{Attributor, AttributorError};
 pub use binding::{Binding, BindingStore};
@@ -194,7 +232,14 @@ pub use clicks::{ClickQuery, ClickStore};
 pub use code::{CouponCode, MAX_CODE_LEN, MIN_CODE_LEN, Skeleton};
 pub use conversion::{Amount, Click, Conversion, Currency, EnteredCodes, EventKind, EventKinds, SubIds};
 pub use decision::{Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject};
-pub use error::{AttributeError, ClickError, CodeError, IdError, PolicyError, RegistryError, ValueError};
+pub use error::{
+    AttributeError, ClickError, CodeError, ExperimentError, IdError, OptionsError, PolicyError,
+    RegistryError, ValueError,
+};
+pub use experiment::{
+    AffiliateTally, CodeSignal, Experiment, ExperimentOptions, ExperimentReport, Money, MovedConversion,
+    PolicyReport, ReasonTally, UncreditedReason,
+};
 pub use ids::{
     AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Label, MAX_ID_LEN, MAX_LABEL_LEN, SubId,
 };

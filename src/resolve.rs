@@ -295,6 +295,10 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
     if let Some(b) = &evidence.binding {
         let outcome = if !b.is_live_at(t) {
             Outcome::BindingExpired
+        } else if conversion.customer_affiliate == Some(b.affiliate) {
+            // Bound, say, before the operator linked the customer to their
+            // affiliate account: crediting it now would be self-referral.
+            Outcome::SelfReferral
         } else if let (Some(code), true) = (chosen_code, policy.get_coupon_breaks_binding()) {
             broken = true;
             Outcome::BindingBroken { by: code.code }

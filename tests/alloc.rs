@@ -236,6 +236,7 @@ fn store_lookups_do_not_allocate() {
             to: at(),
             pick: ClickPick::Last,
             affiliate: None,
+            exclude: None,
         };
         let (n, _) = allocations(|| clicks.find(&query).unwrap());
         assert_eq!(n, 0, "click by customer");

@@ -1,10 +1,33 @@
 //! Properties that hold for every input.
+//!
+//! Failing cases are kept in `tests/proptests.regressions`, which is
+//! committed, and replayed first on every run. The properties of the
+//! resolver, the `Attributor` and the experiment draw their inputs from
+//! `attributor::strategies`, so they run with the `proptest` feature
+//! (`cargo test --all-features`).
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use attributor::CouponCode;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+
+/// `cases` cases (or `PROPTEST_CASES` for a deeper run), with failures kept
+/// in the committed regressions file.
+fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/proptests.regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
 
 fn hash_of<T: Hash>(value: &T) -> u64 {
     let mut h = DefaultHasher::new();
@@ -26,6 +49,8 @@ fn typed() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    #![proptest_config(config(256))]
+
     #[test]
     fn parse_is_idempotent_on_the_canonical_form(input in typed()) {
         if let Ok(code) = CouponCode::parse(&input) {
@@ -66,5 +91,416 @@ proptest! {
         let spelled = format!(" {}-{} ", code[..cut].to_lowercase(), &code[cut..]);
         let parsed = CouponCode::parse(&spelled).unwrap();
         prop_assert_eq!(parsed.as_str(), code.as_str());
+    }
+}
+
+/// The strategies keep their promises.
+#[cfg(feature = "proptest")]
+mod strategies_hold {
+    use super::config;
+    use attributor::{CouponCode, MemoryCodeRegistry, strategies};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(128))]
+
+        #[test]
+        fn every_spelling_parses_to_its_code((code, typed) in strategies::code_spelling()) {
+            prop_assert_eq!(CouponCode::parse(&typed), Ok(code));
+        }
+
+        #[test]
+        fn no_invalid_input_parses(typed in strategies::invalid_code_input()) {
+            prop_assert!(CouponCode::parse(&typed).is_err(), "{:?} parsed", typed);
+        }
+
+        #[test]
+        fn a_registry_accepts_every_drawn_history(assignments in strategies::assignments()) {
+            let registry = MemoryCodeRegistry::new();
+            for a in assignments {
+                prop_assert!(registry.insert(a).is_ok(), "{:?}", a);
+            }
+        }
+
+        #[test]
+        fn drawn_conversions_come_in_time_order_with_distinct_ids(conversions in strategies::conversions()) {
+            for pair in conversions.windows(2) {
+                prop_assert!(pair[0].occurred_at <= pair[1].occurred_at);
+                prop_assert_ne!(pair[0].id, pair[1].id);
+            }
+        }
+    }
+}
+
+/// The resolver's promises: "Priority rules" in the crate docs.
+#[cfg(feature = "proptest")]
+mod resolver {
+    use super::config;
+    use attributor::strategies::{affiliate, case, policy};
+    use attributor::{
+        ClickPick, CodeEvidence, CodeLookup, Conversion, CreditMode, Decision, EventKinds, Evidence, Method,
+        Policy, resolve,
+    };
+    use chrono::TimeDelta;
+    use proptest::prelude::*;
+
+    /// A case, with its codes and clicks shuffled and one click listed twice.
+    fn shuffled() -> impl Strategy<Value = ((Conversion, Evidence), Evidence)> {
+        case().prop_flat_map(|(conversion, evidence)| {
+            let codes = Just(evidence.codes.to_vec()).prop_shuffle();
+            let clicks = Just(evidence.clicks.to_vec()).prop_shuffle();
+            let twice = any::<prop::sample::Index>();
+            (Just((conversion, evidence.clone())), codes, clicks, twice).prop_map(
+                |(original, codes, mut clicks, twice)| {
+                    if let Some(again) = clicks.get(twice.index(clicks.len().max(1))).copied() {
+                        clicks.push(again);
+                    }
+                    let shuffled = Evidence {
+                        codes: codes.into_iter().collect(),
+                        clicks: clicks.into_iter().collect(),
+                        binding: original.1.binding,
+                    };
+                    (original, shuffled)
+                },
+            )
+        })
+    }
+
+    /// The credit of `affiliate` by click, in basis points.
+    fn click_share(decision: &Decision, affiliate: attributor::AffiliateId) -> u16 {
+        decision
+            .credits
+            .iter()
+            .filter(|c| c.affiliate == affiliate && c.method == Method::Click)
+            .map(|c| c.share)
+            .sum()
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn decisions_are_deterministic((conversion, evidence) in case(), policy in policy()) {
+            let first = resolve(&conversion, &evidence, &policy);
+            prop_assert_eq!(resolve(&conversion, &evidence.clone(), &policy), first);
+        }
+
+        #[test]
+        fn the_order_of_the_evidence_does_not_change_the_decision(
+            ((conversion, evidence), shuffled) in shuffled(),
+            policy in policy(),
+        ) {
+            prop_assert_eq!(
+                resolve(&conversion, &shuffled, &policy),
+                resolve(&conversion, &evidence, &policy)
+            );
+        }
+
+        #[test]
+        fn a_credit_always_names_an_affiliate_present_in_the_evidence_or_the_binding(
+            (conversion, evidence) in case(),
+            policy in policy(),
+        ) {
+            let decision = resolve(&conversion, &evidence, &policy);
+            for credit in &decision.credits {
+                let present = match credit.method {
+                    Method::Coupon => evidence.codes.iter().any(|e| {
+                        conversion.codes.contains(&e.code)
+                            && matches!(e.lookup, CodeLookup::Active(a) if a.affiliate == credit.affiliate)
+                    }),
+                    Method::Click => evidence.clicks.iter().any(|c| c.affiliate == credit.affiliate),
+                    Method::Binding => evidence.binding.is_some_and(|b| b.affiliate == credit.affiliate),
+                };
+                prop_assert!(present, "{}", decision);
+            }
+        }
+
+        #[test]
+        fn no_credit_ever_goes_to_the_customers_own_affiliate_account(
+            (conversion, evidence) in case(),
+            policy in policy(),
+        ) {
+            let decision = resolve(&conversion, &evidence, &policy);
+            for credit in &decision.credits {
+                prop_assert_ne!(Some(credit.affiliate), conversion.customer_affiliate, "{}", decision);
+            }
+        }
+
+        #[test]
+        fn shares_sum_to_10000_whenever_anything_is_credited(
+            (conversion, evidence) in case(),
+            policy in policy(),
+        ) {
+            let decision = resolve(&conversion, &evidence, &policy);
+            if decision.is_credited() {
+                let total: u32 = decision.credits.iter().map(|c| u32::from(c.share)).sum();
+                prop_assert_eq!(total, 10_000, "{}", decision);
+                prop_assert!(decision.credits.iter().all(|c| c.share > 0), "{}", decision);
+            }
+        }
+
+        #[test]
+        fn coupon_first_with_a_valid_standard_code_and_no_binding_credits_the_code_owner(
+            (conversion, evidence) in case(),
+            owner in affiliate(),
+            binds in any::<bool>(),
+        ) {
+            // Make the first entered code an active Standard code of `owner`,
+            // who is not the customer, and drop the binding.
+            let mut conversion = conversion;
+            let mut evidence = evidence;
+            let code = match conversion.codes.first() {
+                Some(code) => *code,
+                None => {
+                    let code = attributor::CouponCode::parse("ALPHA10").unwrap();
+                    conversion.codes.push(code);
+                    code
+                }
+            };
+            if conversion.customer_affiliate == Some(owner) {
+                conversion.customer_affiliate = None;
+            }
+            let assignment = attributor::CodeAssignment::new(code, owner, conversion.occurred_at - TimeDelta::days(1));
+            evidence.codes.retain(|e| e.code != code);
+            evidence.codes.push(CodeEvidence { code, lookup: CodeLookup::Active(assignment) });
+            evidence.binding = None;
+            let policy = if binds { Policy::coupon_first().bind_on(EventKinds::ALL) } else { Policy::coupon_first() };
+
+            let decision = resolve(&conversion, &evidence, &policy);
+            prop_assert_eq!(decision.credits.len(), 1, "{}", decision);
+            prop_assert_eq!(
+                (decision.credits[0].affiliate, decision.credits[0].method, decision.credits[0].share),
+                (owner, Method::Coupon, 10_000),
+                "{}", decision
+            );
+        }
+
+        /// With the last click counting, widening the window only adds older
+        /// clicks, which never beat the latest one. Two things may rightly
+        /// take a click credit away, so they are left out here: with
+        /// `ClickPick::First` an older click is the one that counts, and an
+        /// `IfInvolved` code whose owner's click the wider window takes in
+        /// starts to count.
+        #[test]
+        fn widening_the_click_window_never_takes_away_a_click_credit_the_narrower_window_gave(
+            (conversion, evidence) in case(),
+            policy in policy(),
+            narrow_days in 0i64..=45,
+            extra_secs in 0i64..=60 * 86_400,
+        ) {
+            let mut evidence = evidence;
+            for e in &mut evidence.codes {
+                if let CodeLookup::Active(a) = &mut e.lookup {
+                    if a.mode == CreditMode::IfInvolved {
+                        a.mode = CreditMode::Standard;
+                    }
+                }
+            }
+            let narrow_window = TimeDelta::days(narrow_days);
+            let policy = policy.click_pick(ClickPick::Last);
+            let narrow = policy.click_window(narrow_window).unwrap();
+            let wide = policy.click_window(narrow_window + TimeDelta::seconds(extra_secs)).unwrap();
+            let before = resolve(&conversion, &evidence, &narrow);
+            let after = resolve(&conversion, &evidence, &wide);
+            for credit in before.credits.iter().filter(|c| c.method == Method::Click) {
+                prop_assert!(
+                    click_share(&after, credit.affiliate) >= credit.share,
+                    "narrow: {}\nwide: {}", before, after
+                );
+            }
+        }
+
+        /// With the first click counting, a wider window may take in an
+        /// older click, and the credit moves to it: never to a later one.
+        #[test]
+        fn with_the_first_click_counting_a_wider_window_moves_click_credit_only_to_an_older_click(
+            (conversion, evidence) in case(),
+            narrow_days in 0i64..=45,
+            extra_secs in 0i64..=60 * 86_400,
+        ) {
+            let policy = Policy::click_first().click_pick(ClickPick::First);
+            let narrow = policy.click_window(TimeDelta::days(narrow_days)).unwrap();
+            let wide = policy.click_window(TimeDelta::days(narrow_days) + TimeDelta::seconds(extra_secs)).unwrap();
+            let credited_click = |d: &Decision| {
+                d.considered.iter().find_map(|c| match (c.subject, c.outcome) {
+                    (attributor::Subject::Click { at, .. }, attributor::Outcome::Credited) => Some(at),
+                    _ => None,
+                })
+            };
+            let before = resolve(&conversion, &evidence, &narrow);
+            let after = resolve(&conversion, &evidence, &wide);
+            if let (Some(was), Some(now)) = (credited_click(&before), credited_click(&after)) {
+                prop_assert!(now <= was, "narrow: {}\nwide: {}", before, after);
+            }
+            if credited_click(&before).is_some() {
+                prop_assert!(credited_click(&after).is_some(), "narrow: {}\nwide: {}", before, after);
+            }
+        }
+
+        /// The example of a user's property from the `strategies` docs.
+        #[test]
+        fn an_always_code_is_credited_under_every_policy_unless_a_live_binding_holds(
+            (conversion, evidence) in case(),
+            policy in policy(),
+        ) {
+            let Some(first) = conversion.codes.first() else { return Ok(()) };
+            let always = evidence.codes.iter().find(|e| e.code == *first).and_then(|e| match e.lookup {
+                CodeLookup::Active(a) if a.mode == CreditMode::Always => Some(a.affiliate),
+                _ => None,
+            });
+            let Some(owner) = always else { return Ok(()) };
+            let bound = evidence.binding.is_some_and(|b| b.is_live_at(conversion.occurred_at));
+            if bound || conversion.customer_affiliate == Some(owner) {
+                return Ok(());
+            }
+            let decision = resolve(&conversion, &evidence, &policy);
+            prop_assert_eq!(
+                decision.credits.iter().map(|c| (c.affiliate, c.method, c.share)).collect::<Vec<_>>(),
+                vec![(owner, Method::Coupon, 10_000)],
+                "{}", decision
+            );
+        }
+    }
+}
+
+/// The `Attributor` and the experiment over memory stores.
+#[cfg(feature = "proptest")]
+mod stores {
+    use super::config;
+    use attributor::strategies::{assignments, clicks, conversions, policy_set};
+    use attributor::{
+        AffiliateId, Attributor, BindingStore, Click, ClickEvidence, CodeAssignment, CodeEvidence,
+        CodeRegistry, Conversion, Evidence, Experiment, MemoryBindingStore, MemoryClickStore,
+        MemoryCodeRegistry, MemoryLedger, PolicySet, resolve,
+    };
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn stores(assignments: &[CodeAssignment], clicks: &[Click]) -> (MemoryCodeRegistry, MemoryClickStore) {
+        let registry = MemoryCodeRegistry::new();
+        for a in assignments {
+            registry.insert(*a).unwrap();
+        }
+        let store = MemoryClickStore::new();
+        for c in clicks {
+            store.insert(*c).unwrap();
+        }
+        (registry, store)
+    }
+
+    fn world() -> impl Strategy<Value = (Vec<CodeAssignment>, Vec<Click>, Vec<Conversion>, PolicySet)> {
+        (assignments(), clicks(), conversions(), policy_set())
+    }
+
+    proptest! {
+        #![proptest_config(config(64))]
+
+        #[test]
+        fn the_attributor_is_idempotent(
+            (assignments, clicks, conversions, policies) in world(),
+            retry_order in Just(()).prop_perturb(|_, mut rng| rng.next_u64()),
+        ) {
+            let (registry, click_store) = stores(&assignments, &clicks);
+            let attributor = Attributor::new(
+                &registry, &click_store, MemoryBindingStore::new(), MemoryLedger::new(), policies,
+            );
+            let first: Vec<_> = conversions.iter().map(|c| attributor.attribute(c).unwrap()).collect();
+            let bindings: Vec<_> = conversions
+                .iter()
+                .filter_map(|c| c.customer)
+                .map(|customer| attributor.bindings().history(&customer))
+                .collect();
+
+            // Retry every conversion, in a scrambled order.
+            let mut order: Vec<usize> = (0..conversions.len()).collect();
+            order.sort_by_key(|i| (*i as u64).wrapping_mul(retry_order | 1).rotate_left(17));
+            for i in order {
+                prop_assert_eq!(&attributor.attribute(&conversions[i]).unwrap(), &first[i]);
+            }
+            prop_assert_eq!(attributor.ledger().len(), conversions.len());
+            let after: Vec<_> = conversions
+                .iter()
+                .filter_map(|c| c.customer)
+                .map(|customer| attributor.bindings().history(&customer))
+                .collect();
+            prop_assert_eq!(after, bindings);
+        }
+
+        /// What the `Attributor` gathers from the stores is enough: it decides
+        /// as the resolver would with every click of the customer in hand.
+        #[test]
+        fn the_attributor_decides_as_the_resolver_would_with_every_click_in_hand(
+            (assignments, clicks, conversions, policies) in world(),
+        ) {
+            let (registry, click_store) = stores(&assignments, &clicks);
+            let attributor = Attributor::new(
+                &registry, &click_store, MemoryBindingStore::new(), MemoryLedger::new(), policies.clone(),
+            );
+            for c in &conversions {
+                let policy = policies.for_event(&c.event);
+                let mut all = Evidence::new();
+                for code in &c.codes {
+                    if !all.codes.iter().any(|e| e.code == *code) {
+                        let lookup = registry.lookup(code, c.occurred_at).unwrap();
+                        all.codes.push(CodeEvidence { code: *code, lookup });
+                    }
+                }
+                for click in &clicks {
+                    let carried = c.click == Some(click.id);
+                    if carried || (c.customer.is_some() && click.customer == c.customer) {
+                        all.clicks.push(ClickEvidence::from(click));
+                    }
+                }
+                if let Some(customer) = c.customer {
+                    all.binding = attributor.bindings().binding_before(&customer, c.occurred_at).unwrap();
+                }
+                let expected = resolve(c, &all, policy);
+                let decision = attributor.attribute(c).unwrap();
+                prop_assert_eq!(&decision.credits, &expected.credits, "\ngot:  {}\nwant: {}", decision, expected);
+                prop_assert_eq!(&decision.binding, &expected.binding);
+            }
+        }
+
+        #[test]
+        fn an_experiment_with_one_policy_credits_what_the_attributor_credits(
+            (assignments, clicks, conversions, policies) in world(),
+        ) {
+            let (registry, click_store) = stores(&assignments, &clicks);
+            let attributor = Attributor::new(
+                &registry, &click_store, MemoryBindingStore::new(), MemoryLedger::new(), policies.clone(),
+            );
+            let mut want: BTreeMap<AffiliateId, (u64, u64)> = BTreeMap::new();
+            let mut uncredited = 0;
+            for c in &conversions {
+                let decision = attributor.attribute(c).unwrap();
+                if !decision.is_credited() {
+                    uncredited += 1;
+                }
+                for credit in &decision.credits {
+                    let entry = want.entry(credit.affiliate).or_default();
+                    entry.0 += 1;
+                    entry.1 += u64::from(credit.share);
+                }
+            }
+
+            let mut experiment = Experiment::new(&registry, &click_store)
+                .policy("mine".parse().unwrap(), policies.clone())
+                .policy("mine-again".parse().unwrap(), policies);
+            prop_assert_eq!(experiment.replay_all(&conversions).unwrap(), conversions.len() as u64);
+            let report = experiment.report();
+            let got: BTreeMap<AffiliateId, (u64, u64)> = report.policies[0]
+                .affiliates
+                .iter()
+                .map(|a| (a.affiliate, (a.conversions, a.shares)))
+                .collect();
+            prop_assert_eq!(got, want);
+            let mine = &report.policies[0];
+            prop_assert_eq!(mine.uncredited, uncredited);
+            prop_assert_eq!(mine.credited + mine.uncredited, conversions.len() as u64);
+            prop_assert_eq!(mine.uncredited_by_reason.iter().map(|r| r.conversions).sum::<u64>(), uncredited);
+            // The same policy twice moves nothing.
+            prop_assert_eq!(report.moved_total, 0);
+            prop_assert_eq!(&report.policies[1].affiliates, &mine.affiliates);
+        }
     }
 }

@@ -260,6 +260,58 @@ fn a_self_referral_code_is_rejected() {
 }
 
 #[test]
+fn a_customers_click_on_their_own_affiliate_link_does_not_hide_another_affiliates_click() {
+    // The customer is also affiliate C. B's link brought them; a day later
+    // they clicked their own link, and once more at the same instant as a
+    // click on B's link. The own clicks are self-referral and must not
+    // stand in the way of B's.
+    let world = World::new(Policy::coupon_first());
+    let referral = world.click(B, "insider", days(3));
+    world.click(C, "insider", days(1));
+    let decision = world.attribute(&purchase("o1", "insider").customer_affiliate(C));
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+    assert_eq!(outcome_of_click(&decision, referral), Outcome::Credited);
+
+    let world = World::new(Policy::coupon_first());
+    world.click(C, "insider", days(2)); // click-1: the smaller id of the tie
+    world.click(B, "insider", days(2));
+    let decision = world.attribute(&purchase("o2", "insider").customer_affiliate(C));
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+}
+
+#[test]
+fn a_binding_to_the_customers_own_affiliate_account_is_rejected_as_self_referral() {
+    // A registers through their own link before the operator knows the
+    // player is affiliate A; the registration binds the player to A.
+    let world = World::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION));
+    let own = world.click(A, "insider", days(10) + secs(60));
+    let reg = conversion("reg", EventKind::Registration, "insider", now() - days(10)).click(own);
+    assert_eq!(world.attribute(&reg).binding.map(|b| b.affiliate), Some(A));
+
+    // Now the player is known to be A: the binding must not credit A, and
+    // B's click decides.
+    world.click(B, "insider", days(1));
+    let ftd = conversion("ftd", EventKind::FirstDeposit, "insider", now()).customer_affiliate(A);
+    let decision = world.attribute(&ftd);
+    assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
+    let binding = decision
+        .considered
+        .iter()
+        .find(|c| matches!(c.subject, Subject::Binding { .. }))
+        .unwrap();
+    assert_eq!(
+        (binding.affiliate, binding.outcome),
+        (Some(A), Outcome::SelfReferral)
+    );
+    assert!(
+        decision
+            .to_string()
+            .contains("to affiliate 1 was rejected as self-referral"),
+        "{decision}"
+    );
+}
+
+#[test]
 fn the_first_valid_code_in_entry_order_counts_and_later_ones_are_superseded() {
     let world = World::new(Policy::coupon_first());
     world.code("FIRST", A).code("SECOND", B);

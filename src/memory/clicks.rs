@@ -60,6 +60,7 @@ const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 ///     to: t + TimeDelta::days(1),
 ///     pick: ClickPick::Last,
 ///     affiliate: None,
+///     exclude: None,
 /// })?;
 /// assert_eq!(last.map(|c| c.affiliate), Some(AffiliateId::new(2)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -446,9 +447,9 @@ impl MemoryClickStore {
             let start = customer.touches.partition_point(|t| t.at() < from);
             let end = customer.touches.partition_point(|t| t.at() <= to);
             let in_range = customer.touches.get(start..end).unwrap_or_default();
-            match query.affiliate {
+            match (query.affiliate, query.exclude) {
                 // Without a filter only the best time matters.
-                None => {
+                (None, None) => {
                     let best = match query.pick {
                         ClickPick::First => in_range.first(),
                         ClickPick::Last => in_range.last(),
@@ -459,7 +460,7 @@ impl MemoryClickStore {
                     }
                 }
                 // With one, every click in range is a candidate, best first.
-                Some(_) => match query.pick {
+                _ => match query.pick {
                     ClickPick::First => candidates.extend(in_range.iter().map(Touch::click)),
                     ClickPick::Last => candidates.extend(in_range.iter().rev().map(Touch::click)),
                 },
@@ -470,7 +471,8 @@ impl MemoryClickStore {
             let Some(click) = self.evidence_at(reference) else {
                 continue;
             };
-            if query.affiliate.is_some_and(|a| a != click.affiliate) {
+            if query.affiliate.is_some_and(|a| a != click.affiliate) || query.exclude == Some(click.affiliate)
+            {
                 continue;
             }
             match best {

@@ -1,0 +1,195 @@
+//! Replay conversions from JSON Lines files under several policies, and
+//! print whose credit would move and which codes look leaked.
+//!
+//! ```sh
+//! cargo run --all-features --example replay      # the shipped sample, three policies
+//! cargo run --all-features --example replay -- \
+//!     --data examples/data \
+//!     --policy coupon-first --policy click-first --policy split:5000,bind=challenge_purchase
+//! ```
+//!
+//! `--data DIR` names a directory holding three files, one JSON object a
+//! line, in the crate's JSON form (fields that are null may be left out):
+//!
+//! * `assignments.jsonl`: a `CodeAssignment` a line, e.g.
+//!   `{"code":"TOM10","affiliate":101,"valid_from":"2025-06-19T00:00:00Z","revoked":false,"mode":"standard"}`;
+//! * `clicks.jsonl`: a `Click` a line, e.g.
+//!   `{"id":"k-000001","affiliate":201,"clicked_at":"2026-01-05T01:02:03Z","customer":"t-00007"}`;
+//! * `conversions.jsonl`: a `Conversion` a line, **in time order**, e.g.
+//!   `{"id":"CP-000002","event":"challenge_purchase","occurred_at":"2026-01-05T09:00:00Z","customer":"t-00007","codes":["TOM10"],"amount":"99","currency":"USD"}`.
+//!
+//! Conversions are streamed: one line is read, replayed and dropped.
+//!
+//! `--policy SPEC`, repeated, names the policies to compare. A spec is a
+//! preset, then options separated by commas:
+//!
+//! * presets: `coupon-first`, `click-first`, `last-touch`, `first-touch`,
+//!   `split:BP` (the code owner's share in basis points, e.g. `split:5000`);
+//! * `window=DAYS`: the click window (default 30);
+//! * `pick=first` or `pick=last`: which click counts (default last);
+//! * `bind=EVENT+EVENT`: the events that bind the customer, e.g.
+//!   `bind=registration` or `bind=challenge_purchase+first_deposit`;
+//! * `lifetime=DAYS`, `lifetime=forever` or `lifetime=one-off`: how long a
+//!   binding lasts (default forever);
+//! * `breaks`: a valid code breaks a binding.
+//!
+//! Without `--policy` the sample's three are compared: each of
+//! `coupon-first`, `click-first` and `split:5000` with
+//! `bind=challenge_purchase`. Other flags: `--moved N` (moved conversions
+//! listed, default 5), `--recent-days N` (default 30), `--json` (the report
+//! as JSON instead of tables).
+
+use std::error::Error;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use attributor::{
+    BindingLifetime, Click, ClickPick, CodeAssignment, Conversion, EventKind, EventKinds, Experiment,
+    ExperimentOptions, Label, MemoryClickStore, MemoryCodeRegistry, Policy,
+};
+use chrono::TimeDelta;
+
+const DEFAULT_POLICIES: [&str; 3] = [
+    "coupon-first,bind=challenge_purchase",
+    "click-first,bind=challenge_purchase",
+    "split:5000,bind=challenge_purchase",
+];
+
+/// Parses a `--policy` spec; see the module docs.
+fn parse_policy(spec: &str) -> Result<Policy, Box<dyn Error>> {
+    let mut parts = spec.split(',').map(str::trim);
+    let preset = parts.next().unwrap_or_default();
+    let mut policy = match preset {
+        "coupon-first" => Policy::coupon_first(),
+        "click-first" => Policy::click_first(),
+        "last-touch" => Policy::last_touch(),
+        "first-touch" => Policy::first_touch(),
+        split if split.starts_with("split:") => {
+            let bp = split.trim_start_matches("split:");
+            Policy::split(
+                bp.parse()
+                    .map_err(|_| format!("{bp:?} is not a share in basis points"))?,
+            )?
+        }
+        other => return Err(format!("unknown preset {other:?} in policy {spec:?}").into()),
+    };
+    for option in parts {
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        policy = match (key, value) {
+            ("window", days) => policy.click_window(TimeDelta::days(days.parse()?))?,
+            ("pick", "first") => policy.click_pick(ClickPick::First),
+            ("pick", "last") => policy.click_pick(ClickPick::Last),
+            ("bind", events) => {
+                let mut set = EventKinds::NONE;
+                for event in events.split('+') {
+                    set = set | EventKinds::of(event.parse::<EventKind>()?);
+                }
+                policy.bind_on(set)
+            }
+            ("lifetime", "forever") => policy.binding_lifetime(BindingLifetime::Forever),
+            ("lifetime", "one-off") => policy.binding_lifetime(BindingLifetime::OneOff),
+            ("lifetime", days) => policy.binding_lifetime(BindingLifetime::Days(days.parse()?)),
+            ("breaks", "") => policy.coupon_breaks_binding(true),
+            _ => return Err(format!("unknown option {option:?} in policy {spec:?}").into()),
+        };
+    }
+    Ok(policy)
+}
+
+/// The JSON lines of `path`, parsed, with the line number in errors.
+fn read_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<T, Box<dyn Error>>>, Box<dyn Error>> {
+    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    Ok(BufReader::new(file)
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.as_ref().map_or(true, |l| !l.trim().is_empty()))
+        .map(move |(i, line)| {
+            let line = line?;
+            serde_json::from_str(&line).map_err(|e| format!("{name}:{}: {e}", i + 1).into())
+        }))
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("replay: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
+    let mut data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let mut specs: Vec<String> = Vec::new();
+    let mut options = ExperimentOptions::new().moved_limit(5);
+    let mut json = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--data" => data = value()?.into(),
+            "--policy" => specs.push(value()?),
+            "--moved" => options = options.moved_limit(value()?.parse()?),
+            "--recent-days" => options = options.recent_days(value()?.parse()?)?,
+            "--json" => json = true,
+            "--help" | "-h" => {
+                println!(
+                    "usage: replay [--data DIR] [--policy SPEC]... [--moved N] [--recent-days N] [--json]"
+                );
+                println!("see the top of examples/replay.rs for the file formats and the policy specs");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}; try --help").into()),
+        }
+    }
+    if specs.is_empty() {
+        specs = DEFAULT_POLICIES.iter().map(|s| s.to_string()).collect();
+    }
+
+    let registry = MemoryCodeRegistry::new();
+    for assignment in read_lines::<CodeAssignment>(&data.join("assignments.jsonl"))? {
+        registry.insert(assignment?)?;
+    }
+    let clicks = MemoryClickStore::new();
+    for click in read_lines::<Click>(&data.join("clicks.jsonl"))? {
+        clicks.insert(click?)?;
+    }
+
+    let mut experiment = Experiment::new(&registry, &clicks).options(options);
+    let mut names: Vec<String> = Vec::new();
+    for spec in &specs {
+        let policy = parse_policy(spec)?;
+        // Name each policy by its preset, made unique.
+        let preset = spec.split(',').next().unwrap_or_default().to_owned();
+        let mut name = preset.clone();
+        let mut n = 1;
+        while names.contains(&name) {
+            n += 1;
+            name = format!("{preset}#{n}");
+        }
+        experiment = experiment.policy(Label::new(&name)?, policy);
+        names.push(name);
+    }
+    if !json {
+        println!("replaying {} under:", data.join("conversions.jsonl").display());
+        for (name, spec) in names.iter().zip(&specs) {
+            println!("  {name}: {spec}");
+        }
+        println!("{} codes and {} clicks loaded\n", registry.len(), clicks.len());
+    }
+    for conversion in read_lines::<Conversion>(&data.join("conversions.jsonl"))? {
+        experiment.replay(&conversion?)?;
+    }
+    let report = experiment.report();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
