@@ -1,6 +1,8 @@
 //! End to end: `Attributor::attribute` with memory stores holding 1M codes,
 //! 10M clicks and 1M bindings, beside what a user would write by hand; and
-//! read-only throughput on one and two threads sharing one `Attributor`.
+//! read-only throughput on one and two threads sharing one `Attributor`:
+//! `preview` (gather and resolve, no writes) and `attribute` on the
+//! ledger-hit path (a retried postback).
 //!
 //! Groups: `attribute` and `threads`. Set `ATTRIBUTOR_BENCH_SCALE` to a
 //! divisor (e.g. 10) for a quicker, smaller run.
@@ -346,6 +348,21 @@ fn threads(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 parallel(n, iters, |i| {
                     black_box(attributor.preview(&conversions[i]).unwrap());
+                })
+            })
+        });
+    }
+
+    // The ledger-hit path of `attribute` (a retried postback): record every
+    // conversion once, then attribute them again.
+    for c in &conversions {
+        attributor.attribute(c).unwrap();
+    }
+    for n in [1, 2] {
+        group.bench_function(format!("attribute_retry/{n}"), |b| {
+            b.iter_custom(|iters| {
+                parallel(n, iters, |i| {
+                    black_box(attributor.attribute(&conversions[i]).unwrap());
                 })
             })
         });

@@ -37,6 +37,14 @@ pub type AttributorError<R, C, B, L> = AttributeError<
 /// [`BindingStore`] contract), and rewriting it is idempotent. So nothing is
 /// credited twice and nothing is lost.
 ///
+/// Attribute one customer's conversions in time order, as they happen: a
+/// conversion sees the bindings of those decided before it. Two calls for
+/// the same conversion may race; the first to reach the ledger wins, and
+/// its binding is written again if the other call replaced it. One case is
+/// left: if the stores changed between a failed try and its retry so that
+/// the first try bound the customer and the retry does not, the first try's
+/// binding stays (the store has no way to remove one).
+///
 /// ```
 /// use attributor::{AffiliateId, Attributor, Conversion, CouponCode, EventKind, MemoryBindingStore,
 ///     MemoryClickStore, MemoryCodeRegistry, MemoryLedger, Policy};
@@ -102,7 +110,15 @@ where
             self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
         }
         match self.ledger.record(&decision).map_err(AttributeError::Ledger)? {
-            Some(earlier) => Ok(earlier),
+            Some(earlier) => {
+                // Another call recorded this conversion first (a concurrent
+                // retry): its decision stands, and so must its binding, which
+                // the write above may have replaced.
+                if let Some(binding) = earlier.binding.filter(|b| Some(b) != decision.binding.as_ref()) {
+                    self.bindings.bind(&binding).map_err(AttributeError::Bindings)?;
+                }
+                Ok(earlier)
+            }
             None => Ok(decision),
         }
     }

@@ -436,6 +436,15 @@ where
         before(day(6)),
         Some(late),
     )?;
+    let twin = binding(5, 30, "c9")?;
+    let sibling = binding(6, 30, "c8")?;
+    write(&twin, "bind at an instant")?;
+    write(&sibling, "bind another conversion at the same instant")?;
+    expect(
+        "equal times go to the greater conversion id",
+        before(day(31)),
+        Some(twin),
+    )?;
     expect(
         "other customers are not bound",
         store.binding_before(&id("bob")?, day(50)),

@@ -213,11 +213,11 @@ impl Decision {
     }
 
     /// The share of `affiliate`, in basis points.
-    pub fn share_of(&self, affiliate: AffiliateId) -> u16 {
+    pub fn share_of(&self, affiliate: AffiliateId) -> u32 {
         self.credits
             .iter()
             .filter(|c| c.affiliate == affiliate)
-            .map(|c| c.share)
+            .map(|c| u32::from(c.share))
             .sum()
     }
 }
@@ -290,13 +290,13 @@ impl fmt::Display for Decision {
                 }
                 Outcome::OutsideWindow => write!(
                     f,
-                    "was outside the {}-day click window",
-                    self.policy.get_click_window().num_days()
+                    "was outside the click window of {}",
+                    Span(self.policy.get_click_window())
                 )?,
                 Outcome::TooFast => write!(
                     f,
-                    "came less than {} s before the conversion (too fast)",
-                    self.policy.get_min_click_age().num_seconds()
+                    "came less than {} before the conversion (too fast)",
+                    Span(self.policy.get_min_click_age())
                 )?,
                 Outcome::AfterConversion => f.write_str("was stamped after the conversion")?,
                 Outcome::CodeUnknown => f.write_str("is unknown")?,
@@ -344,5 +344,21 @@ impl fmt::Display for ByText<'_> {
             Subject::Click { id, .. } => write!(f, "click {id}"),
             Subject::Binding { since } => write!(f, "the binding since {}", since.format("%Y-%m-%d")),
         }
+    }
+}
+
+/// A policy duration in the largest unit that states it exactly.
+struct Span(chrono::TimeDelta);
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.num_seconds();
+        let (n, unit) = match secs {
+            s if s != 0 && s % 86_400 == 0 => (s / 86_400, "day"),
+            s if s != 0 && s % 3_600 == 0 => (s / 3_600, "hour"),
+            s if s != 0 && s % 60 == 0 => (s / 60, "minute"),
+            s => (s, "second"),
+        };
+        write!(f, "{n} {unit}{}", if n == 1 { "" } else { "s" })
     }
 }

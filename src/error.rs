@@ -143,6 +143,13 @@ pub enum PolicyError {
         /// The value given, in whole seconds.
         seconds: i64,
     },
+    /// A duration with a fraction of a second: policy durations are whole
+    /// seconds.
+    #[error("{setting} is not a whole number of seconds")]
+    SubSecond {
+        /// The setting.
+        setting: &'static str,
+    },
     /// A fixed priority order names a method twice.
     #[error("priority order names {method} twice")]
     RepeatedMethod {

@@ -314,6 +314,9 @@ impl FromStr for AffiliateId {
         if s.is_empty() {
             return Err(IdError::Empty);
         }
+        if !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(IdError::NotANumber { value: truncate(s) });
+        }
         s.parse::<u64>()
             .map(Self)
             .map_err(|_| IdError::NotANumber { value: truncate(s) })

@@ -140,8 +140,9 @@
 //!    self-referral. An active [`CreditMode::IfInvolved`] code counts only
 //!    if its owner has a qualifying click (rule 4) among the evidence;
 //!    otherwise it is reported as owner not involved.
-//! 3. **Several codes.** The first code that passes rules 1 and 2 counts;
-//!    every later one that would also pass is reported as superseded by it.
+//! 3. **Several codes.** A code entered twice is weighed once. The first
+//!    code that passes rules 1 and 2 counts; every later one that would also
+//!    pass is reported as superseded by it.
 //! 4. **Clicks.** A click is judged by `elapsed = t - clicked_at`, in this
 //!    order: a click by the customer's own affiliate account is
 //!    self-referral; `elapsed < -skew` is after the conversion; `elapsed >
@@ -150,13 +151,17 @@
 //!    click stamped after the conversion is too fast). The others qualify.
 //! 5. **Which click.** Among qualifying clicks the earliest
 //!    ([`ClickPick::First`]) or the latest ([`ClickPick::Last`], the default)
-//!    counts; equal times go to the smaller click id. The others are
+//!    counts; equal times go to the smaller click id (and, for one id seen
+//!    with two affiliates, to the smaller affiliate). The others are
 //!    outranked by the winner.
-//! 6. **Binding.** The customer's latest binding made strictly before `t` is
-//!    live when `bound_at <= t < expires_at`; otherwise it is reported as
-//!    expired. A binding to the customer's own affiliate account is rejected
-//!    as self-referral and does not count. If [`Policy::coupon_breaks_binding`] is set and a code counts
-//!    (rule 3), a live binding is broken and does not count.
+//! 6. **Binding.** The evidence holds the customer's latest binding made
+//!    strictly before `t` (the [`Attributor`] gathers no other). It is live
+//!    when `bound_at <= t < expires_at`; otherwise it is reported as
+//!    expired. A binding to the customer's own affiliate account is
+//!    rejected as self-referral and does not count. If
+//!    [`Policy::coupon_breaks_binding`] is set and a code counts (rule 3)
+//!    and would win were there no binding (rules 7 to 9), a live binding is
+//!    broken and does not count; otherwise it holds.
 //! 7. **Priority.** With a fixed order ([`Policy::coupon_first`] is binding,
 //!    coupon, click; [`Policy::click_first`] is binding, click, coupon), the
 //!    first method present wins. With last touch, first touch or a split, a

@@ -57,7 +57,8 @@ pub enum BindingLifetime {
     /// No lasting binding: the credit covers this conversion only. A binding
     /// that a coupon breaks is still ended.
     OneOff,
-    /// So many days from the conversion that binds.
+    /// So many days from the conversion that binds; `Days(0)` binds for no
+    /// time at all, like [`BindingLifetime::OneOff`].
     Days(u32),
     /// For ever.
     Forever,
@@ -184,12 +185,16 @@ impl Policy {
         Ok(Self::with_priority(Priority::Order { order }))
     }
 
+    /// Policy durations are whole, non-negative seconds, so that they
+    /// serialise exactly and read as they were set.
     fn non_negative(setting: &'static str, value: TimeDelta) -> Result<TimeDelta, PolicyError> {
         if value < TimeDelta::zero() {
             Err(PolicyError::NegativeDuration {
                 setting,
-                seconds: value.num_seconds(),
+                seconds: value.num_seconds().min(-1),
             })
+        } else if value.subsec_nanos() != 0 {
+            Err(PolicyError::SubSecond { setting })
         } else {
             Ok(value)
         }
@@ -200,7 +205,8 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::NegativeDuration`] if negative.
+    /// [`PolicyError::NegativeDuration`] if negative,
+    /// [`PolicyError::SubSecond`] if not whole seconds.
     pub fn click_window(mut self, window: TimeDelta) -> Result<Self, PolicyError> {
         self.click_window = Self::non_negative("click window", window)?;
         Ok(self)
@@ -213,11 +219,13 @@ impl Policy {
     }
 
     /// The least time from click to conversion; faster conversions are
-    /// rejected as too fast (bots).
+    /// rejected as too fast (bots). A minimum longer than the click window
+    /// rejects every click.
     ///
     /// # Errors
     ///
-    /// [`PolicyError::NegativeDuration`] if negative.
+    /// [`PolicyError::NegativeDuration`] if negative,
+    /// [`PolicyError::SubSecond`] if not whole seconds.
     pub fn min_click_age(mut self, age: TimeDelta) -> Result<Self, PolicyError> {
         self.min_click_age = Self::non_negative("minimum click age", age)?;
         Ok(self)
@@ -228,7 +236,8 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::NegativeDuration`] if negative.
+    /// [`PolicyError::NegativeDuration`] if negative,
+    /// [`PolicyError::SubSecond`] if not whole seconds.
     pub fn clock_skew(mut self, skew: TimeDelta) -> Result<Self, PolicyError> {
         self.clock_skew = Self::non_negative("clock skew tolerance", skew)?;
         Ok(self)
@@ -246,8 +255,10 @@ impl Policy {
         self
     }
 
-    /// Whether a valid code on a later conversion breaks a live binding; the
-    /// binding then moves to the affiliate credited.
+    /// Whether a valid code on a later conversion breaks a live binding,
+    /// when the code would win were there no binding; the binding then
+    /// moves to the affiliate credited. A code that would lose to a click
+    /// anyway breaks nothing.
     pub fn coupon_breaks_binding(mut self, breaks: bool) -> Self {
         self.coupon_breaks_binding = breaks;
         self
@@ -361,12 +372,17 @@ impl TryFrom<PolicyFields> for Policy {
             Priority::Split { coupon_share } => Policy::split(u32::from(coupon_share))?,
             other => Policy::with_priority(other),
         };
-        let secs = |s: i64| TimeDelta::try_seconds(s).unwrap_or(TimeDelta::MAX);
+        let secs = |s: i64| {
+            TimeDelta::try_seconds(s).ok_or(PolicyError::NegativeDuration {
+                setting: "policy duration",
+                seconds: s,
+            })
+        };
         Ok(base
-            .click_window(secs(f.click_window_secs))?
+            .click_window(secs(f.click_window_secs)?)?
             .click_pick(f.click_pick)
-            .min_click_age(secs(f.min_click_age_secs))?
-            .clock_skew(secs(f.clock_skew_secs))?
+            .min_click_age(secs(f.min_click_age_secs)?)?
+            .clock_skew(secs(f.clock_skew_secs)?)?
             .bind_on(f.bind_on)
             .binding_lifetime(f.binding_lifetime)
             .coupon_breaks_binding(f.coupon_breaks_binding))

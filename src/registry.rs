@@ -161,10 +161,15 @@ impl CodeLookup {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_history(history: &[CodeAssignment], at: DateTime<Utc>) -> Self {
-        // The latest interval that starts at or before `at`.
-        let started = history.partition_point(|a| a.valid_from <= at);
-        match started.checked_sub(1).and_then(|i| history.get(i)) {
-            Some(a) if a.is_active_at(at) => Self::Active(*a),
+        // The intervals that start at or before `at`; an active one wins,
+        // else the latest (an empty interval may share its start with the next).
+        let started = history
+            .get(..history.partition_point(|a| a.valid_from <= at))
+            .unwrap_or_default();
+        if let Some(a) = started.iter().rev().find(|a| a.is_active_at(at)) {
+            return Self::Active(*a);
+        }
+        match started.last() {
             Some(a) if a.revoked => Self::Revoked(*a),
             Some(a) => Self::Expired(*a),
             None => history.first().map_or(Self::Unknown, |a| Self::NotYetActive(*a)),
@@ -208,23 +213,15 @@ pub trait CodeRegistry {
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error>;
 }
 
-impl<T: CodeRegistry + ?Sized> CodeRegistry for &T {
-    type Error = T::Error;
-    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
-        (**self).lookup(code, at)
-    }
+macro_rules! forward_code_registry {
+    ($($ty:ty),*) => {$(
+        impl<T: CodeRegistry + ?Sized> CodeRegistry for $ty {
+            type Error = T::Error;
+            fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
+                (**self).lookup(code, at)
+            }
+        }
+    )*};
 }
 
-impl<T: CodeRegistry + ?Sized> CodeRegistry for Box<T> {
-    type Error = T::Error;
-    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
-        (**self).lookup(code, at)
-    }
-}
-
-impl<T: CodeRegistry + ?Sized> CodeRegistry for std::sync::Arc<T> {
-    type Error = T::Error;
-    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
-        (**self).lookup(code, at)
-    }
-}
+forward_code_registry!(&T, Box<T>, std::sync::Arc<T>);

@@ -206,7 +206,7 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
     let mut considered = ConsideredList::new();
 
     // Each click judged once: `None` when it qualifies.
-    let verdicts: SmallVec<[Option<Outcome>; 3]> = evidence
+    let verdicts: SmallVec<[Option<Outcome>; 4]> = evidence
         .clicks
         .iter()
         .map(|click| judge_click(conversion, click, policy))
@@ -229,9 +229,13 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
     }
     let owner_clicked = |owner: AffiliateId| qualifying().any(|c| c.affiliate == owner);
 
-    // Codes, in entry order: the first valid one counts.
+    // Codes, in entry order, each once: the first valid one counts.
     let mut chosen_code: Option<CodeAssignment> = None;
-    for code in &conversion.codes {
+    let mut chosen_entered: Option<CouponCode> = None;
+    for (i, code) in conversion.codes.iter().enumerate() {
+        if conversion.codes.iter().take(i).any(|earlier| earlier == code) {
+            continue;
+        }
         let lookup = evidence
             .codes
             .iter()
@@ -249,10 +253,11 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
             CodeLookup::Active(a) if a.mode == CreditMode::IfInvolved && !owner_clicked(a.affiliate) => {
                 Outcome::OwnerNotInvolved
             }
-            CodeLookup::Active(a) => match chosen_code {
-                Some(first) => Outcome::Superseded { by: first.code },
+            CodeLookup::Active(a) => match chosen_entered {
+                Some(first) => Outcome::Superseded { by: first },
                 None => {
                     chosen_code = Some(a);
+                    chosen_entered = Some(*code);
                     // Settled below, once the winner is known.
                     Outcome::Credited
                 }
@@ -292,6 +297,15 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
     // The binding: live, expired, or broken by a code.
     let mut live_binding: Option<&Binding> = None;
     let mut broken = false;
+    // A code breaks a binding, where the policy lets it, only when it would
+    // win without the binding.
+    let coupon_would_win = || {
+        policy.get_coupon_breaks_binding()
+            && matches!(
+                choose(policy, t, None, chosen_code.as_ref(), chosen_click),
+                Winner::Coupon(_) | Winner::Both(_) | Winner::Split { .. }
+            )
+    };
     if let Some(b) = &evidence.binding {
         let outcome = if !b.is_live_at(t) {
             Outcome::BindingExpired
@@ -299,9 +313,9 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
             // Bound, say, before the operator linked the customer to their
             // affiliate account: crediting it now would be self-referral.
             Outcome::SelfReferral
-        } else if let (Some(code), true) = (chosen_code, policy.get_coupon_breaks_binding()) {
+        } else if let (Some(code), true) = (chosen_entered, coupon_would_win()) {
             broken = true;
-            Outcome::BindingBroken { by: code.code }
+            Outcome::BindingBroken { by: code }
         } else {
             live_binding = Some(b);
             Outcome::Credited

@@ -160,6 +160,15 @@ fn warm_world() -> (
     Attributor<MemoryCodeRegistry, MemoryClickStore, MemoryBindingStore, MemoryLedger>,
     Vec<Conversion>,
 ) {
+    warm_world_under(Policy::coupon_first())
+}
+
+fn warm_world_under(
+    policy: Policy,
+) -> (
+    Attributor<MemoryCodeRegistry, MemoryClickStore, MemoryBindingStore, MemoryLedger>,
+    Vec<Conversion>,
+) {
     let registry = MemoryCodeRegistry::new();
     let clicks = MemoryClickStore::new();
     let bindings = MemoryBindingStore::new();
@@ -192,13 +201,7 @@ fn warm_world() -> (
                 .unwrap();
         }
     }
-    let attributor = Attributor::new(
-        registry,
-        clicks,
-        bindings,
-        MemoryLedger::new(),
-        Policy::coupon_first(),
-    );
+    let attributor = Attributor::new(registry, clicks, bindings, MemoryLedger::new(), policy);
     let conversions = (0..1_000)
         .map(|i| {
             let mut c = Conversion::new(format!("ord-{i}").parse().unwrap(), EventKind::Purchase, at())
@@ -275,6 +278,24 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
         }
     });
     assert_eq!(hits, 0);
+
+    // With purchases binding customers, the binding store grows too: its 64
+    // shards' maps grow by doubling, and a customer's second binding moves
+    // its history from inline to the heap.
+    let (attributor, conversions) = warm_world_under(Policy::coupon_first().bind_on(EventKinds::PURCHASE));
+    let mut written = 0;
+    let (full, _) = allocations(|| {
+        for c in &conversions {
+            written += usize::from(attributor.attribute(c).unwrap().binding.is_some());
+        }
+    });
+    assert!(written > 500, "{written} bindings written");
+    let binding_growth = 64 * 8;
+    assert!(
+        full <= growth + binding_growth + written,
+        "{full} allocations for 1000 decisions and {written} bindings"
+    );
+    println!("the full path with bindings made {full} allocations for 1000 decisions and {written} bindings");
 }
 
 #[test]

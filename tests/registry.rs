@@ -2,7 +2,7 @@
 
 use attributor::{
     AffiliateId, CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CouponCode, CreditMode,
-    ImportOptions, ImportRow, MemoryCodeRegistry, RegistryError, conformance,
+    ImportOptions, ImportRow, MemoryCodeRegistry, RegistryError,
 };
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
@@ -23,18 +23,6 @@ fn owner(registry: &MemoryCodeRegistry, c: &str, t: DateTime<Utc>) -> Option<Aff
         CodeLookup::Active(a) => Some(a.affiliate),
         _ => None,
     }
-}
-
-#[test]
-fn the_memory_registry_passes_the_conformance_suite() {
-    conformance::check_code_registry(|assignments| {
-        let registry = MemoryCodeRegistry::new();
-        for a in assignments {
-            registry.insert(*a).unwrap();
-        }
-        registry
-    })
-    .unwrap();
 }
 
 #[test]
@@ -245,4 +233,55 @@ fn a_clean_import_applies_everything() {
     assert!(report.conflicts.is_empty());
     assert_eq!((report.rows, report.applied, registry.len()), (100, 100, 100));
     assert_eq!(registry.codes_of(A).len(), 100);
+}
+
+#[test]
+fn a_code_revoked_at_its_start_and_given_again_at_that_instant_is_active() {
+    let registry = MemoryCodeRegistry::new();
+    registry.assign(code("OOPS10"), A, day(5)).unwrap();
+    registry.revoke(code("OOPS10"), day(5)).unwrap();
+    registry.assign(code("OOPS10"), B, day(5)).unwrap();
+    assert_eq!(owner(&registry, "OOPS10", day(5)), Some(B));
+    assert_eq!(owner(&registry, "OOPS10", day(50)), Some(B));
+    let history = registry.history(&code("OOPS10"));
+    assert_eq!(
+        CodeLookup::from_history(&history, day(50))
+            .assignment()
+            .map(|a| a.affiliate),
+        Some(B)
+    );
+}
+
+#[test]
+fn reassigning_inside_an_interval_that_ends_in_a_revocation_hands_the_revocation_on() {
+    let registry = MemoryCodeRegistry::new();
+    registry.assign(code("SHORT1"), A, day(0)).unwrap();
+    registry.revoke(code("SHORT1"), day(10)).unwrap();
+    registry.reassign(code("SHORT1"), B, day(5)).unwrap();
+    let history = registry.history(&code("SHORT1"));
+    assert_eq!(
+        history
+            .iter()
+            .map(|a| (a.affiliate, a.revoked))
+            .collect::<Vec<_>>(),
+        [(A, false), (B, true)]
+    );
+    assert!(
+        matches!(registry.lookup(&code("SHORT1"), day(7)).unwrap(), CodeLookup::Active(a) if a.affiliate == B)
+    );
+    assert!(matches!(
+        registry.lookup(&code("SHORT1"), day(10)).unwrap(),
+        CodeLookup::Revoked(_)
+    ));
+}
+
+#[test]
+fn long_codes_beyond_the_packed_form_work_like_short_ones() {
+    let registry = MemoryCodeRegistry::new();
+    let long = "LONGCODE".repeat(4);
+    registry.assign(code(&long), A, day(0)).unwrap();
+    registry.reassign(code(&long), B, day(3)).unwrap();
+    assert_eq!(owner(&registry, &long, day(1)), Some(A));
+    assert_eq!(owner(&registry, &long, day(4)), Some(B));
+    assert_eq!(registry.codes_of(B), [code(&long)]);
 }

@@ -1,17 +1,29 @@
 //! The in-memory binding store.
 
 use std::convert::Infallible;
-use std::sync::{PoisonError, RwLock};
+use std::hash::BuildHasher;
+use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap};
 use smallvec::SmallVec;
 
+use super::compact::{Padded, read, shard_of, write};
 use crate::binding::{Binding, BindingStore};
 use crate::ids::CustomerId;
 
+/// The number of shards: a power of two.
+const SHARDS: usize = 64;
+
+/// Each customer's bindings, ordered by (`bound_at`, `conversion`).
+type Histories = HashMap<CustomerId, SmallVec<[Binding; 1]>>;
+
 /// A binding store in memory: the embedded default and the reference
 /// implementation of [`BindingStore`]. `Sync`; writes take `&self`.
+///
+/// Customers are spread over 64 shards by the hash of their id, each behind
+/// its own cache-padded reader-writer lock; a customer's history holds one
+/// binding inline.
 ///
 /// ```
 /// use attributor::{AffiliateId, Binding, BindingStore, EventKind, MemoryBindingStore};
@@ -32,9 +44,19 @@ use crate::ids::CustomerId;
 /// assert_eq!(store.binding_before(&customer, t + TimeDelta::seconds(1))?.map(|b| b.affiliate), Some(AffiliateId::new(3)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryBindingStore {
-    inner: RwLock<HashMap<CustomerId, SmallVec<[Binding; 1]>>>,
+    shards: Box<[Padded<RwLock<Histories>>; SHARDS]>,
+    hasher: DefaultHashBuilder,
+}
+
+impl Default for MemoryBindingStore {
+    fn default() -> Self {
+        Self {
+            shards: Box::new(std::array::from_fn(|_| Padded::default())),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
 }
 
 impl MemoryBindingStore {
@@ -43,9 +65,14 @@ impl MemoryBindingStore {
         Self::default()
     }
 
+    fn shard(&self, customer: &CustomerId) -> &RwLock<Histories> {
+        // `shard_of` masks the hash below `SHARDS`: always in bounds.
+        &self.shards[shard_of(self.hasher.hash_one(customer.as_bytes()), SHARDS)].0
+    }
+
     /// The number of customers with a binding.
     pub fn len(&self) -> usize {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.shards.iter().map(|s| read(&s.0).len()).sum()
     }
 
     /// Whether no customer is bound.
@@ -55,9 +82,7 @@ impl MemoryBindingStore {
 
     /// Every binding of `customer`, oldest first.
     pub fn history(&self, customer: &CustomerId) -> Vec<Binding> {
-        self.inner
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        read(self.shard(customer))
             .get(customer)
             .map_or_else(Vec::new, |h| h.to_vec())
     }
@@ -71,8 +96,8 @@ impl BindingStore for MemoryBindingStore {
         customer: &CustomerId,
         at: DateTime<Utc>,
     ) -> Result<Option<Binding>, Infallible> {
-        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(history) = inner.get(customer) else {
+        let shard = read(self.shard(customer));
+        let Some(history) = shard.get(customer) else {
             return Ok(None);
         };
         let before = history.partition_point(|b| b.bound_at < at);
@@ -80,8 +105,8 @@ impl BindingStore for MemoryBindingStore {
     }
 
     fn bind(&self, binding: &Binding) -> Result<(), Infallible> {
-        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        let history = inner.entry(binding.customer).or_default();
+        let mut shard = write(self.shard(&binding.customer));
+        let history = shard.entry(binding.customer).or_default();
         history.retain(|b| b.conversion != binding.conversion);
         let key = (binding.bound_at, binding.conversion);
         let at = history.partition_point(|b| (b.bound_at, b.conversion) < key);

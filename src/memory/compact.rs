@@ -1,6 +1,8 @@
 //! Compact building blocks shared by the memory stores: chunked vectors,
 //! packed codes, instants as integers, cache-padded shards.
 
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
 use chrono::{DateTime, Utc};
 
 use crate::code::CouponCode;
@@ -148,6 +150,18 @@ pub(crate) fn from_nanos(n: i64) -> DateTime<Utc> {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub(crate) struct Padded<T>(pub(crate) T);
+
+/// A shard's read lock. A panic elsewhere cannot leave a shard half-written
+/// (every write checks first, then changes the shard without failing), so a
+/// poisoned lock is taken as it is.
+pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A shard's write lock; see [`read`].
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The shard of a hash among `n` (a power of two), from bits the hash table
 /// itself does not use for placement.

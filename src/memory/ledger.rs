@@ -1,11 +1,11 @@
 //! The in-memory ledger.
 
 use std::hash::BuildHasher;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::RwLock;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::compact::{Chunks, Padded, shard_of};
+use super::compact::{Chunks, Padded, read, shard_of, write};
 use crate::decision::Decision;
 use crate::ids::ConversionId;
 use crate::ledger::Ledger;
@@ -68,12 +68,6 @@ impl Default for MemoryLedger {
     }
 }
 
-fn read(lock: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
-    // A panic elsewhere cannot leave a shard half-written: a decision is
-    // pushed before it is indexed.
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl MemoryLedger {
     /// An empty ledger.
     pub fn new() -> Self {
@@ -122,7 +116,7 @@ impl Ledger for MemoryLedger {
 
     fn record(&self, decision: &Decision) -> Result<Option<Decision>, LedgerFull> {
         let (hash, lock) = self.place(&decision.conversion);
-        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
+        let mut shard = write(lock);
         if let Some(existing) = shard.find(hash, &decision.conversion) {
             return Ok(Some(existing.clone()));
         }

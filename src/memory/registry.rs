@@ -2,13 +2,15 @@
 
 use std::convert::Infallible;
 use std::hash::BuildHasher;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
-use super::compact::{Chunks, OPEN, Packed, Padded, from_nanos, saturating_nanos, shard_of, to_nanos};
+use super::compact::{
+    Chunks, OPEN, Packed, Padded, from_nanos, read, saturating_nanos, shard_of, to_nanos, write,
+};
 use crate::code::{CouponCode, Skeleton};
 use crate::error::{CodeError, RegistryError};
 use crate::ids::{AffiliateId, Label};
@@ -128,8 +130,9 @@ struct Shard {
     recs: Chunks<Rec>,
     /// The first record of each code, hashed by the code's skeleton.
     heads: HashTable<u32>,
-    /// Codes longer than a packed code holds.
+    /// Codes longer than a packed code holds, and their positions.
     long_codes: Vec<CouponCode>,
+    long_index: HashMap<CouponCode, usize>,
     labels: HashMap<u32, Label>,
 }
 
@@ -245,14 +248,15 @@ impl Shard {
         let mut latest_started = None;
         for (index, rec) in self.chain(hash, code) {
             first = first.or(Some((index, rec)));
-            if rec.from <= at {
-                latest_started = Some((index, rec));
-            } else {
+            if rec.from > at {
                 break;
             }
+            if rec.is_active_at(at) {
+                return CodeLookup::Active(self.assignment(index, rec, *code));
+            }
+            latest_started = Some((index, rec));
         }
         match (latest_started, first) {
-            (Some((i, r)), _) if r.is_active_at(at) => CodeLookup::Active(self.assignment(i, r, *code)),
             (Some((i, r)), _) if r.flags & REVOKED != 0 => CodeLookup::Revoked(self.assignment(i, r, *code)),
             (Some((i, r)), _) => CodeLookup::Expired(self.assignment(i, r, *code)),
             (None, Some((i, r))) => CodeLookup::NotYetActive(self.assignment(i, r, *code)),
@@ -275,19 +279,23 @@ impl Shard {
         };
         let packed = match Packed::of(&a.code) {
             Some(p) => p,
-            None => match self.long_codes.iter().position(|c| *c == a.code) {
-                Some(i) => Packed::long(i),
+            None => match self.long_index.get(&a.code) {
+                Some(i) => Packed::long(*i),
                 None => {
                     self.long_codes.push(a.code);
-                    Packed::long(self.long_codes.len() - 1)
+                    let i = self.long_codes.len() - 1;
+                    self.long_index.insert(a.code, i);
+                    Packed::long(i)
                 }
             },
         };
         // Where the new record goes in the code's chain.
         let mut before: Option<u32> = None;
         let mut after = NONE;
+        // Equal starts go after the records already there: an empty interval
+        // left by a revocation at its very start then precedes its successor.
         for (index, rec) in self.chain(hash, &a.code) {
-            if rec.from < from {
+            if rec.from <= from {
                 before = Some(index);
             } else {
                 after = index;
@@ -426,13 +434,11 @@ impl MemoryCodeRegistry {
     }
 
     fn read(lock: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
-        // A panic elsewhere cannot leave a shard half-written: every write
-        // checks first and then changes it without failing.
-        lock.read().unwrap_or_else(PoisonError::into_inner)
+        read(lock)
     }
 
     fn write(lock: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
-        lock.write().unwrap_or_else(PoisonError::into_inner)
+        write(lock)
     }
 
     fn rehasher(&self) -> impl Fn(&CouponCode) -> u64 + '_ {
@@ -504,10 +510,11 @@ impl MemoryCodeRegistry {
             .into_iter()
             .find(|a| a.is_active_at(at))
             .ok_or(RegistryError::NotActive { code, at })?;
+        // The new owner takes the rest of the interval, and with it a
+        // revocation already set at its end.
         let next = CodeAssignment {
             affiliate,
             valid_from: at,
-            revoked: false,
             ..current
         };
         check(&view, &next, Some(&current))?;
@@ -520,6 +527,7 @@ impl MemoryCodeRegistry {
             return Ok(());
         }
         rec.until = at_nanos;
+        rec.flags &= !REVOKED;
         shard.insert(hash, &next, self.rehasher())
     }
 
