@@ -324,9 +324,10 @@ impl CodeUses {
 ///
 /// Conversions go through one at a time ([`Experiment::replay`]) and are
 /// not kept. Memory grows with the number of affiliates and codes, with the
-/// customers each policy binds (the scratch binding stores), and with the
-/// moved conversions listed, up to [`ExperimentOptions::moved_limit`]; not
-/// with the number of conversions.
+/// bindings each policy writes (the scratch binding stores keep every
+/// customer's history, so a policy that binds on every purchase grows with
+/// the purchases), and with the moved conversions listed, up to
+/// [`ExperimentOptions::moved_limit`]; not with the conversions otherwise.
 ///
 /// There is no ledger of every conversion id, which would grow with the
 /// input. Instead a conversion id seen again at the same instant (a retried

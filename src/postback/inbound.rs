@@ -71,9 +71,10 @@ impl Field {
 /// | `currency`       | no       | three letters; needs `amount`                          |
 /// | `customer_id`    | no       | the customer or visitor identity                       |
 ///
-/// The names are the [`Macro`](crate::Macro) names, so a partner can
-/// report conversions with a [`PostbackTemplate`](crate::PostbackTemplate)
-/// and they read back as they were.
+/// The names are the [`Macro`](crate::Macro) names, so a conversion that
+/// a [`PostbackTemplate`](crate::PostbackTemplate) reports reads back with
+/// its id, event, time, click id, first code and amount; the customer and
+/// further codes are not among the macros.
 ///
 /// # Rules
 ///
