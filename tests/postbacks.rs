@@ -68,6 +68,14 @@ fn every_template_error_names_the_problem_and_its_position() {
             "unopened brace at position 33 of postback template",
         ),
         (
+            "https://{affiliate_id}.partner.example/pb?cid={click_id}",
+            TemplateError::MacroBeforePath {
+                name: label("affiliate_id"),
+                position: 8,
+            },
+            r#"macro "affiliate_id" at position 8 of postback template comes before the path"#,
+        ),
+        (
             // Positions count characters, not bytes.
             "https://ü.example/?é={bogus}",
             TemplateError::UnknownMacro {

@@ -181,8 +181,13 @@ mod resolver {
 
         #[test]
         fn decisions_are_deterministic((conversion, evidence) in case(), policy in policy()) {
+            // Once here, once on another thread from copies at other addresses:
+            // nothing but the inputs may reach the decision.
             let first = resolve(&conversion, &evidence, &policy);
-            prop_assert_eq!(resolve(&conversion, &evidence.clone(), &policy), first);
+            let (c, e) = (conversion.clone(), evidence.clone());
+            let second = std::thread::spawn(move || resolve(&c, &e, &policy)).join().unwrap();
+            prop_assert_eq!(second.to_string(), first.to_string());
+            prop_assert_eq!(second, first);
         }
 
         #[test]

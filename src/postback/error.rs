@@ -23,6 +23,15 @@ pub enum TemplateError {
         /// The position of the `{`, in characters from zero.
         position: usize,
     },
+    /// A placeholder stands in the scheme or host, where a value could break
+    /// the URL: placeholders belong in the path, query or fragment.
+    #[error("macro {:?} at position {position} of postback template comes before the path", name.as_str())]
+    MacroBeforePath {
+        /// The macro's name (its first bytes).
+        name: Label,
+        /// The position of its `{`, in characters from zero.
+        position: usize,
+    },
     /// A `}` has no `{` before it.
     #[error("unopened brace at position {position} of postback template")]
     Unopened {

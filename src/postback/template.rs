@@ -209,6 +209,12 @@ impl PostbackTemplate {
                         name: truncate(&name),
                         position,
                     })?;
+                    if pieces.is_empty() && !authority_ended(&text) {
+                        return Err(TemplateError::MacroBeforePath {
+                            name: truncate(&name),
+                            position,
+                        });
+                    }
                     if !text.is_empty() {
                         pieces.push(Piece::Text(core::mem::take(&mut text)));
                     }
@@ -420,4 +426,14 @@ impl core::str::FromStr for PostbackTemplate {
     fn from_str(s: &str) -> Result<Self, TemplateError> {
         Self::parse(s)
     }
+}
+
+/// Whether `head`, the text before a template's first placeholder, runs past
+/// the URL's scheme and host: placeholders belong in the path, query or
+/// fragment, where any value (an empty one too) leaves a URL.
+/// (Without `://` the template is no absolute URL, which the URL check
+/// reports.)
+fn authority_ended(head: &str) -> bool {
+    head.split_once("://")
+        .is_none_or(|(_, rest)| rest.contains(['/', '?', '#']))
 }
