@@ -670,12 +670,14 @@ impl MemoryCodeRegistry {
                 };
                 match shard.insert(hash, assignment, self.rehasher()) {
                     Ok(()) => report.applied += 1,
+                    // Only a full shard (four billion records) gets here.
                     Err(e) => report.conflicts.push(ImportConflict {
                         row: *index,
                         kind: ConflictKind::Refused(e),
                     }),
                 }
             }
+            report.conflicts.sort_by_key(|c| c.row);
         }
         report
     }
