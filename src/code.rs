@@ -91,7 +91,7 @@ fn fold_full_width(ch: char) -> char {
     }
 }
 
-fn confusable(b: u8) -> u8 {
+const fn confusable(b: u8) -> u8 {
     match b {
         b'0' | b'Q' => b'O',
         b'1' | b'L' => b'I',
@@ -103,6 +103,18 @@ fn confusable(b: u8) -> u8 {
         other => other,
     }
 }
+
+/// [`confusable`] for every byte, so that a skeleton is a table lookup a
+/// character.
+const SKELETON: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = confusable(b as u8);
+        b += 1;
+    }
+    table
+};
 
 impl CouponCode {
     /// Parses and normalises a code as a customer typed it.
@@ -232,7 +244,7 @@ impl CouponCode {
     pub fn skeleton(&self) -> Skeleton {
         let mut out = *self;
         for b in out.bytes.iter_mut().take(usize::from(self.len)) {
-            *b = confusable(*b);
+            *b = SKELETON[usize::from(*b)];
         }
         Skeleton(out)
     }

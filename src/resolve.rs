@@ -240,9 +240,9 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
             .codes
             .iter()
             .find(|e| e.code == *code)
-            .map_or(CodeLookup::Unknown, |e| e.lookup);
+            .map_or(&CodeLookup::Unknown, |e| &e.lookup);
         let affiliate = lookup.assignment().map(|a| a.affiliate);
-        let outcome = match lookup {
+        let outcome = match *lookup {
             CodeLookup::Unknown => Outcome::CodeUnknown,
             CodeLookup::Expired(_) => Outcome::CodeExpired,
             CodeLookup::Revoked(_) => Outcome::CodeRevoked,

@@ -257,7 +257,7 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
     let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let (attributor, conversions) = warm_world();
     // The full path: each call records one decision. The memory ledger keeps
-    // decisions in chunks of 64 in each of 16 shards, indexed by a table
+    // decisions in chunks of 64 in each of 64 shards, indexed by a table
     // that grows by doubling: those are its only allocations.
     let (full, _) = allocations(|| {
         for c in &conversions {
@@ -265,9 +265,9 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
         }
     });
     assert_eq!(attributor.ledger().len(), 1_000);
-    // Per shard of about 63 decisions: one or two chunks and at most seven
-    // table sizes; nothing per decision.
-    let growth = 16 * (2 + 7);
+    // Per shard of about 16 decisions: one chunk and at most five table
+    // sizes; nothing per decision.
+    let growth = 64 * (1 + 5);
     assert!(full <= growth, "{full} allocations for 1000 new decisions");
     println!("the full path made {full} allocations for 1000 new decisions");
 

@@ -11,7 +11,7 @@ use crate::ids::ConversionId;
 use crate::ledger::Ledger;
 
 /// The number of shards: a power of two.
-const SHARDS: usize = 16;
+const SHARDS: usize = 64;
 
 /// Decisions per chunk: about 64 KiB.
 const CHUNK: usize = 64;
@@ -19,7 +19,7 @@ const CHUNK: usize = 64;
 /// A ledger in memory: the embedded default and the reference implementation
 /// of [`Ledger`]. `Sync`; writes take `&self`.
 ///
-/// Decisions are spread over 16 shards by the hash of their conversion id,
+/// Decisions are spread over 64 shards by the hash of their conversion id,
 /// each behind its own cache-padded lock. A shard keeps its decisions in
 /// chunks of 64, found through a hashbrown table of 4-byte indexes, so
 /// recording a decision copies it once and growing the ledger never moves
