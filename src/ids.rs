@@ -29,7 +29,12 @@ pub(crate) struct InlineStr<const N: usize> {
 impl<const N: usize> InlineStr<N> {
     /// Copies `s` in; the caller has checked that it fits.
     pub(crate) fn new(s: &str) -> Option<Self> {
-        let src = s.as_bytes();
+        Self::from_bytes(s.as_bytes())
+    }
+
+    /// Copies `src` in, unchecked: for bytes that were a valid id once. Bytes
+    /// that are not UTF-8 would read back as an empty string, never panic.
+    pub(crate) fn from_bytes(src: &[u8]) -> Option<Self> {
         if src.len() > N || src.len() > usize::from(u8::MAX) {
             return None;
         }
@@ -108,10 +113,11 @@ macro_rules! string_id {
                     .ok_or(IdError::TooLong { len: s.len(), max: $max })
             }
 
-            /// An id a store kept after checking it once: copied, not checked.
+            /// An id a store kept after checking it once: copied, not
+            /// checked again (the store only keeps bytes of checked ids).
             #[allow(dead_code)]
             pub(crate) fn from_stored(bytes: &[u8]) -> Option<Self> {
-                InlineStr::new(core::str::from_utf8(bytes).ok()?).map(Self)
+                InlineStr::from_bytes(bytes).map(Self)
             }
 
             /// The id's bytes, for stores that hash and compare them.
