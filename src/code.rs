@@ -116,6 +116,35 @@ const SKELETON: [u8; 256] = {
     table
 };
 
+/// `char::is_whitespace` on ASCII, vertical tab included.
+const fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ')
+}
+
+/// [`ASCII_CLASS`]: a byte that is not part of a code.
+const INVALID: u8 = 0;
+/// [`ASCII_CLASS`]: a separator, skipped.
+const SEPARATOR: u8 = 1;
+
+/// Each ASCII byte's class: [`INVALID`], [`SEPARATOR`], or its canonical
+/// character (upper case).
+const ASCII_CLASS: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        table[b] = if matches!(byte, b' ' | b'-' | b'_' | b'.') {
+            SEPARATOR
+        } else if byte.is_ascii_alphanumeric() {
+            byte.to_ascii_uppercase()
+        } else {
+            INVALID
+        };
+        b += 1;
+    }
+    table
+};
+
 impl CouponCode {
     /// Parses and normalises a code as a customer typed it.
     ///
@@ -138,9 +167,11 @@ impl CouponCode {
     /// assert_eq!(CouponCode::parse(" -\u{200B}- "), Err(CodeError::Empty));
     /// ```
     pub fn parse(input: &str) -> Result<Self, CodeError> {
-        if input.is_ascii() {
-            return Self::parse_ascii(input.as_bytes());
-        }
+        Self::parse_ascii(input)
+    }
+
+    /// [`CouponCode::parse`] for input that holds a non-ASCII character.
+    fn parse_unicode(input: &str) -> Result<Self, CodeError> {
         let trimmed = input.trim_matches(|c: char| c.is_whitespace() || is_invisible(c));
         // Position of the first character of `trimmed` in `input`, in chars.
         let rest = input.trim_start_matches(|c: char| c.is_whitespace() || is_invisible(c));
@@ -168,28 +199,48 @@ impl CouponCode {
         Self::finish(bytes, len)
     }
 
-    /// [`CouponCode::parse`] for ASCII input, where characters are bytes.
-    fn parse_ascii(input: &[u8]) -> Result<Self, CodeError> {
-        // `char::is_whitespace` on ASCII, vertical tab included.
-        let space = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ');
-        let start = input.iter().position(|b| !space(b)).unwrap_or(input.len());
-        let end = input.iter().rposition(|b| !space(b)).map_or(start, |i| i + 1);
+    /// [`CouponCode::parse`] byte by byte, while the input is ASCII (where
+    /// characters are bytes); the first non-ASCII byte hands the whole input
+    /// to [`CouponCode::parse_unicode`].
+    fn parse_ascii(text: &str) -> Result<Self, CodeError> {
+        let input = text.as_bytes();
+        // Leading whitespace is skipped; from the first other byte on, one
+        // table lookup a byte classifies it.
+        let start = input
+            .iter()
+            .position(|b| !is_ascii_space(*b))
+            .unwrap_or(input.len());
         let mut bytes = [0u8; MAX_CODE_LEN];
         let mut len = 0usize;
-        for (i, &b) in input.get(start..end).unwrap_or_default().iter().enumerate() {
-            if matches!(b, b' ' | b'-' | b'_' | b'.') {
-                continue;
+        let rest = input.get(start..).unwrap_or_default();
+        for (i, &b) in rest.iter().enumerate() {
+            match ASCII_CLASS[usize::from(b)] {
+                SEPARATOR => {}
+                INVALID if !b.is_ascii() => return Self::parse_unicode(text),
+                INVALID => {
+                    // Whitespace other than a space may only trail the code.
+                    let tail = rest.get(i..).unwrap_or_default();
+                    if is_ascii_space(b) {
+                        if tail.iter().all(|b| is_ascii_space(*b)) {
+                            break;
+                        }
+                        if !tail.is_ascii() {
+                            // Unicode whitespace may end the code too.
+                            return Self::parse_unicode(text);
+                        }
+                    }
+                    return Err(CodeError::InvalidChar {
+                        ch: char::from(b),
+                        position: start + i,
+                    });
+                }
+                canonical => {
+                    if let Some(slot) = bytes.get_mut(len) {
+                        *slot = canonical;
+                    }
+                    len += 1;
+                }
             }
-            if !b.is_ascii_alphanumeric() {
-                return Err(CodeError::InvalidChar {
-                    ch: char::from(b),
-                    position: start + i,
-                });
-            }
-            if let Some(slot) = bytes.get_mut(len) {
-                *slot = b.to_ascii_uppercase();
-            }
-            len += 1;
         }
         Self::finish(bytes, len)
     }
@@ -229,6 +280,11 @@ impl CouponCode {
         core::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
+    /// The canonical bytes, zero-padded to [`MAX_CODE_LEN`].
+    pub(crate) fn padded(&self) -> &[u8; MAX_CODE_LEN] {
+        &self.bytes
+    }
+
     /// The canonical form as bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
@@ -238,6 +294,21 @@ impl CouponCode {
     #[allow(clippy::len_without_is_empty)] // a code is never empty
     pub fn len(&self) -> usize {
         usize::from(self.len)
+    }
+
+    /// The skeleton's characters as little-endian words, eight a word,
+    /// zero past the end: built in registers, for hashing a skeleton without
+    /// writing it out byte by byte.
+    pub(crate) fn skeleton_words(&self) -> [u64; MAX_CODE_LEN / 8] {
+        let mut words = [0u64; MAX_CODE_LEN / 8];
+        let used = usize::from(self.len).div_ceil(8);
+        for (word, chunk) in words.iter_mut().zip(self.bytes.chunks_exact(8)).take(used) {
+            *word = chunk
+                .iter()
+                .enumerate()
+                .fold(0, |w, (i, b)| w | u64::from(SKELETON[usize::from(*b)]) << (8 * i));
+        }
+        words
     }
 
     /// The confusable form of this code; see [`Skeleton`].
@@ -251,11 +322,6 @@ impl CouponCode {
 }
 
 impl Skeleton {
-    /// The skeleton's bytes, for stores that hash them.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-
     /// The skeleton as text.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
@@ -336,5 +402,22 @@ impl<'de> serde::Deserialize<'de> for CouponCode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
         Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CouponCode;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The byte-wise path and the general one agree on every input,
+        /// errors and their positions included.
+        #[test]
+        fn the_ascii_path_agrees_with_the_unicode_path(
+            text in "[ \t\n\u{0B}\u{0C}\r\\-_.a-zA-Z0-9!€\u{200B}\u{3000}\u{00A0}Ａ１]{0,40}"
+        ) {
+            prop_assert_eq!(CouponCode::parse_ascii(&text), CouponCode::parse_unicode(&text));
+        }
     }
 }

@@ -63,13 +63,19 @@ impl<T, const N: usize> Chunks<T, N> {
 
 /// The value of a canonical code character: `0-9` are 1 to 10, `A-Z` 11 to
 /// 36; 0 ends a code.
-fn digit(b: u8) -> u64 {
-    match b {
-        b'0'..=b'9' => u64::from(b - b'0') + 1,
-        b'A'..=b'Z' => u64::from(b - b'A') + 11,
-        _ => 0,
+const DIGITS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'0'..=b'9' => b as u8 - b'0' + 1,
+            b'A'..=b'Z' => b as u8 - b'A' + 11,
+            _ => 0,
+        };
+        b += 1;
     }
-}
+    table
+};
 
 fn char_of(d: u64) -> u8 {
     match d {
@@ -82,6 +88,17 @@ fn char_of(d: u64) -> u8 {
 /// The most characters a packed code holds: twelve per limb, in base 37.
 pub(crate) const PACKED_CHARS: usize = 24;
 
+/// `37^0` to `37^11`: the weights of a limb's characters.
+const POWERS_OF_37: [u64; PACKED_CHARS / 2] = {
+    let mut powers = [1u64; PACKED_CHARS / 2];
+    let mut i = 1;
+    while i < powers.len() {
+        powers[i] = powers[i - 1] * 37;
+        i += 1;
+    }
+    powers
+};
+
 /// A coupon code in 16 bytes: up to [`PACKED_CHARS`] characters in two
 /// base-37 limbs. A longer code is kept aside and referred to by index, with
 /// `u64::MAX` (never a valid limb) in the high limb.
@@ -90,13 +107,20 @@ pub(crate) struct Packed(pub(crate) [u64; 2]);
 
 impl Packed {
     pub(crate) fn of(code: &CouponCode) -> Option<Self> {
-        let bytes = code.as_bytes();
-        if bytes.len() > PACKED_CHARS {
+        if code.len() > PACKED_CHARS {
             return None;
         }
+        // Twelve characters a limb, from the zero-padded bytes (a zero is
+        // worth nothing): each digit times its power of 37, independent
+        // products where Horner's rule would chain a multiplication a
+        // character.
         let mut limbs = [0u64; 2];
-        for (limb, chunk) in limbs.iter_mut().zip(bytes.chunks(PACKED_CHARS / 2)) {
-            *limb = chunk.iter().rev().fold(0, |v, b| v * 37 + digit(*b));
+        for (limb, chunk) in limbs.iter_mut().zip(code.padded().chunks_exact(PACKED_CHARS / 2)) {
+            *limb = chunk
+                .iter()
+                .zip(POWERS_OF_37)
+                .map(|(b, p)| u64::from(DIGITS[usize::from(*b)]) * p)
+                .sum();
         }
         Some(Self(limbs))
     }

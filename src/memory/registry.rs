@@ -1,7 +1,7 @@
 //! The in-memory code registry.
 
 use std::convert::Infallible;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
@@ -36,8 +36,9 @@ const SHARDS: usize = 64;
 /// shard sits behind its own reader-writer lock, on its own cache lines:
 /// lookups on many threads rarely meet, and a writer blocks only the
 /// readers of the one shard it writes. Within a shard an assignment is a
-/// 48-byte record (the code packed in 16 bytes, instants as nanoseconds)
-/// in a chunked vector, and a hashbrown table of 4-byte record indexes finds
+/// 48-byte record (the code packed in 16 bytes, the start as a chrono
+/// instant so that lookups skip calendar arithmetic, the end as
+/// nanoseconds) in a chunked vector, and a hashbrown table of 4-byte record indexes finds
 /// the first record of each code; a code's later assignments are chained.
 /// Labels are kept aside, only for the assignments that have one. So a
 /// registry of one million codes takes about 61 bytes a code.
@@ -82,29 +83,50 @@ impl Default for MemoryCodeRegistry {
     }
 }
 
-/// No next record.
-const NONE: u32 = u32::MAX;
+/// No next record; also one more than the most records a shard holds.
+const NONE: u32 = (1 << 28) - 1;
+
+/// The bits of [`Rec::link`] above the next record's index.
+const FLAGS_SHIFT: u32 = 28;
 
 const MODE_MASK: u8 = 0b11;
 const REVOKED: u8 = 0b100;
 const LABELLED: u8 = 0b1000;
 
-/// One assignment, compact.
+/// One assignment, compact: 48 bytes. The start is kept as chrono keeps
+/// it, so that a lookup hands it out without a calendar computation; the
+/// end, often open, as nanoseconds.
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     code: Packed,
     affiliate: u64,
-    from: i64,
-    /// [`OPEN`] when open-ended.
+    from: DateTime<Utc>,
+    /// Nanoseconds, or [`OPEN`] when open-ended.
     until: i64,
-    /// The code's next assignment in time, or [`NONE`].
-    next: u32,
-    flags: u8,
+    /// The code's next assignment in time (or [`NONE`]) in the low 28 bits,
+    /// the flags above.
+    link: u32,
 }
 
 impl Rec {
-    fn is_active_at(&self, at: i64) -> bool {
-        self.from <= at && (self.until == OPEN || at < self.until)
+    fn is_active_at(&self, at: DateTime<Utc>) -> bool {
+        self.from <= at && (self.until == OPEN || saturating_nanos(at) < self.until)
+    }
+
+    fn next(&self) -> u32 {
+        self.link & NONE
+    }
+
+    fn set_next(&mut self, next: u32) {
+        self.link = (self.link & !NONE) | (next & NONE);
+    }
+
+    fn flags(&self) -> u8 {
+        (self.link >> FLAGS_SHIFT) as u8
+    }
+
+    fn set_flags(&mut self, flags: u8) {
+        self.link = (self.link & NONE) | (u32::from(flags) << FLAGS_SHIFT);
     }
 }
 
@@ -221,7 +243,7 @@ impl Shard {
         core::iter::from_fn(move || {
             let index = next;
             let rec = self.recs.get(index)?;
-            next = rec.next;
+            next = rec.next();
             Some((index, rec))
         })
     }
@@ -230,11 +252,11 @@ impl Shard {
         CodeAssignment {
             code,
             affiliate: AffiliateId::new(rec.affiliate),
-            valid_from: from_nanos(rec.from),
+            valid_from: rec.from,
             valid_until: (rec.until != OPEN).then(|| from_nanos(rec.until)),
-            revoked: rec.flags & REVOKED != 0,
-            mode: mode_of(rec.flags),
-            label: if rec.flags & LABELLED != 0 {
+            revoked: rec.flags() & REVOKED != 0,
+            mode: mode_of(rec.flags()),
+            label: if rec.flags() & LABELLED != 0 {
                 self.labels.get(&index).copied()
             } else {
                 None
@@ -243,7 +265,6 @@ impl Shard {
     }
 
     fn lookup(&self, hash: u64, code: &CouponCode, at: DateTime<Utc>) -> CodeLookup {
-        let at = saturating_nanos(at);
         let mut first = None;
         let mut latest_started = None;
         for (index, rec) in self.chain(hash, code) {
@@ -257,7 +278,9 @@ impl Shard {
             latest_started = Some((index, rec));
         }
         match (latest_started, first) {
-            (Some((i, r)), _) if r.flags & REVOKED != 0 => CodeLookup::Revoked(self.assignment(i, r, *code)),
+            (Some((i, r)), _) if r.flags() & REVOKED != 0 => {
+                CodeLookup::Revoked(self.assignment(i, r, *code))
+            }
             (Some((i, r)), _) => CodeLookup::Expired(self.assignment(i, r, *code)),
             (None, Some((i, r))) => CodeLookup::NotYetActive(self.assignment(i, r, *code)),
             (None, None) => CodeLookup::Unknown,
@@ -272,7 +295,10 @@ impl Shard {
         rehash: impl Fn(&CouponCode) -> u64,
     ) -> Result<(), RegistryError> {
         let out_of_range = |at| RegistryError::OutOfRange { code: a.code, at };
-        let from = to_nanos(a.valid_from).ok_or(out_of_range(a.valid_from))?;
+        to_nanos(a.valid_from).ok_or(out_of_range(a.valid_from))?;
+        if self.recs.len() >= NONE {
+            return Err(RegistryError::Full);
+        }
         let until = match a.valid_until {
             Some(t) => to_nanos(t).ok_or(out_of_range(t))?,
             None => OPEN,
@@ -295,7 +321,7 @@ impl Shard {
         // Equal starts go after the records already there: an empty interval
         // left by a revocation at its very start then precedes its successor.
         for (index, rec) in self.chain(hash, &a.code) {
-            if rec.from <= from {
+            if rec.from <= a.valid_from {
                 before = Some(index);
             } else {
                 after = index;
@@ -308,10 +334,9 @@ impl Shard {
         let rec = Rec {
             code: packed,
             affiliate: a.affiliate.get(),
-            from,
+            from: a.valid_from,
             until,
-            next: after,
-            flags,
+            link: after | u32::from(flags) << FLAGS_SHIFT,
         };
         let index = self.recs.push(rec).ok_or(RegistryError::Full)?;
         if let Some(label) = a.label {
@@ -320,7 +345,7 @@ impl Shard {
         match before {
             Some(b) => {
                 if let Some(prev) = self.recs.get_mut(b) {
-                    prev.next = index;
+                    prev.set_next(index);
                 }
             }
             None => {
@@ -350,7 +375,6 @@ impl Shard {
 
     /// The record of `code` active at `at`.
     fn active_mut(&mut self, hash: u64, code: &CouponCode, at: DateTime<Utc>) -> Option<&mut Rec> {
-        let at = saturating_nanos(at);
         let index = self.chain(hash, code).find(|(_, r)| r.is_active_at(at))?.0;
         self.recs.get_mut(index)
     }
@@ -364,7 +388,7 @@ struct ShardView<'a> {
 
 impl View for ShardView<'_> {
     fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
-        let hash = skeleton_hash(self.hasher, &code.skeleton());
+        let hash = skeleton_hash(self.hasher, code);
         self.shard
             .chain(hash, code)
             .map(|(i, r)| self.shard.assignment(i, r, *code))
@@ -373,7 +397,7 @@ impl View for ShardView<'_> {
 
     fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]> {
         let skeleton = code.skeleton();
-        let hash = skeleton_hash(self.hasher, &skeleton);
+        let hash = skeleton_hash(self.hasher, code);
         self.shard
             .heads
             .iter_hash(hash)
@@ -383,8 +407,13 @@ impl View for ShardView<'_> {
     }
 }
 
-fn skeleton_hash(hasher: &DefaultHashBuilder, skeleton: &Skeleton) -> u64 {
-    hasher.hash_one(skeleton.as_bytes())
+/// The hash of `code`'s skeleton: equal for confusable codes.
+fn skeleton_hash(hasher: &DefaultHashBuilder, code: &CouponCode) -> u64 {
+    let mut state = hasher.build_hasher();
+    for word in code.skeleton_words() {
+        state.write_u64(word);
+    }
+    state.finish()
 }
 
 /// Rows staged by an import, checked before anything is applied.
@@ -428,7 +457,7 @@ impl MemoryCodeRegistry {
 
     /// The hash of `code`'s skeleton and its shard.
     fn place(&self, code: &CouponCode) -> (u64, &RwLock<Shard>) {
-        let hash = skeleton_hash(&self.hasher, &code.skeleton());
+        let hash = skeleton_hash(&self.hasher, code);
         // `shard_of` masks the hash below `SHARDS`: always in bounds.
         (hash, &self.shards[shard_of(hash, SHARDS)].0)
     }
@@ -442,7 +471,7 @@ impl MemoryCodeRegistry {
     }
 
     fn rehasher(&self) -> impl Fn(&CouponCode) -> u64 + '_ {
-        |c| skeleton_hash(&self.hasher, &c.skeleton())
+        |c| skeleton_hash(&self.hasher, c)
     }
 
     /// Adds an assignment as given.
@@ -527,7 +556,7 @@ impl MemoryCodeRegistry {
             return Ok(());
         }
         rec.until = at_nanos;
-        rec.flags &= !REVOKED;
+        rec.set_flags(rec.flags() & !REVOKED);
         shard.insert(hash, &next, self.rehasher())
     }
 
@@ -545,7 +574,7 @@ impl MemoryCodeRegistry {
             .active_mut(hash, &code, at)
             .ok_or(RegistryError::NotActive { code, at })?;
         rec.until = at_nanos;
-        rec.flags |= REVOKED;
+        rec.set_flags(rec.flags() | REVOKED);
         Ok(())
     }
 
@@ -641,7 +670,7 @@ impl MemoryCodeRegistry {
             let checked = CouponCode::parse(&row.code)
                 .map_err(ConflictKind::InvalidCode)
                 .and_then(|code| {
-                    let hash = skeleton_hash(&self.hasher, &code.skeleton());
+                    let hash = skeleton_hash(&self.hasher, &code);
                     let shard = shards.get(shard_of(hash, SHARDS)).map(|g| &**g);
                     let view = shard.map(|shard| ShardView {
                         shard,
@@ -664,7 +693,7 @@ impl MemoryCodeRegistry {
         };
         if apply {
             for (index, _, assignment) in &accepted {
-                let hash = skeleton_hash(&self.hasher, &assignment.code.skeleton());
+                let hash = skeleton_hash(&self.hasher, &assignment.code);
                 let Some(shard) = shards.get_mut(shard_of(hash, SHARDS)) else {
                     continue;
                 };
@@ -926,5 +955,15 @@ impl core::fmt::Display for ConflictKind {
             Self::ConfusableWithRow { row, code } => write!(f, "confusable with code {code} of row {row}"),
             Self::Refused(e) => write!(f, "{e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rec;
+
+    #[test]
+    fn an_assignment_record_takes_48_bytes() {
+        assert_eq!(size_of::<Rec>(), 48);
     }
 }
