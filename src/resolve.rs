@@ -203,7 +203,18 @@ enum Role {
 /// ```
 pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) -> Decision {
     let t = conversion.occurred_at;
-    let mut considered = ConsideredList::new();
+    // Built where it is returned, so that its evidence list is written once
+    // rather than moved at the end.
+    let mut decision = Decision {
+        conversion: conversion.id,
+        event: conversion.event,
+        occurred_at: t,
+        credits: Credits::new(),
+        considered: ConsideredList::new(),
+        binding: None,
+        policy: *policy,
+    };
+    let considered = &mut decision.considered;
 
     // Each click judged once: `None` when it qualifies.
     let verdicts: SmallVec<[Option<Outcome>; 4]> = evidence
@@ -372,7 +383,7 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
         };
     }
 
-    let mut credits = Credits::new();
+    let credits = &mut decision.credits;
     match winner {
         Winner::Nobody => {}
         Winner::Binding(affiliate) => credits.push(full(affiliate, Method::Binding)),
@@ -396,16 +407,8 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
         }
     }
 
-    let binding = new_binding(conversion, policy, winner, broken);
-    Decision {
-        conversion: conversion.id,
-        event: conversion.event,
-        occurred_at: t,
-        credits,
-        considered,
-        binding,
-        policy: *policy,
-    }
+    decision.binding = new_binding(conversion, policy, winner, broken);
+    decision
 }
 
 fn full(affiliate: AffiliateId, method: Method) -> Credit {
