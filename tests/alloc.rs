@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use attributor::{
     AffiliateId, Attributor, Binding, BindingStore, Click, ClickEvidence, ClickId, ClickPick, ClickQuery,
     ClickStore, CodeAssignment, CodeLookup, CodeRegistry, Conversion, CouponCode, CreditMode, CustomerId,
-    EventKind, EventKinds, Evidence, MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry, MemoryLedger,
-    Policy, resolve,
+    EventKind, EventKinds, Evidence, Ledger, MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry,
+    MemoryLedger, Policy, resolve,
 };
 use chrono::{TimeDelta, TimeZone, Utc};
 
@@ -257,17 +257,18 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
     let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let (attributor, conversions) = warm_world();
     // The full path: each call records one decision. The memory ledger keeps
-    // decisions in chunks of 64 in each of 64 shards, indexed by a table
-    // that grows by doubling: those are its only allocations.
+    // encoded decisions in chunks of 64 KiB in each of 64 shards, with a list
+    // of chunks, a list of the distinct policies, and an index table that
+    // grows by doubling: those are its only allocations.
     let (full, _) = allocations(|| {
         for c in &conversions {
             attributor.attribute(c).unwrap();
         }
     });
     assert_eq!(attributor.ledger().len(), 1_000);
-    // Per shard of about 16 decisions: one chunk and at most five table
-    // sizes; nothing per decision.
-    let growth = 64 * (1 + 5);
+    // Per shard of about 16 decisions: one chunk, the chunk list, the policy
+    // list and at most five table sizes; nothing per decision.
+    let growth = 64 * (3 + 5);
     assert!(full <= growth, "{full} allocations for 1000 new decisions");
     println!("the full path made {full} allocations for 1000 new decisions");
 
@@ -349,4 +350,48 @@ fn ten_million_clicks_take_at_most_64_bytes_each_plus_their_ids() {
         id_bytes as f64 / N as f64
     );
     assert!(per_click <= 64.0, "{per_click:.1} bytes a click plus its id");
+}
+
+#[test]
+fn the_memory_ledger_keeps_a_typical_decision_in_at_most_192_bytes() {
+    let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    const N: usize = 200_000;
+    let code = CouponCode::parse("MKBHD10").unwrap();
+    let owner = CodeAssignment::new(code, AffiliateId::new(7), at() - TimeDelta::days(100));
+    // A code and a click of another affiliate: the decision names both.
+    let evidence = Evidence::new()
+        .with_code(code, CodeLookup::Active(owner))
+        .with_click(ClickEvidence {
+            id: "9f1c2e4a-6b7d-4e8f-9a0b-1c2d3e4f5a6b".parse().unwrap(),
+            affiliate: AffiliateId::new(9),
+            clicked_at: at() - TimeDelta::hours(5),
+        });
+    let conversions: Vec<Conversion> = (0..N)
+        .map(|i| {
+            Conversion::new(
+                format!("ORD-2026-{i:07}").parse().unwrap(),
+                EventKind::Purchase,
+                at(),
+            )
+            .customer(format!("cust-{i:07}").parse().unwrap())
+            .code(code)
+        })
+        .collect();
+    let (bytes, ledger) = retained(|| {
+        let ledger = MemoryLedger::new();
+        for c in &conversions {
+            ledger
+                .record(&resolve(c, &evidence, &Policy::coupon_first()))
+                .unwrap();
+        }
+        ledger
+    });
+    assert_eq!(ledger.len(), N);
+    let per_decision = bytes as f64 / N as f64;
+    println!(
+        "memory ledger: {bytes} bytes for {N} decisions of a code and a click, {per_decision:.1} bytes a \
+         decision (a Decision value is {} bytes)",
+        size_of::<attributor::Decision>()
+    );
+    assert!(per_decision <= 192.0, "{per_decision:.1} bytes a decision");
 }

@@ -191,6 +191,25 @@ mod resolver {
         }
 
         #[test]
+        fn the_memory_ledger_gives_back_every_decision_as_it_was_recorded(
+            cases in prop::collection::vec((case(), policy()), 1..8),
+        ) {
+            use attributor::{Ledger, MemoryLedger};
+            let ledger = MemoryLedger::new();
+            let mut first = std::collections::HashMap::new();
+            for ((conversion, evidence), policy) in &cases {
+                let decision = resolve(conversion, evidence, policy);
+                let earlier = ledger.record(&decision).unwrap();
+                prop_assert_eq!(earlier.as_ref(), first.get(&decision.conversion));
+                first.entry(decision.conversion).or_insert(decision);
+            }
+            for (id, decision) in &first {
+                prop_assert_eq!(ledger.get(id).unwrap(), Some(decision.clone()));
+            }
+            prop_assert_eq!(ledger.len(), first.len());
+        }
+
+        #[test]
         fn the_order_of_the_evidence_does_not_change_the_decision(
             ((conversion, evidence), shuffled) in shuffled(),
             policy in policy(),

@@ -2,6 +2,7 @@
 
 mod bindings;
 mod clicks;
+mod codec;
 mod compact;
 mod ledger;
 mod registry;
