@@ -84,6 +84,11 @@ fn check_token(s: &str, max: usize, allow_space: bool) -> Result<(), IdError> {
     if s.len() > max {
         return Err(IdError::TooLong { len: s.len(), max });
     }
+    // The common case, printable ASCII, in one pass over the bytes.
+    let printable = |b: &u8| matches!(b, 0x21..=0x7E) || (allow_space && *b == b' ');
+    if s.as_bytes().iter().all(printable) {
+        return Ok(());
+    }
     for (position, ch) in s.chars().enumerate() {
         let bad = ch.is_control() || (ch.is_whitespace() && !(allow_space && ch == ' '));
         if bad {
