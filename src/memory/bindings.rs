@@ -5,25 +5,69 @@ use std::hash::BuildHasher;
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
-use hashbrown::{DefaultHashBuilder, HashMap};
+use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 
 use super::compact::{Padded, read, shard_of, write};
 use crate::binding::{Binding, BindingStore};
-use crate::ids::CustomerId;
+use crate::conversion::EventKind;
+use crate::ids::{AffiliateId, ConversionId, CustomerId};
 
 /// The number of shards: a power of two.
 const SHARDS: usize = 64;
 
-/// Each customer's bindings, ordered by (`bound_at`, `conversion`).
-type Histories = HashMap<CustomerId, SmallVec<[Binding; 1]>>;
+/// One customer's bindings, ordered by (`bound_at`, `conversion`), kept
+/// without the customer, which the entry names once.
+#[derive(Debug)]
+struct Entry {
+    customer: CustomerId,
+    history: SmallVec<[Kept; 1]>,
+}
+
+/// A binding without its customer.
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    affiliate: AffiliateId,
+    bound_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    event: EventKind,
+    conversion: ConversionId,
+}
+
+impl Kept {
+    fn of(b: &Binding) -> Self {
+        Self {
+            affiliate: b.affiliate,
+            bound_at: b.bound_at,
+            expires_at: b.expires_at,
+            event: b.event,
+            conversion: b.conversion,
+        }
+    }
+
+    fn binding(&self, customer: CustomerId) -> Binding {
+        Binding {
+            customer,
+            affiliate: self.affiliate,
+            bound_at: self.bound_at,
+            expires_at: self.expires_at,
+            event: self.event,
+            conversion: self.conversion,
+        }
+    }
+}
+
+/// The customers whose ids hash to one shard, found by that same hash.
+type Shard = HashTable<Entry>;
 
 /// A binding store in memory: the embedded default and the reference
 /// implementation of [`BindingStore`]. `Sync`; writes take `&self`.
 ///
 /// Customers are spread over 64 shards by the hash of their id, each behind
-/// its own cache-padded reader-writer lock; a customer's history holds one
-/// binding inline.
+/// its own cache-padded reader-writer lock. A shard is a hashbrown table
+/// of entries found by the hash that chose the shard, so a lookup hashes
+/// the id once; an entry names the customer once and holds one binding
+/// inline.
 ///
 /// ```
 /// use attributor::{AffiliateId, Binding, BindingStore, EventKind, MemoryBindingStore};
@@ -46,7 +90,7 @@ type Histories = HashMap<CustomerId, SmallVec<[Binding; 1]>>;
 /// ```
 #[derive(Debug)]
 pub struct MemoryBindingStore {
-    shards: Box<[Padded<RwLock<Histories>>; SHARDS]>,
+    shards: Box<[Padded<RwLock<Shard>>; SHARDS]>,
     hasher: DefaultHashBuilder,
 }
 
@@ -65,9 +109,11 @@ impl MemoryBindingStore {
         Self::default()
     }
 
-    fn shard(&self, customer: &CustomerId) -> &RwLock<Histories> {
+    /// The hash of `customer` and its shard.
+    fn place(&self, customer: &CustomerId) -> (u64, &RwLock<Shard>) {
+        let hash = self.hasher.hash_one(customer.as_bytes());
         // `shard_of` masks the hash below `SHARDS`: always in bounds.
-        &self.shards[shard_of(self.hasher.hash_one(customer.as_bytes()), SHARDS)].0
+        (hash, &self.shards[shard_of(hash, SHARDS)].0)
     }
 
     /// The number of customers with a binding.
@@ -82,9 +128,12 @@ impl MemoryBindingStore {
 
     /// Every binding of `customer`, oldest first.
     pub fn history(&self, customer: &CustomerId) -> Vec<Binding> {
-        read(self.shard(customer))
-            .get(customer)
-            .map_or_else(Vec::new, |h| h.to_vec())
+        let (hash, lock) = self.place(customer);
+        read(lock)
+            .find(hash, |e| e.customer.as_bytes() == customer.as_bytes())
+            .map_or_else(Vec::new, |e| {
+                e.history.iter().map(|k| k.binding(*customer)).collect()
+            })
     }
 }
 
@@ -96,21 +145,41 @@ impl BindingStore for MemoryBindingStore {
         customer: &CustomerId,
         at: DateTime<Utc>,
     ) -> Result<Option<Binding>, Infallible> {
-        let shard = read(self.shard(customer));
-        let Some(history) = shard.get(customer) else {
+        let (hash, lock) = self.place(customer);
+        let shard = read(lock);
+        let Some(entry) = shard.find(hash, |e| e.customer.as_bytes() == customer.as_bytes()) else {
             return Ok(None);
         };
-        let before = history.partition_point(|b| b.bound_at < at);
-        Ok(before.checked_sub(1).and_then(|i| history.get(i)).copied())
+        let before = entry.history.partition_point(|b| b.bound_at < at);
+        Ok(before
+            .checked_sub(1)
+            .and_then(|i| entry.history.get(i))
+            .map(|k| k.binding(*customer)))
     }
 
     fn bind(&self, binding: &Binding) -> Result<(), Infallible> {
-        let mut shard = write(self.shard(&binding.customer));
-        let history = shard.entry(binding.customer).or_default();
+        let (hash, lock) = self.place(&binding.customer);
+        let mut shard = write(lock);
+        let customer = binding.customer;
+        let same = |e: &Entry| e.customer.as_bytes() == customer.as_bytes();
+        let history = match shard.find_mut(hash, same) {
+            Some(entry) => &mut entry.history,
+            None => {
+                let entry = Entry {
+                    customer,
+                    history: SmallVec::new(),
+                };
+                let hasher = &self.hasher;
+                &mut shard
+                    .insert_unique(hash, entry, |e| hasher.hash_one(e.customer.as_bytes()))
+                    .into_mut()
+                    .history
+            }
+        };
         history.retain(|b| b.conversion != binding.conversion);
         let key = (binding.bound_at, binding.conversion);
         let at = history.partition_point(|b| (b.bound_at, b.conversion) < key);
-        history.insert(at, *binding);
+        history.insert(at, Kept::of(binding));
         Ok(())
     }
 }
