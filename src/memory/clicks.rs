@@ -731,3 +731,128 @@ impl MemoryClickStore {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+    use super::*;
+    use crate::ids::SubId;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+    }
+
+    /// A small deterministic generator.
+    fn next(state: &mut u64) -> u64 {
+        *state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        *state >> 33
+    }
+
+    /// The answer of `query` by brute force over `clicks`.
+    fn naive(clicks: &[Click], query: &ClickQuery) -> Option<Click> {
+        let mut matching: Vec<&Click> = clicks
+            .iter()
+            .filter(|c| c.customer == Some(query.customer))
+            .filter(|c| query.from <= c.clicked_at && c.clicked_at <= query.to)
+            .filter(|c| query.affiliate.is_none_or(|a| a == c.affiliate))
+            .filter(|c| query.exclude != Some(c.affiliate))
+            .collect();
+        matching.sort_by(|a, b| match query.pick {
+            ClickPick::First => a.clicked_at.cmp(&b.clicked_at).then(a.id.cmp(&b.id)),
+            ClickPick::Last => b.clicked_at.cmp(&a.clicked_at).then(a.id.cmp(&b.id)),
+        });
+        matching.first().map(|c| **c)
+    }
+
+    #[test]
+    fn blocks_grow_and_insert_in_the_middle_and_answer_like_brute_force() {
+        let store = MemoryClickStore::new();
+        let customers: Vec<CustomerId> = (0..5).map(|i| format!("cust-{i}").parse().unwrap()).collect();
+        let mut clicks = Vec::new();
+        let mut state = 7;
+        for i in 0..600 {
+            // Times out of order, with many ties; ids of varied lengths.
+            let at = t0() + TimeDelta::minutes((next(&mut state) % 40) as i64);
+            let id: ClickId = format!("k{}-{}", next(&mut state) % 1000, i).parse().unwrap();
+            let mut click = Click::new(id, AffiliateId::new(next(&mut state) % 4), at);
+            if i % 7 != 3 {
+                click = click.customer(customers[(next(&mut state) % 5) as usize]);
+            }
+            if i % 5 == 0 {
+                click = click.sub_ids(SubIds::default().with(2, SubId::new("s").unwrap()));
+            }
+            store.insert(click).unwrap();
+            // Inserting the same click again is a no-op.
+            store.insert(click).unwrap();
+            clicks.push(click);
+        }
+        assert_eq!(store.len(), clicks.len());
+        for c in &clicks {
+            assert_eq!(store.click(&c.id).unwrap(), Some(*c));
+            assert_eq!(store.click_evidence(&c.id).unwrap(), Some(ClickEvidence::from(c)));
+            let other = Click {
+                affiliate: AffiliateId::new(99),
+                ..*c
+            };
+            assert_eq!(store.insert(other), Err(ClickError::Conflict { id: c.id }));
+        }
+        assert_eq!(store.len(), clicks.len());
+        assert_eq!(store.click(&"absent".parse().unwrap()).unwrap(), None);
+        for customer in &customers {
+            for (from, to) in [(0, 40), (5, 5), (10, 20), (39, 100), (20, 10)] {
+                for pick in [ClickPick::First, ClickPick::Last] {
+                    for (affiliate, exclude) in
+                        [(None, None), (Some(1), None), (None, Some(2)), (Some(3), Some(3))]
+                    {
+                        let query = ClickQuery {
+                            customer: *customer,
+                            from: t0() + TimeDelta::minutes(from),
+                            to: t0() + TimeDelta::minutes(to),
+                            pick,
+                            affiliate: affiliate.map(AffiliateId::new),
+                            exclude: exclude.map(AffiliateId::new),
+                        };
+                        let want = naive(&clicks, &query);
+                        assert_eq!(store.find(&query).unwrap(), want, "{query:?}");
+                        assert_eq!(
+                            store.find_evidence(&query).unwrap(),
+                            want.as_ref().map(ClickEvidence::from)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_block_keeps_its_ids_in_place_as_it_grows() {
+        let mut block = new_block(b"cust", 3).unwrap();
+        let mut places = Vec::new();
+        for (i, at) in [5i64, 1, 9, 5, 0, 7].into_iter().enumerate() {
+            let id = format!("id{i}");
+            let touch = Touch {
+                at,
+                affiliate: i as u64,
+                place: 0,
+                has_subs: i == 2,
+            };
+            places.push((add_touch(&mut block, touch, id.as_bytes()).unwrap(), id));
+            for (place, id) in &places {
+                assert_eq!(id_at(&block, *place), Some(id.as_bytes()));
+            }
+        }
+        let read = Block::new(&block).unwrap();
+        assert_eq!(Block::customer(&block), Some(&b"cust"[..]));
+        let times: Vec<i64> = (0..read.len).map(|i| read.at(i).unwrap()).collect();
+        assert_eq!(times, [0, 1, 5, 5, 7, 9]);
+        // Equal times keep their insertion order.
+        assert_eq!(read.touch(2).unwrap().affiliate, 0);
+        assert_eq!(read.touch(3).unwrap().affiliate, 3);
+        let (place, _) = &places[2];
+        let touch = read.touch_at(*place).unwrap();
+        assert_eq!((touch.at, touch.affiliate, touch.has_subs), (9, 2, true));
+    }
+}
