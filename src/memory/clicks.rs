@@ -329,12 +329,25 @@ impl<'a> Block<'a> {
         lo
     }
 
-    /// The touch whose id is at `place`.
+    /// The place of the id of touch `i`.
+    fn place(&self, i: usize) -> Option<u32> {
+        u32_at(self.bytes, self.offset(i) + 16)
+    }
+
+    /// The touch whose id is at `place`. Places grow with insertion, so
+    /// when clicks came in time order the touches are sorted by place too
+    /// and a binary search finds it; otherwise, a scan.
     fn touch_at(&self, place: u32) -> Option<Touch> {
-        (0..self.len).find_map(|i| {
-            let o = self.offset(i) + 16;
-            (u32_at(self.bytes, o)? == place).then(|| self.touch(i))?
-        })
+        let (mut lo, mut hi) = (0, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.place(mid)?.cmp(&place) {
+                std::cmp::Ordering::Equal => return self.touch(mid),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        (0..self.len).find_map(|i| (self.place(i)? == place).then(|| self.touch(i))?)
     }
 }
 
@@ -854,5 +867,28 @@ mod tests {
         let (place, _) = &places[2];
         let touch = read.touch_at(*place).unwrap();
         assert_eq!((touch.at, touch.affiliate, touch.has_subs), (9, 2, true));
+        for (place, _) in &places {
+            assert_eq!(read.touch_at(*place).map(|t| t.place), Some(*place));
+        }
+        assert!(read.touch_at(1).is_none());
+    }
+
+    #[test]
+    fn clicks_in_time_order_are_found_by_place() {
+        let mut block = new_block(b"c", 2).unwrap();
+        let mut places = Vec::new();
+        for i in 0..300u64 {
+            let touch = Touch {
+                at: (i / 3) as i64,
+                affiliate: i,
+                place: 0,
+                has_subs: false,
+            };
+            places.push(add_touch(&mut block, touch, format!("k{i}").as_bytes()).unwrap());
+        }
+        let read = Block::new(&block).unwrap();
+        for (i, place) in places.iter().enumerate() {
+            assert_eq!(read.touch_at(*place).map(|t| t.affiliate), Some(i as u64));
+        }
     }
 }
