@@ -33,7 +33,7 @@ const SHARDS: usize = 64;
 /// then free space, then the click ids, each behind its length, appended
 /// from the end of the block towards its middle. An id's place is counted
 /// from the end of the block, so it stays put when a touch is inserted in
-/// the middle or the block grows (by an eighth, into a block of the exact
+/// the middle or the block grows (by a sixteenth, into a block of the exact
 /// new size). So a first-or-last query reads a table slot and one block:
 /// the customer's id, its touches and the chosen click's id.
 ///
@@ -45,8 +45,16 @@ const SHARDS: usize = 64;
 /// instead, as a 24-byte record in a chunked vector with its id in a byte
 /// arena, and its entry says so with a tag bit. Sub ids are kept aside in
 /// the click shard, by click id, only for the clicks that have them. So ten
-/// million clicks of a million customers take about 50 bytes a click plus
-/// the length of its id.
+/// million clicks of a million customers take about 52 bytes a click plus
+/// the length of its id (the index about 22, the touch and the id's length
+/// byte 22, the customers' table slots, ids, headers and blocks' free space
+/// the rest).
+///
+/// A click by id finds its touch by a binary search over the places of the
+/// customer's ids, which are in order when the customer's clicks came in
+/// time order, and otherwise by a scan of the customer's touches. One
+/// customer's click ids may fill at most 1 GiB; past that its clicks are
+/// refused with [`ClickError::Full`].
 ///
 /// Every shard has its own cache-padded reader-writer lock. Readers never
 /// hold two locks at once: a click by id copies its candidate entries out
@@ -389,9 +397,9 @@ fn add_touch(block: &mut Box<[u8]>, touch: Touch, id: &[u8]) -> Option<u32> {
     put(&mut encoded, 16, &place.to_le_bytes())?;
     put(&mut encoded, 20, &[if touch.has_subs { TOUCH_SUBS } else { 0 }])?;
     if used > block.len() {
-        // Grow by an eighth, into a block of the exact new size; the ids
+        // Grow by a sixteenth, into a block of the exact new size; the ids
         // move to the new end, their places unchanged.
-        let size = used.checked_add(used / 8)?;
+        let size = used.checked_add(used / 16)?;
         u32::try_from(size).ok()?;
         let mut grown = vec![0u8; size];
         put(&mut grown, 0, block.get(..cut)?)?;
