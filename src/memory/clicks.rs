@@ -366,6 +366,16 @@ fn id_at(bytes: &[u8], place: u32) -> Option<&[u8]> {
     bytes.get(start + 1..start + 1 + len)
 }
 
+/// The touch of the click with id `want` at `place` of a block. Checking
+/// that a touch has this place too makes sure that `place` is where an id
+/// starts in this block, not inside another id.
+fn touch_of(bytes: &[u8], place: u32, want: &[u8]) -> Option<Touch> {
+    if id_at(bytes, place)? != want {
+        return None;
+    }
+    Block::new(bytes)?.touch_at(place)
+}
+
 /// A new block for `customer`, with no clicks and room for exactly one
 /// touch and an id of `id_len` bytes.
 fn new_block(customer: &[u8], id_len: usize) -> Option<Box<[u8]>> {
@@ -556,7 +566,7 @@ impl MemoryClickStore {
             customers
                 .blocks
                 .find(table_hash(entry.customer), |b| {
-                    id_at(b, entry.position()) == Some(want)
+                    touch_of(b, entry.position(), want).is_some()
                 })
                 .is_some()
         }
@@ -621,8 +631,8 @@ impl MemoryClickStore {
             let shard = read(self.customer_shard(entry.customer));
             let bytes = shard
                 .blocks
-                .find(table_hash(entry.customer), |b| id_at(b, place) == Some(want))?;
-            let touch = Block::new(bytes)?.touch_at(place)?;
+                .find(table_hash(entry.customer), |b| touch_of(b, place, want).is_some())?;
+            let touch = touch_of(bytes, place, want)?;
             Some(Found {
                 affiliate: touch.affiliate,
                 at: touch.at,
