@@ -721,36 +721,11 @@ impl MemoryClickStore {
         let block = Block::new(bytes)?;
         let start = block.partition(|at| at < from);
         let end = block.partition(|at| at <= to);
-        // The clicks in range, best first: the first that passes the
-        // filters sets the best time, and among the clicks at that time the
-        // smallest id wins.
-        let mut forward = start..end;
-        let mut backward = (start..end).rev();
-        let order: &mut dyn Iterator<Item = usize> = match query.pick {
-            ClickPick::First => &mut forward,
-            ClickPick::Last => &mut backward,
+        // The clicks in range, best first.
+        let best = match query.pick {
+            ClickPick::First => pick(block, start..end, query),
+            ClickPick::Last => pick(block, (start..end).rev(), query),
         };
-        let mut best: Option<(Touch, &[u8])> = None;
-        for i in order {
-            let Some(touch) = block.touch(i) else {
-                continue;
-            };
-            let affiliate = AffiliateId::new(touch.affiliate);
-            if query.affiliate.is_some_and(|a| a != affiliate) || query.exclude == Some(affiliate) {
-                continue;
-            }
-            match best {
-                Some((b, _)) if b.at != touch.at => break,
-                _ => {}
-            }
-            let Some(id) = block.id(touch.place) else {
-                continue;
-            };
-            match best {
-                Some((_, b)) if b <= id => {}
-                _ => best = Some((touch, id)),
-            }
-        }
         let (touch, id) = best?;
         Some((
             ClickEvidence {
@@ -761,6 +736,37 @@ impl MemoryClickStore {
             touch.has_subs,
         ))
     }
+}
+
+/// The best of a block's touches in `order` (best first) for `query`: the
+/// first that passes the filters sets the best time, and among the touches
+/// at that time the smallest id wins.
+fn pick<'a>(
+    block: Block<'a>,
+    order: impl Iterator<Item = usize>,
+    query: &ClickQuery,
+) -> Option<(Touch, &'a [u8])> {
+    let mut best: Option<(Touch, &[u8])> = None;
+    for i in order {
+        let Some(touch) = block.touch(i) else {
+            continue;
+        };
+        let affiliate = AffiliateId::new(touch.affiliate);
+        if query.affiliate.is_some_and(|a| a != affiliate) || query.exclude == Some(affiliate) {
+            continue;
+        }
+        if best.is_some_and(|(b, _)| b.at != touch.at) {
+            break;
+        }
+        let Some(id) = block.id(touch.place) else {
+            continue;
+        };
+        match best {
+            Some((_, b)) if b <= id => {}
+            _ => best = Some((touch, id)),
+        }
+    }
+    best
 }
 
 #[cfg(test)]
