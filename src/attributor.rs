@@ -168,7 +168,11 @@ where
             evidence.codes.push(CodeEvidence { code: *code, lookup });
         }
         if let Some(id) = &conversion.click {
-            if let Some(click) = self.clicks.click_evidence(id).map_err(AttributeError::Clicks)? {
+            let click = match &conversion.customer {
+                Some(customer) => self.clicks.customer_click_evidence(customer, id),
+                None => self.clicks.click_evidence(id),
+            };
+            if let Some(click) = click.map_err(AttributeError::Clicks)? {
                 evidence.clicks.push(click);
             }
         }

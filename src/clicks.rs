@@ -76,6 +76,25 @@ pub trait ClickStore {
         Ok(self.click(id)?.map(ClickEvidence::from))
     }
 
+    /// What [`ClickStore::click_evidence`] returns for `id`, told that the
+    /// click probably belongs to `customer`, as the click a conversion names
+    /// usually belongs to the conversion's customer. A backend may look among
+    /// that customer's clicks first; the answer must not depend on the hint.
+    /// The [`Attributor`](crate::Attributor) calls this when a conversion
+    /// names both a customer and a click.
+    ///
+    /// # Errors
+    ///
+    /// Only when the backend fails.
+    fn customer_click_evidence(
+        &self,
+        customer: &CustomerId,
+        id: &ClickId,
+    ) -> Result<Option<ClickEvidence>, Self::Error> {
+        let _ = customer;
+        self.click_evidence(id)
+    }
+
     /// What [`ClickStore::find`] returns, as [`ClickEvidence`]. The
     /// [`Attributor`](crate::Attributor) calls this; a backend may override
     /// it to read less.
@@ -100,6 +119,13 @@ macro_rules! forward_click_store {
             }
             fn click_evidence(&self, id: &ClickId) -> Result<Option<ClickEvidence>, Self::Error> {
                 (**self).click_evidence(id)
+            }
+            fn customer_click_evidence(
+                &self,
+                customer: &CustomerId,
+                id: &ClickId,
+            ) -> Result<Option<ClickEvidence>, Self::Error> {
+                (**self).customer_click_evidence(customer, id)
             }
             fn find_evidence(&self, query: &ClickQuery) -> Result<Option<ClickEvidence>, Self::Error> {
                 (**self).find_evidence(query)

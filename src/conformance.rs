@@ -346,6 +346,25 @@ where
             want,
         )?;
     }
+    // The customer is only a hint: every click, with every customer named.
+    let mut customers: Vec<CustomerId> = fixture.iter().filter_map(|c| c.customer).collect();
+    customers.push(id("carol")?);
+    for click in &fixture {
+        for customer in &customers {
+            expect(
+                "customer click evidence agrees with click evidence",
+                store.customer_click_evidence(customer, &click.id),
+                Some(crate::resolve::ClickEvidence::from(click)),
+            )?;
+        }
+    }
+    for customer in &customers {
+        expect(
+            "customer click evidence of an unknown click",
+            store.customer_click_evidence(customer, &id("nope")?),
+            None,
+        )?;
+    }
     for pick in [ClickPick::First, ClickPick::Last] {
         for affiliate in [None, Some(a1), Some(a2)] {
             let query = q(day(0), day(9), pick, affiliate);

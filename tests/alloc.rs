@@ -243,6 +243,9 @@ fn store_lookups_do_not_allocate() {
         };
         let (n, _) = allocations(|| clicks.find(&query).unwrap());
         assert_eq!(n, 0, "click by customer");
+        let (n, found) = allocations(|| clicks.customer_click_evidence(&customer, &id).unwrap());
+        assert_eq!(n, 0, "click by id, with its customer as a hint");
+        assert!(found.is_some());
     }
     let (n, _) = allocations(|| {
         for c in &conversions {
