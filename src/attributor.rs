@@ -105,7 +105,10 @@ where
         if let Some(recorded) = self.ledger.get(&conversion.id).map_err(AttributeError::Ledger)? {
             return Ok(recorded);
         }
-        let decision = self.preview(conversion)?;
+        let policy = self.policies.for_event(&conversion.event);
+        let mut evidence = Evidence::new();
+        self.gather_into(conversion, policy, &mut evidence)?;
+        let decision = resolve(conversion, &evidence, policy);
         if let Some(binding) = &decision.binding {
             self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
         }
@@ -132,7 +135,8 @@ where
     /// [`AttributeError`] naming the store that failed.
     pub fn preview(&self, conversion: &Conversion) -> Result<Decision, AttributorError<R, C, B, L>> {
         let policy = self.policies.for_event(&conversion.event);
-        let evidence = self.gather(conversion, policy)?;
+        let mut evidence = Evidence::new();
+        self.gather_into(conversion, policy, &mut evidence)?;
         Ok(resolve(conversion, &evidence, policy))
     }
 
@@ -158,8 +162,20 @@ where
         conversion: &Conversion,
         policy: &Policy,
     ) -> Result<Evidence, AttributorError<R, C, B, L>> {
-        let t = conversion.occurred_at;
         let mut evidence = Evidence::new();
+        self.gather_into(conversion, policy, &mut evidence)?;
+        Ok(evidence)
+    }
+
+    /// [`Attributor::gather`] into `evidence`, which starts empty: the
+    /// attribute path's evidence stays where it was made.
+    fn gather_into(
+        &self,
+        conversion: &Conversion,
+        policy: &Policy,
+        evidence: &mut Evidence,
+    ) -> Result<(), AttributorError<R, C, B, L>> {
+        let t = conversion.occurred_at;
         for (i, code) in conversion.codes.iter().enumerate() {
             if conversion.codes.iter().take(i).any(|c| c == code) {
                 continue;
@@ -193,7 +209,7 @@ where
                 // hide another affiliate's click.
                 exclude: conversion.customer_affiliate,
             };
-            self.push_click(&mut evidence, &query)?;
+            self.push_click(evidence, &query)?;
             for code in &conversion.codes {
                 let owner = match evidence.codes.iter().find(|e| e.code == *code).map(|e| e.lookup) {
                     Some(CodeLookup::Active(a)) if a.mode == CreditMode::IfInvolved => a.affiliate,
@@ -206,7 +222,7 @@ where
                 if !involved {
                     query.pick = ClickPick::Last;
                     query.affiliate = Some(owner);
-                    self.push_click(&mut evidence, &query)?;
+                    self.push_click(evidence, &query)?;
                 }
             }
             evidence.binding = self
@@ -214,7 +230,7 @@ where
                 .binding_before(&customer, t)
                 .map_err(AttributeError::Bindings)?;
         }
-        Ok(evidence)
+        Ok(())
     }
 
     fn push_click(
