@@ -38,8 +38,9 @@ const SHARDS: usize = 64;
 /// readers of the one shard it writes. Within a shard an assignment is a
 /// 48-byte record (the code packed in 16 bytes, the start as a chrono
 /// instant so that lookups skip calendar arithmetic, the end as
-/// nanoseconds) in a chunked vector, and a hashbrown table of 4-byte record indexes finds
-/// the first record of each code; a code's later assignments are chained.
+/// nanoseconds) in a chunked vector, and a hashbrown table of 4-byte
+/// record indexes finds the first record of each code; a code's later
+/// assignments are chained. A shard holds up to 2^28 - 1 records.
 /// Labels are kept aside, only for the assignments that have one. So a
 /// registry of one million codes takes about 61 bytes a code.
 ///
