@@ -219,7 +219,9 @@ pub enum ClickError {
         /// The id.
         id: crate::ids::ClickId,
     },
-    /// A shard of the store is full.
+    /// The store has no room for the click: a shard is full, or, in the
+    /// [`MemoryClickStore`](crate::MemoryClickStore), the customer's clicks
+    /// fill all a customer's block can hold.
     #[error("the click store is full")]
     Full,
 }

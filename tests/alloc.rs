@@ -323,7 +323,7 @@ fn a_million_codes_take_at_most_64_bytes_each() {
 }
 
 #[test]
-fn ten_million_clicks_take_at_most_64_bytes_each_plus_their_ids() {
+fn ten_million_clicks_take_at_most_56_bytes_each_plus_their_ids() {
     let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 10_000_000;
     const CUSTOMERS: usize = 1_000_000;
@@ -352,7 +352,9 @@ fn ten_million_clicks_take_at_most_64_bytes_each_plus_their_ids() {
          {per_click:.1} bytes a click beyond its {:.1}-byte id",
         id_bytes as f64 / N as f64
     );
-    assert!(per_click <= 64.0, "{per_click:.1} bytes a click plus its id");
+    // The target is 64; the store takes about 52, so hold it to 56 to
+    // catch a regression.
+    assert!(per_click <= 56.0, "{per_click:.1} bytes a click plus its id");
 }
 
 #[test]

@@ -285,3 +285,73 @@ fn long_codes_beyond_the_packed_form_work_like_short_ones() {
     assert_eq!(owner(&registry, &long, day(4)), Some(B));
     assert_eq!(registry.codes_of(B), [code(&long)]);
 }
+
+/// The instants a lookup must judge exactly: the ends of the range the
+/// registry keeps, a leap second, and the instants around an interval's
+/// ends.
+fn edge_instants(from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+        .unwrap()
+        .and_utc();
+    let mut out = vec![
+        DateTime::<Utc>::MIN_UTC,
+        Utc.with_ymd_and_hms(1600, 1, 1, 0, 0, 0).unwrap(),
+        DateTime::from_timestamp_nanos(i64::MIN),
+        DateTime::from_timestamp_nanos(i64::MAX - 1),
+        Utc.with_ymd_and_hms(2300, 1, 1, 0, 0, 0).unwrap(),
+        DateTime::<Utc>::MAX_UTC,
+        leap,
+    ];
+    for t in [from, until, leap] {
+        for d in [-1_000_000_000, -1, 0, 1, 500_000_000, 1_000_000_000] {
+            if let Some(near) = t.checked_add_signed(TimeDelta::nanoseconds(d)) {
+                out.push(near);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn lookups_agree_with_the_assignment_at_the_edges_of_time() {
+    let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_200_000_000))
+        .unwrap()
+        .and_utc();
+    let intervals = [
+        // From the first instant the registry keeps.
+        (DateTime::from_timestamp_nanos(i64::MIN), day(0)),
+        // Up to the last one.
+        (day(0), DateTime::from_timestamp_nanos(i64::MAX - 1)),
+        // From a leap second.
+        (leap, day(0)),
+        // Up to just after one.
+        (day(-4000), leap + TimeDelta::milliseconds(900)),
+    ];
+    for (from, until) in intervals {
+        let registry = MemoryCodeRegistry::new();
+        let assignment = CodeAssignment::new(code("EDGE"), A, from).until(until);
+        registry.insert(assignment).unwrap();
+        let kept = registry.history(&code("EDGE"));
+        assert_eq!(kept.len(), 1);
+        // The start comes back as given, leap second included.
+        assert_eq!(kept[0].valid_from, from);
+        for t in edge_instants(from, until) {
+            let active = matches!(registry.lookup(&code("EDGE"), t).unwrap(), CodeLookup::Active(_));
+            assert_eq!(
+                active,
+                kept[0].is_active_at(t),
+                "{from} to {until}, looked up at {t}"
+            );
+        }
+        // An assignment from the first instant kept is not active before it.
+        if from == DateTime::from_timestamp_nanos(i64::MIN) {
+            let before = Utc.with_ymd_and_hms(1600, 1, 1, 0, 0, 0).unwrap();
+            assert!(matches!(
+                registry.lookup(&code("EDGE"), before).unwrap(),
+                CodeLookup::NotYetActive(_)
+            ));
+        }
+    }
+}

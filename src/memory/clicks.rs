@@ -53,8 +53,10 @@ const SHARDS: usize = 64;
 /// A click by id finds its touch by a binary search over the places of the
 /// customer's ids, which are in order when the customer's clicks came in
 /// time order, and otherwise by a scan of the customer's touches. One
-/// customer's click ids may fill at most 1 GiB; past that its clicks are
-/// refused with [`ClickError::Full`].
+/// customer's click ids may fill at most 1 GiB, and its block at most
+/// 4 GiB; past that its clicks are refused with [`ClickError::Full`]. The
+/// [`ClickStore::customer_click_evidence`] hint walks the ids of a
+/// customer with at most 64 clicks; for a busier one it goes to the index.
 ///
 /// Every shard has its own cache-padded reader-writer lock. Readers never
 /// hold two locks at once: a click by id copies its candidate entries out
@@ -728,8 +730,9 @@ impl ClickStore for MemoryClickStore {
 const HINT_WALK: usize = 64;
 
 impl MemoryClickStore {
-    /// The touch of click `id` if it is among the first [`HINT_WALK`]
-    /// clicks of `customer`, by a walk over the ids in the customer's block.
+    /// The touch of click `id` if `customer` has at most [`HINT_WALK`]
+    /// clicks and it is one of them, by a walk over the ids in the
+    /// customer's block.
     fn touch_in_block_of(&self, customer: &CustomerId, id: &ClickId) -> Option<Touch> {
         let want = customer.as_bytes();
         let key = key_of(self.hash(want));

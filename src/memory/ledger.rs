@@ -31,7 +31,7 @@ const ROOM: usize = 1 << 12;
 /// nanoseconds, enums as one-byte tags, the policy as an index into the
 /// few distinct policies the shard has seen), back to back in chunks of
 /// 64 KiB, found through a hashbrown table of 8-byte positions. A decision
-/// that names a code and a click takes about 170 bytes this way, index
+/// that names a code and a click takes about 180 bytes this way, index
 /// included, where a [`Decision`] value takes 968; [`Ledger::get`] decodes
 /// it back.
 ///
@@ -78,14 +78,16 @@ impl Shard {
         self.bytes_of(*position)
     }
 
-    fn decode(&self, bytes: &[u8]) -> Option<Decision> {
-        codec::decode(bytes, &self.policies)
+    fn decode(&self, bytes: &[u8], id: &ConversionId) -> Result<Decision, LedgerError> {
+        codec::decode(bytes, &self.policies).ok_or(LedgerError::Unreadable { conversion: *id })
     }
 
     fn decisions(&self) -> impl Iterator<Item = Decision> + '_ {
         self.by_id
             .iter()
-            .filter_map(|p| self.bytes_of(*p).and_then(|b| self.decode(b)))
+            // Every recorded decision reads back (the codec's tests check
+            // it); one that did not would be left out.
+            .filter_map(|p| self.bytes_of(*p).and_then(|b| codec::decode(b, &self.policies)))
     }
 }
 
@@ -131,26 +133,50 @@ impl MemoryLedger {
     }
 }
 
-/// The ledger is full: a shard holds `u32::MAX` chunks of decisions, each
-/// up to 4 GiB, or 65 536 distinct policies.
+/// Why the [`MemoryLedger`] could not record or read a decision. Nothing is
+/// recorded when an error is returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the ledger is full")]
-pub struct LedgerFull;
+#[non_exhaustive]
+pub enum LedgerError {
+    /// A shard holds as much as it can: `u32::MAX` chunks of decisions, or
+    /// 65 536 distinct policies.
+    #[error("the ledger is full")]
+    Full,
+    /// The decision lists more credits or pieces of evidence than the
+    /// ledger counts (`u32::MAX`).
+    #[error("the decision of conversion {conversion} is too large to record")]
+    TooLarge {
+        /// The decision's conversion.
+        conversion: ConversionId,
+    },
+    /// A recorded decision did not read back: a defect of the ledger, never
+    /// of its input.
+    #[error("the decision recorded for conversion {conversion} does not read back")]
+    Unreadable {
+        /// The decision's conversion.
+        conversion: ConversionId,
+    },
+}
 
 impl Ledger for MemoryLedger {
-    type Error = LedgerFull;
+    type Error = LedgerError;
 
-    fn get(&self, id: &ConversionId) -> Result<Option<Decision>, LedgerFull> {
+    fn get(&self, id: &ConversionId) -> Result<Option<Decision>, LedgerError> {
         let (hash, lock) = self.place(id);
         let shard = read(lock);
-        Ok(shard.find(hash, id).and_then(|b| shard.decode(b)))
+        shard.find(hash, id).map(|b| shard.decode(b, id)).transpose()
     }
 
-    fn record(&self, decision: &Decision) -> Result<Option<Decision>, LedgerFull> {
+    fn record(&self, decision: &Decision) -> Result<Option<Decision>, LedgerError> {
         let (hash, lock) = self.place(&decision.conversion);
         let mut shard = write(lock);
         if let Some(existing) = shard.find(hash, &decision.conversion) {
-            return Ok(shard.decode(existing));
+            return shard.decode(existing, &decision.conversion).map(Some);
+        }
+        if !codec::fits(decision) {
+            return Err(LedgerError::TooLarge {
+                conversion: decision.conversion,
+            });
         }
         let Shard {
             chunks,
@@ -166,20 +192,20 @@ impl Ledger for MemoryLedger {
         };
         let Ok(policy) = u16::try_from(policy) else {
             policies.pop();
-            return Err(LedgerFull);
+            return Err(LedgerError::Full);
         };
         if chunks.last().is_none_or(|c| c.capacity() - c.len() < ROOM) {
             if u32::try_from(chunks.len()).is_err() {
-                return Err(LedgerFull);
+                return Err(LedgerError::Full);
             }
             chunks.push(Vec::with_capacity(CHUNK));
         }
         let chunk_index = chunks.len() - 1;
         let Some(chunk) = chunks.last_mut() else {
-            return Err(LedgerFull);
+            return Err(LedgerError::Full);
         };
         let Ok(offset) = u32::try_from(chunk.len()) else {
-            return Err(LedgerFull);
+            return Err(LedgerError::Full);
         };
         codec::encode(decision, policy, chunk);
         let position = (chunk_index as u64) << 32 | u64::from(offset);

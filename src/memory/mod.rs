@@ -9,7 +9,7 @@ mod registry;
 
 pub use bindings::MemoryBindingStore;
 pub use clicks::MemoryClickStore;
-pub use ledger::{LedgerFull, MemoryLedger};
+pub use ledger::{LedgerError, MemoryLedger};
 pub use registry::{
     ConflictKind, ImportConflict, ImportMode, ImportOptions, ImportReport, ImportRow, MemoryCodeRegistry,
 };

@@ -8,9 +8,7 @@ use chrono::{DateTime, Utc};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
-use super::compact::{
-    Chunks, OPEN, Packed, Padded, from_nanos, read, saturating_nanos, shard_of, to_nanos, write,
-};
+use super::compact::{Chunks, OPEN, Packed, Padded, from_nanos, read, shard_of, to_nanos, write};
 use crate::code::{CouponCode, Skeleton};
 use crate::error::{CodeError, RegistryError};
 use crate::ids::{AffiliateId, Label};
@@ -44,10 +42,11 @@ const SHARDS: usize = 64;
 /// Labels are kept aside, only for the assignments that have one. So a
 /// registry of one million codes takes about 61 bytes a code.
 ///
-/// Instants are kept as nanoseconds since 1970: the registry takes
-/// assignments between 1677-09-21 and 2262-04-11 and refuses others with
-/// [`RegistryError::OutOfRange`]. [`MemoryCodeRegistry::codes_of`] scans
-/// every record.
+/// The registry takes assignments between 1677-09-21 and 2262-04-11 (the
+/// span of nanoseconds since 1970 in an `i64`, in which it keeps the end of
+/// an interval) and refuses others with [`RegistryError::OutOfRange`]. A
+/// lookup compares instants as [`CodeAssignment::is_active_at`] does.
+/// [`MemoryCodeRegistry::codes_of`] scans every record.
 ///
 /// ```
 /// use attributor::{AffiliateId, CodeLookup, CodeRegistry, CouponCode, MemoryCodeRegistry};
@@ -110,8 +109,10 @@ struct Rec {
 }
 
 impl Rec {
+    /// Whether the assignment is active at `at`, in chrono's order of
+    /// instants, as [`CodeAssignment::is_active_at`] decides.
     fn is_active_at(&self, at: DateTime<Utc>) -> bool {
-        self.from <= at && (self.until == OPEN || saturating_nanos(at) < self.until)
+        self.from <= at && (self.until == OPEN || at < from_nanos(self.until))
     }
 
     fn next(&self) -> u32 {
@@ -288,6 +289,11 @@ impl Shard {
         }
     }
 
+    /// Whether one more record fits.
+    fn has_room(&self) -> bool {
+        self.recs.len() < NONE
+    }
+
     /// Adds an assignment that [`check`] accepted.
     fn insert(
         &mut self,
@@ -297,7 +303,7 @@ impl Shard {
     ) -> Result<(), RegistryError> {
         let out_of_range = |at| RegistryError::OutOfRange { code: a.code, at };
         to_nanos(a.valid_from).ok_or(out_of_range(a.valid_from))?;
-        if self.recs.len() >= NONE {
+        if !self.has_room() {
             return Err(RegistryError::Full);
         }
         let until = match a.valid_until {
@@ -549,6 +555,10 @@ impl MemoryCodeRegistry {
         };
         check(&view, &next, Some(&current))?;
         let at_nanos = to_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
+        // The insert below must not fail once the current record is cut.
+        if !shard.has_room() {
+            return Err(RegistryError::Full);
+        }
         let rec = shard
             .active_mut(hash, &code, at)
             .ok_or(RegistryError::NotActive { code, at })?;
@@ -688,6 +698,28 @@ impl MemoryCodeRegistry {
             }
         }
         report.rows = report.conflicts.len() + accepted.len();
+        if matches!(options.mode, ImportMode::AllOrNothing) && report.conflicts.is_empty() {
+            // All or nothing: a shard without room for all of its rows
+            // refuses them before anything is written.
+            let mut needed = [0usize; SHARDS];
+            for (_, _, a) in &accepted {
+                if let Some(n) = needed.get_mut(shard_of(skeleton_hash(&self.hasher, &a.code), SHARDS)) {
+                    *n += 1;
+                }
+            }
+            for (index, _, a) in &accepted {
+                let shard_index = shard_of(skeleton_hash(&self.hasher, &a.code), SHARDS);
+                let room = shards
+                    .get(shard_index)
+                    .map_or(0, |s| (NONE as usize).saturating_sub(s.recs.len() as usize));
+                if needed.get(shard_index).is_some_and(|n| *n > room) {
+                    report.conflicts.push(ImportConflict {
+                        row: *index,
+                        kind: ConflictKind::Refused(RegistryError::Full),
+                    });
+                }
+            }
+        }
         let apply = match options.mode {
             ImportMode::AllOrNothing => report.conflicts.is_empty(),
             ImportMode::ApplyValid => true,
@@ -700,7 +732,7 @@ impl MemoryCodeRegistry {
                 };
                 match shard.insert(hash, assignment, self.rehasher()) {
                     Ok(()) => report.applied += 1,
-                    // Only a full shard (four billion records) gets here.
+                    // Only a full shard (2^28 - 1 records) gets here.
                     Err(e) => report.conflicts.push(ImportConflict {
                         row: *index,
                         kind: ConflictKind::Refused(e),
