@@ -734,27 +734,38 @@ impl MemoryClickStore {
     /// clicks and it is one of them, by a walk over the ids in the
     /// customer's block.
     fn touch_in_block_of(&self, customer: &CustomerId, id: &ClickId) -> Option<Touch> {
+        self.with_block(customer, |bytes, block| {
+            if block.len > HINT_WALK {
+                return None;
+            }
+            // The id area: each id is its length, then its bytes.
+            let mut at = bytes.len().checked_sub(block.ids)?;
+            while at < bytes.len() {
+                let len = usize::from(*bytes.get(at)?);
+                if bytes.get(at + 1..at + 1 + len)? == id.as_bytes() {
+                    let place = u32::try_from(bytes.len() - at).ok()?;
+                    return block.touch_at(place);
+                }
+                at += 1 + len;
+            }
+            None
+        })
+    }
+
+    /// `read_block` applied to `customer`'s block (its bytes, and read), under
+    /// its shard's read lock; `None` for a customer without clicks.
+    fn with_block<T>(
+        &self,
+        customer: &CustomerId,
+        read_block: impl FnOnce(&[u8], Block<'_>) -> Option<T>,
+    ) -> Option<T> {
         let want = customer.as_bytes();
         let key = key_of(self.hash(want));
         let shard = read(self.customer_shard(key));
         let bytes = shard
             .blocks
             .find(table_hash(key), |b| Block::customer(b) == Some(want))?;
-        let block = Block::new(bytes)?;
-        if block.len > HINT_WALK {
-            return None;
-        }
-        // The id area: each id is its length, then its bytes.
-        let mut at = bytes.len().checked_sub(block.ids)?;
-        while at < bytes.len() {
-            let len = usize::from(*bytes.get(at)?);
-            if bytes.get(at + 1..at + 1 + len)? == id.as_bytes() {
-                let place = u32::try_from(bytes.len() - at).ok()?;
-                return block.touch_at(place);
-            }
-            at += 1 + len;
-        }
-        None
+        read_block(bytes, Block::new(bytes)?)
     }
 
     /// The click that answers `query`, and whether it has sub ids.
@@ -763,29 +774,24 @@ impl MemoryClickStore {
         if from > to {
             return None;
         }
-        let want = query.customer.as_bytes();
-        let key = key_of(self.hash(want));
-        let shard = read(self.customer_shard(key));
-        let bytes = shard
-            .blocks
-            .find(table_hash(key), |b| Block::customer(b) == Some(want))?;
-        let block = Block::new(bytes)?;
-        let start = block.partition(|at| at < from);
-        let end = block.partition(|at| at <= to);
-        // The clicks in range, best first.
-        let best = match query.pick {
-            ClickPick::First => pick(block, start..end, query),
-            ClickPick::Last => pick(block, (start..end).rev(), query),
-        };
-        let (touch, id) = best?;
-        Some((
-            ClickEvidence {
-                id: ClickId::from_stored(id)?,
-                affiliate: AffiliateId::new(touch.affiliate),
-                clicked_at: from_nanos(touch.at),
-            },
-            touch.has_subs,
-        ))
+        self.with_block(&query.customer, |_, block| {
+            let start = block.partition(|at| at < from);
+            let end = block.partition(|at| at <= to);
+            // The clicks in range, best first.
+            let best = match query.pick {
+                ClickPick::First => pick(block, start..end, query),
+                ClickPick::Last => pick(block, (start..end).rev(), query),
+            };
+            let (touch, id) = best?;
+            Some((
+                ClickEvidence {
+                    id: ClickId::from_stored(id)?,
+                    affiliate: AffiliateId::new(touch.affiliate),
+                    clicked_at: from_nanos(touch.at),
+                },
+                touch.has_subs,
+            ))
+        })
     }
 }
 
