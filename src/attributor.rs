@@ -105,10 +105,7 @@ where
         if let Some(recorded) = self.ledger.get(&conversion.id).map_err(AttributeError::Ledger)? {
             return Ok(recorded);
         }
-        let policy = self.policies.for_event(&conversion.event);
-        let mut evidence = Evidence::new();
-        self.gather_into(conversion, policy, &mut evidence)?;
-        let decision = resolve(conversion, &evidence, policy);
+        let decision = self.preview(conversion)?;
         if let Some(binding) = &decision.binding {
             self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
         }

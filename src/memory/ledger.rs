@@ -64,11 +64,15 @@ struct Shard {
     policies: Vec<Policy>,
 }
 
+/// The encoding at `position` (see [`Shard::by_id`]) and what follows it.
+fn encoding_at(chunks: &[Vec<u8>], position: u64) -> Option<&[u8]> {
+    let chunk = chunks.get(usize::try_from(position >> 32).ok()?)?;
+    chunk.get(usize::try_from(position & u64::from(u32::MAX)).ok()?..)
+}
+
 impl Shard {
-    /// The encoding at `position` (see [`Shard::by_id`]) and what follows it.
     fn bytes_of(&self, position: u64) -> Option<&[u8]> {
-        let chunk = self.chunks.get(usize::try_from(position >> 32).ok()?)?;
-        chunk.get(usize::try_from(position & u64::from(u32::MAX)).ok()?..)
+        encoding_at(&self.chunks, position)
     }
 
     fn find(&self, hash: u64, id: &ConversionId) -> Option<&[u8]> {
@@ -211,13 +215,10 @@ impl Ledger for MemoryLedger {
         let position = (chunk_index as u64) << 32 | u64::from(offset);
         let chunks = &*chunks;
         by_id.insert_unique(hash, position, |&p| {
-            let bytes = usize::try_from(p >> 32)
-                .ok()
-                .and_then(|c| chunks.get(c))
-                .and_then(|c| c.get(usize::try_from(p & u64::from(u32::MAX)).ok()?..))
-                .unwrap_or_default();
             // The id comes first: hash it as `place` does.
-            codec::id_bytes(bytes).map_or(0, |id| self.hasher.hash_one(id))
+            encoding_at(chunks, p)
+                .and_then(codec::id_bytes)
+                .map_or(0, |id| self.hasher.hash_one(id))
         });
         Ok(None)
     }
