@@ -315,8 +315,36 @@ fn attribute(c: &mut Criterion) {
             spent
         })
     });
+    // The same conversions a page at a time, as a queue consumer takes
+    // them: parsed into a reused page, then attributed with `attribute_all`.
+    group.bench_function("attributor/all", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            let mut done = 0u64;
+            let mut page: Vec<Conversion> = Vec::with_capacity(PAGE);
+            while done < iters {
+                let n = (iters - done).min(BATCH as u64) as usize;
+                let ledger = MemoryLedger::new();
+                let attributor = Attributor::new(&w.registry, &w.clicks, &w.bindings, &ledger, policy());
+                let start = Instant::now();
+                for raws in w.raw[..n].chunks(PAGE) {
+                    page.clear();
+                    page.extend(raws.iter().map(parse));
+                    for decision in attributor.attribute_all(&page) {
+                        black_box(decision.unwrap());
+                    }
+                }
+                spent += start.elapsed();
+                done += n as u64;
+            }
+            spent
+        })
+    });
     group.finish();
 }
+
+/// Conversions per page for `attribute_all`.
+const PAGE: usize = 256;
 
 /// Runs `op` on `threads` threads, splitting `iters` calls between them;
 /// returns the wall time.

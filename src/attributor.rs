@@ -123,6 +123,65 @@ where
         }
     }
 
+    /// [`Attributor::attribute`] for each of `conversions` in turn, lazily:
+    /// the same decisions and errors, in the same order, as calling it in a
+    /// loop. An error stops nothing; the next conversion is attributed when
+    /// the iterator is asked for it.
+    ///
+    /// Before every 16 conversions it tells each store which ones
+    /// come next (the stores' `prefetch` hints), so that a store can read
+    /// what they need in one pass, where one call at a time waits for each
+    /// read in turn. With the memory stores at a million customers this
+    /// raises throughput; see the README's Performance section.
+    ///
+    /// ```
+    /// use attributor::{AffiliateId, Attributor, Conversion, CouponCode, EventKind, MemoryBindingStore,
+    ///     MemoryClickStore, MemoryCodeRegistry, MemoryLedger, Policy};
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// let registry = MemoryCodeRegistry::new();
+    /// let jan = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// registry.assign(CouponCode::parse("MKBHD10")?, AffiliateId::new(7), jan)?;
+    /// let attributor = Attributor::new(
+    ///     registry,
+    ///     MemoryClickStore::new(),
+    ///     MemoryBindingStore::new(),
+    ///     MemoryLedger::new(),
+    ///     Policy::coupon_first(),
+    /// );
+    ///
+    /// // A page of postbacks from a queue.
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+    /// let page: Vec<Conversion> = (1..=3)
+    ///     .map(|i| {
+    ///         let order = Conversion::new(format!("ORD-{i}").parse()?, EventKind::Purchase, at);
+    ///         Ok(if i == 2 { order.code(CouponCode::parse("mkbhd10")?) } else { order })
+    ///     })
+    ///     .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+    ///
+    /// let credited: Vec<Option<AffiliateId>> = attributor
+    ///     .attribute_all(&page)
+    ///     .map(|decision| decision.map(|d| d.primary()))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(credited, [None, Some(AffiliateId::new(7)), None]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn attribute_all<'a>(&'a self, conversions: &'a [Conversion]) -> AttributeAll<'a, R, C, B, L> {
+        AttributeAll {
+            attributor: self,
+            conversions,
+            next: 0,
+        }
+    }
+
+    /// Tells each store that `conversions` come next.
+    fn prefetch(&self, conversions: &[Conversion]) {
+        self.ledger.prefetch(conversions);
+        self.registry.prefetch(conversions);
+        self.clicks.prefetch(conversions);
+        self.bindings.prefetch(conversions);
+    }
+
     /// Decides `conversion` as [`Attributor::attribute`] would, from the
     /// stores as they are, without consulting or writing the ledger and
     /// without writing a binding: a dry run, for previews and reports.
@@ -275,4 +334,52 @@ fn earlier(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
 
 fn later(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
     t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// How many conversions [`Attributor::attribute_all`] announces to the
+/// stores at a time: enough for their reads to overlap, few enough that
+/// what they read stays in cache until it is used.
+const BATCH: usize = 16;
+
+/// The decisions of [`Attributor::attribute_all`], one per conversion, in
+/// order.
+#[derive(Debug)]
+pub struct AttributeAll<'a, R, C, B, L> {
+    attributor: &'a Attributor<R, C, B, L>,
+    conversions: &'a [Conversion],
+    next: usize,
+}
+
+impl<R, C, B, L> Iterator for AttributeAll<'_, R, C, B, L>
+where
+    R: CodeRegistry,
+    C: ClickStore,
+    B: BindingStore,
+    L: Ledger,
+{
+    type Item = Result<Decision, AttributorError<R, C, B, L>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let conversion = self.conversions.get(self.next)?;
+        if self.next % BATCH == 0 {
+            let rest = self.conversions.get(self.next..).unwrap_or_default();
+            self.attributor.prefetch(rest.get(..BATCH).unwrap_or(rest));
+        }
+        self.next += 1;
+        Some(self.attributor.attribute(conversion))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.conversions.len().saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl<R, C, B, L> ExactSizeIterator for AttributeAll<'_, R, C, B, L>
+where
+    R: CodeRegistry,
+    C: ClickStore,
+    B: BindingStore,
+    L: Ledger,
+{
 }

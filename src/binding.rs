@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::conversion::EventKind;
+use crate::conversion::{Conversion, EventKind};
 use crate::ids::{AffiliateId, ConversionId, CustomerId};
 
 /// A customer bound to an affiliate: conversions after `bound_at` and before
@@ -92,6 +92,17 @@ pub trait BindingStore {
     ///
     /// Only when the backend fails.
     fn bind(&self, binding: &Binding) -> Result<(), Self::Error>;
+
+    /// A hint that `conversions` are about to be attributed, one after
+    /// another. A backend may load what it will be asked about them (their customers' bindings)
+    /// in one pass, where asking one at a time waits for each read in turn.
+    /// It must not change any answer, and it reports no error: a read that
+    /// fails here fails again when it is asked. The default does nothing.
+    /// [`Attributor::attribute_all`](crate::Attributor::attribute_all) calls
+    /// it before each batch.
+    fn prefetch(&self, conversions: &[Conversion]) {
+        let _ = conversions;
+    }
 }
 
 macro_rules! forward_binding_store {
@@ -103,6 +114,9 @@ macro_rules! forward_binding_store {
             }
             fn bind(&self, binding: &Binding) -> Result<(), Self::Error> {
                 (**self).bind(binding)
+            }
+            fn prefetch(&self, conversions: &[Conversion]) {
+                (**self).prefetch(conversions)
             }
         }
     )*};

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::conversion::Click;
+use crate::conversion::{Click, Conversion};
 use crate::ids::{AffiliateId, ClickId, CustomerId};
 use crate::policy::ClickPick;
 use crate::resolve::ClickEvidence;
@@ -105,6 +105,17 @@ pub trait ClickStore {
     fn find_evidence(&self, query: &ClickQuery) -> Result<Option<ClickEvidence>, Self::Error> {
         Ok(self.find(query)?.map(ClickEvidence::from))
     }
+
+    /// A hint that `conversions` are about to be attributed, one after
+    /// another. A backend may load what it will be asked about them (their clicks and their customers' clicks)
+    /// in one pass, where asking one at a time waits for each read in turn.
+    /// It must not change any answer, and it reports no error: a read that
+    /// fails here fails again when it is asked. The default does nothing.
+    /// [`Attributor::attribute_all`](crate::Attributor::attribute_all) calls
+    /// it before each batch.
+    fn prefetch(&self, conversions: &[Conversion]) {
+        let _ = conversions;
+    }
 }
 
 macro_rules! forward_click_store {
@@ -129,6 +140,9 @@ macro_rules! forward_click_store {
             }
             fn find_evidence(&self, query: &ClickQuery) -> Result<Option<ClickEvidence>, Self::Error> {
                 (**self).find_evidence(query)
+            }
+            fn prefetch(&self, conversions: &[Conversion]) {
+                (**self).prefetch(conversions)
             }
         }
     )*};

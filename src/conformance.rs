@@ -90,6 +90,29 @@ fn id<T: core::str::FromStr>(s: &str) -> Result<T, Violation> {
     })
 }
 
+/// Forty conversions (more than one batch of
+/// [`Attributor::attribute_all`](crate::Attributor::attribute_all)) that
+/// name `customers`, `clicks` and `codes` in turn, for the checks that a
+/// store's `prefetch` hint changes no answer.
+fn hint_conversions(
+    customers: &[CustomerId],
+    clicks: &[ClickId],
+    codes: &[CouponCode],
+) -> Result<Vec<Conversion>, Violation> {
+    (0..40u32)
+        .map(|i| {
+            let n = i as usize;
+            let mut c = Conversion::new(id(&format!("c{}", i % 12))?, EventKind::Purchase, day(i % 32));
+            c.customer = customers.get(n % customers.len().max(1)).copied();
+            c.click = clicks.get(n % clicks.len().max(1)).copied();
+            if let Some(code) = codes.get(n % codes.len().max(1)) {
+                c = c.code(*code);
+            }
+            Ok(c)
+        })
+        .collect()
+}
+
 /// The assignments [`check_code_registry`] hands to `build`. They are
 /// consistent: a registry that refuses one is at fault.
 pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
@@ -121,6 +144,10 @@ where
 {
     let fixture = registry_fixture()?;
     let registry = build(&fixture);
+    // A hint changes no answer below.
+    let codes: Vec<CouponCode> = fixture.iter().map(|a| a.code).collect();
+    registry.prefetch(&hint_conversions(&[], &[], &codes)?);
+    registry.prefetch(&[]);
     let find = |i: usize| {
         fixture.get(i).copied().ok_or(Violation {
             check: "fixture",
@@ -248,6 +275,12 @@ where
 {
     let fixture = click_fixture()?;
     let store = build(&fixture);
+    // A hint changes no answer below.
+    let mut customers: Vec<CustomerId> = fixture.iter().filter_map(|c| c.customer).collect();
+    customers.push(id("carol")?);
+    let ids: Vec<ClickId> = fixture.iter().map(|c| c.id).collect();
+    store.prefetch(&hint_conversions(&customers, &ids, &[])?);
+    store.prefetch(&[]);
     let by_id = |s: &str| fixture.iter().find(|c| c.id.as_str() == s).copied();
     let alice: CustomerId = id("alice")?;
     let k: ClickId = id("k1")?;
@@ -347,8 +380,6 @@ where
         )?;
     }
     // The customer is only a hint: every click, with every customer named.
-    let mut customers: Vec<CustomerId> = fixture.iter().filter_map(|c| c.customer).collect();
-    customers.push(id("carol")?);
     for click in &fixture {
         for customer in &customers {
             expect(
@@ -425,6 +456,8 @@ where
     expect("latest before", before(day(10) + ns), Some(first))?;
     let second = binding(2, 20, "c2")?;
     write(&second, "bind a later binding")?;
+    // A hint changes no answer below.
+    store.prefetch(&hint_conversions(&[customer, id("bob")?], &[], &[])?);
     expect(
         "the earlier binding before the later one",
         before(day(20)),
@@ -495,6 +528,8 @@ where
     let other = sample_decision("c2", EventKind::Purchase)?;
     expect("nothing recorded yet", ledger.get(&first.conversion), None)?;
     expect("record inserts when absent", ledger.record(&first), None)?;
+    // A hint changes no answer below.
+    ledger.prefetch(&hint_conversions(&[], &[], &[])?);
     expect(
         "get returns the recorded decision",
         ledger.get(&first.conversion),

@@ -1,5 +1,6 @@
 //! The record of decisions, keyed by conversion id.
 
+use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::ids::ConversionId;
 
@@ -38,6 +39,17 @@ pub trait Ledger {
     ///
     /// Only when the backend fails.
     fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error>;
+
+    /// A hint that `conversions` are about to be attributed, one after
+    /// another. A backend may load what it will be asked about them (their ids)
+    /// in one pass, where asking one at a time waits for each read in turn.
+    /// It must not change any answer, and it reports no error: a read that
+    /// fails here fails again when it is asked. The default does nothing.
+    /// [`Attributor::attribute_all`](crate::Attributor::attribute_all) calls
+    /// it before each batch.
+    fn prefetch(&self, conversions: &[Conversion]) {
+        let _ = conversions;
+    }
 }
 
 macro_rules! forward_ledger {
@@ -49,6 +61,9 @@ macro_rules! forward_ledger {
             }
             fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error> {
                 (**self).record(decision)
+            }
+            fn prefetch(&self, conversions: &[Conversion]) {
+                (**self).prefetch(conversions)
             }
         }
     )*};

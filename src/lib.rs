@@ -231,7 +231,7 @@ mod resolve;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 
-pub use attributor::{Attributor, AttributorError};
+pub use attributor::{AttributeAll, Attributor, AttributorError};
 pub use binding::{Binding, BindingStore};
 pub use clicks::{ClickQuery, ClickStore};
 pub use code::{CouponCode, MAX_CODE_LEN, MIN_CODE_LEN, Skeleton};

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::code::CouponCode;
+use crate::conversion::Conversion;
 use crate::ids::{AffiliateId, Label};
 
 /// How a code's owner is credited when the code is used.
@@ -211,6 +212,17 @@ pub trait CodeRegistry {
     ///
     /// Only when the backend fails.
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error>;
+
+    /// A hint that `conversions` are about to be attributed, one after
+    /// another. A backend may load what it will be asked about them (their codes, at their times)
+    /// in one pass, where asking one at a time waits for each read in turn.
+    /// It must not change any answer, and it reports no error: a read that
+    /// fails here fails again when it is asked. The default does nothing.
+    /// [`Attributor::attribute_all`](crate::Attributor::attribute_all) calls
+    /// it before each batch.
+    fn prefetch(&self, conversions: &[Conversion]) {
+        let _ = conversions;
+    }
 }
 
 macro_rules! forward_code_registry {
@@ -219,6 +231,9 @@ macro_rules! forward_code_registry {
             type Error = T::Error;
             fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
                 (**self).lookup(code, at)
+            }
+            fn prefetch(&self, conversions: &[Conversion]) {
+                (**self).prefetch(conversions)
             }
         }
     )*};

@@ -253,6 +253,15 @@ fn store_lookups_do_not_allocate() {
         }
     });
     assert_eq!(n, 0, "gather and resolve");
+    let (n, _) = allocations(|| {
+        for page in conversions.chunks(100) {
+            attributor.registry().prefetch(page);
+            attributor.clicks().prefetch(page);
+            attributor.bindings().prefetch(page);
+            attributor.ledger().prefetch(page);
+        }
+    });
+    assert_eq!(n, 0, "the stores' prefetch hints");
 }
 
 #[test]
@@ -282,6 +291,14 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
         }
     });
     assert_eq!(hits, 0);
+    let (hits, decided) = allocations(|| {
+        attributor
+            .attribute_all(&conversions)
+            .filter(Result::is_ok)
+            .count()
+    });
+    assert_eq!(decided, 1_000);
+    assert_eq!(hits, 0, "a page of retried postbacks");
 
     // With purchases binding customers, the binding store grows too: its 64
     // shards' maps grow by doubling, and a customer's second binding moves

@@ -289,3 +289,58 @@ fn a_recorded_decision_is_returned_even_after_the_stores_change() {
     let next = Conversion::new("o2".parse().unwrap(), EventKind::Purchase, now()).code(code);
     assert!(attributor.attribute(&next).unwrap().credits.is_empty());
 }
+
+#[test]
+fn a_page_with_failing_stores_reports_each_failure_in_its_place_and_goes_on() {
+    let (clicks, conversions) = traffic(0xba7c);
+    let page = &conversions[..500];
+    // Two faulty worlds that fail on the same calls: one attributed a call
+    // at a time, the other a page at once.
+    let faulty = |dice| {
+        let percent = 5;
+        Attributor::new(
+            Faulty {
+                inner: registry(),
+                dice,
+                percent,
+            },
+            Faulty {
+                inner: clicks_store(&clicks),
+                dice,
+                percent,
+            },
+            Faulty {
+                inner: MemoryBindingStore::new(),
+                dice,
+                percent,
+            },
+            Faulty {
+                inner: MemoryLedger::new(),
+                dice,
+                percent,
+            },
+            policies(),
+        )
+    };
+    let (dice_one, dice_all) = (Dice(Cell::new(0xfa17)), Dice(Cell::new(0xfa17)));
+    let (one_by_one, all_at_once) = (faulty(&dice_one), faulty(&dice_all));
+
+    let expected: Vec<Result<Decision, String>> = page
+        .iter()
+        .map(|c| one_by_one.attribute(c).map_err(|e| e.to_string()))
+        .collect();
+    let got: Vec<Result<Decision, String>> = all_at_once
+        .attribute_all(page)
+        .map(|r| r.map_err(|e| e.to_string()))
+        .collect();
+
+    let failed = got.iter().filter(|r| r.is_err()).count();
+    assert!(failed > 20, "the test must inject failures, injected {failed}");
+    // A failure stops nothing: the next conversion is attributed.
+    assert!(got.windows(2).any(|w| w[0].is_err() && w[1].is_ok()));
+    assert_eq!(got, expected);
+    assert_eq!(
+        all_at_once.ledger().inner.decisions(),
+        one_by_one.ledger().inner.decisions()
+    );
+}

@@ -450,6 +450,40 @@ mod stores {
             prop_assert_eq!(after, bindings);
         }
 
+        /// `attribute_all` decides as a loop of `attribute` calls does, in
+        /// order, even across its batches of 16, with retries inside the page
+        /// and a customer's binding made earlier in the same page.
+        #[test]
+        fn attributing_a_page_at_once_decides_as_one_call_at_a_time_does(
+            (assignments, clicks, conversions, policies) in world(),
+            repeats in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+        ) {
+            let mut page = conversions.clone();
+            if !conversions.is_empty() {
+                page.extend(repeats.iter().map(|i| conversions[i.index(conversions.len())].clone()));
+            }
+            page.extend(conversions.iter().cloned());
+            let (registry, click_store) = stores(&assignments, &clicks);
+            let one_by_one = Attributor::new(
+                &registry, &click_store, MemoryBindingStore::new(), MemoryLedger::new(), policies.clone(),
+            );
+            let all_at_once = Attributor::new(
+                &registry, &click_store, MemoryBindingStore::new(), MemoryLedger::new(), policies,
+            );
+            let expected: Vec<_> = page.iter().map(|c| one_by_one.attribute(c).unwrap()).collect();
+            let decisions = all_at_once.attribute_all(&page);
+            prop_assert_eq!(decisions.len(), page.len());
+            let got: Vec<_> = decisions.map(Result::unwrap).collect();
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(all_at_once.ledger().decisions(), one_by_one.ledger().decisions());
+            for customer in page.iter().filter_map(|c| c.customer) {
+                prop_assert_eq!(
+                    all_at_once.bindings().history(&customer),
+                    one_by_one.bindings().history(&customer)
+                );
+            }
+        }
+
         /// What the `Attributor` gathers from the stores is enough: it decides
         /// as the resolver would with every click of the customer in hand.
         #[test]

@@ -46,3 +46,64 @@ fn readers_on_two_threads_see_a_writer_assign_codes() {
     });
     assert_eq!(registry.len(), 2_000);
 }
+
+#[test]
+fn pages_attributed_on_two_threads_finish_beside_writers_of_every_kind() {
+    use attributor::{
+        AffiliateId, Click, ClickId, Conversion, CouponCode, CustomerId, EventKind, ImportOptions, ImportRow,
+        Policy,
+    };
+    use chrono::{TimeDelta, TimeZone, Utc};
+    let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let customer = |i: usize| format!("cust-{}", i % 50).parse::<CustomerId>().unwrap();
+    let code = |i: usize| CouponCode::parse(&format!("P{:04}X", i % 300)).unwrap();
+    let attributor = Attributor::new(
+        MemoryCodeRegistry::new(),
+        MemoryClickStore::new(),
+        MemoryBindingStore::new(),
+        MemoryLedger::new(),
+        Policy::coupon_first(),
+    );
+    let page = |thread: usize| -> Vec<Conversion> {
+        (0..400)
+            .map(|i| {
+                let id = format!("t{thread}-{i}").parse().unwrap();
+                Conversion::new(id, EventKind::Purchase, t + TimeDelta::days(1))
+                    .customer(customer(i * 7 + thread))
+                    .code(code(i))
+            })
+            .collect()
+    };
+    let pages = [page(0), page(1)];
+    std::thread::scope(|s| {
+        // Writers: clicks of the same customers, codes one at a time, and
+        // imports, which lock every registry shard at once.
+        s.spawn(|| {
+            for i in 0..2_000 {
+                let id: ClickId = format!("k{i}").parse().unwrap();
+                let click = Click::new(id, AffiliateId::new(9), t).customer(customer(i));
+                attributor.clicks().insert(click).unwrap();
+            }
+        });
+        s.spawn(|| {
+            for round in 0..20 {
+                for i in (round..300).step_by(20) {
+                    let _ = attributor.registry().assign(code(i), AffiliateId::new(1), t);
+                }
+                let rows =
+                    (0..10).map(|i| ImportRow::new(&format!("imp-{round}-{i}"), AffiliateId::new(2), t));
+                attributor
+                    .registry()
+                    .import(rows, ImportOptions::all_or_nothing());
+            }
+        });
+        for conversions in &pages {
+            s.spawn(|| {
+                for decision in attributor.attribute_all(conversions) {
+                    decision.unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(attributor.ledger().len(), 800);
+}

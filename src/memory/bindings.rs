@@ -2,15 +2,16 @@
 
 use std::convert::Infallible;
 use std::hash::BuildHasher;
+use std::hint::black_box;
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 
-use super::compact::{Padded, read, shard_of, write};
+use super::compact::{Padded, read, read_batched, shard_of, write};
 use crate::binding::{Binding, BindingStore};
-use crate::conversion::EventKind;
+use crate::conversion::{Conversion, EventKind};
 use crate::ids::{AffiliateId, ConversionId, CustomerId};
 
 /// The number of shards: a power of two.
@@ -59,6 +60,18 @@ impl Kept {
 
 /// The customers whose ids hash to one shard, found by that same hash.
 type Shard = HashTable<Entry>;
+
+/// The customer's latest binding made strictly before `at`, in `shard`.
+fn latest_before<'a>(
+    shard: &'a Shard,
+    hash: u64,
+    customer: &CustomerId,
+    at: DateTime<Utc>,
+) -> Option<&'a Kept> {
+    let entry = shard.find(hash, |e| e.customer.as_bytes() == customer.as_bytes())?;
+    let before = entry.history.partition_point(|b| b.bound_at < at);
+    entry.history.get(before.checked_sub(1)?)
+}
 
 /// A binding store in memory: the embedded default and the reference
 /// implementation of [`BindingStore`]. `Sync`; writes take `&self`.
@@ -146,15 +159,29 @@ impl BindingStore for MemoryBindingStore {
         at: DateTime<Utc>,
     ) -> Result<Option<Binding>, Infallible> {
         let (hash, lock) = self.place(customer);
-        let shard = read(lock);
-        let Some(entry) = shard.find(hash, |e| e.customer.as_bytes() == customer.as_bytes()) else {
-            return Ok(None);
-        };
-        let before = entry.history.partition_point(|b| b.bound_at < at);
-        Ok(before
-            .checked_sub(1)
-            .and_then(|i| entry.history.get(i))
-            .map(|k| k.binding(*customer)))
+        Ok(latest_before(&read(lock), hash, customer, at).map(|k| k.binding(*customer)))
+    }
+
+    /// Reads the bindings of the conversions' customers, a stage at a time:
+    /// the table's control bytes, then the entries.
+    fn prefetch(&self, conversions: &[Conversion]) {
+        let keys = conversions.iter().filter_map(|c| {
+            let customer = c.customer.as_ref()?;
+            let hash = self.hasher.hash_one(customer.as_bytes());
+            Some((shard_of(hash, SHARDS), (hash, customer, c.occurred_at)))
+        });
+        read_batched(
+            &self.shards[..],
+            keys,
+            2,
+            |shard, &(hash, customer, at), stage| {
+                if stage == 0 {
+                    shard.find(hash, |_| black_box(false));
+                } else {
+                    black_box(latest_before(shard, hash, customer, at).map(|k| k.affiliate));
+                }
+            },
+        );
     }
 
     fn bind(&self, binding: &Binding) -> Result<(), Infallible> {

@@ -2,14 +2,17 @@
 
 use std::convert::Infallible;
 use std::hash::BuildHasher;
+use std::hint::black_box;
 use std::sync::RwLock;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
-use super::compact::{Chunks, Padded, from_nanos, read, saturating_nanos, to_nanos, write};
+use super::compact::{
+    Chunks, Padded, from_nanos, read, read_batched, saturating_nanos, to_nanos, touch_lines, write,
+};
 use crate::clicks::{ClickQuery, ClickStore};
-use crate::conversion::{Click, SubIds};
+use crate::conversion::{Click, Conversion, SubIds};
 use crate::error::ClickError;
 use crate::ids::{AffiliateId, ClickId, CustomerId};
 use crate::policy::ClickPick;
@@ -487,7 +490,8 @@ impl MemoryClickStore {
         let want = click.id.as_bytes();
         let key = key_of(self.hash(want));
         // Lock order: a click shard, then customer shards one at a time.
-        // Readers never hold two locks at once.
+        // Readers hold one lock at a time, except a prefetch, which holds
+        // customer shards only, taken in ascending order.
         let mut shard = write(self.click_shard(key));
         let seen = shard
             .by_id
@@ -722,6 +726,36 @@ impl ClickStore for MemoryClickStore {
             }));
         }
         self.click_evidence(id)
+    }
+
+    /// Reads the blocks of the conversions' customers, a stage at a time:
+    /// the table's control bytes, its slots, then the blocks. (A click
+    /// named by a conversion without a customer is left to its lookup.)
+    fn prefetch(&self, conversions: &[Conversion]) {
+        let keys = conversions
+            .iter()
+            .filter_map(|c| c.customer.as_ref())
+            .map(|customer| {
+                let key = key_of(self.hash(customer.as_bytes()));
+                (shard_of_key(key), (key, customer))
+            });
+        read_batched(&self.customers[..], keys, 3, |shard, &(key, customer), stage| {
+            let hash = table_hash(key);
+            match stage {
+                // The control bytes; the slots; the blocks.
+                0 => shard.blocks.find(hash, |_| black_box(false)),
+                1 => shard.blocks.find(hash, |b| {
+                    black_box(b.len());
+                    false
+                }),
+                _ => shard.blocks.find(hash, |b| {
+                    if Block::customer(b) == Some(customer.as_bytes()) {
+                        touch_lines(b);
+                    }
+                    false
+                }),
+            };
+        });
     }
 }
 

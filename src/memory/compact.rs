@@ -4,6 +4,7 @@
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
 
 use crate::code::CouponCode;
 
@@ -185,6 +186,74 @@ pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 /// A shard's write lock; see [`read`].
 pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How many keys [`read_batched`] reads under one set of shard locks.
+pub(crate) const PREFETCH_BATCH: usize = 16;
+
+/// Calls `touch(shard, key, stage)` for each stage in `0..stages` and each
+/// `(shard index, key)` of `keys`: every key's stage 0, then every key's
+/// stage 1, and so on, at most [`PREFETCH_BATCH`] keys at a time. A key
+/// whose index is out of range is skipped.
+///
+/// A lookup is a chain of dependent reads (a table's control bytes, its
+/// slot, what the slot points to), and each read of a large store misses
+/// the cache. Done one key at a time, the misses follow one another. Done a
+/// stage at a time, with each stage reading one more link of the chain for
+/// every key, the misses of different keys overlap.
+///
+/// For each batch it takes the read locks of the batch's shards first, in
+/// ascending order, and releases them after the last stage. Taking a lock
+/// is an atomic read-modify-write, which waits for every load before it, so
+/// no lock is taken between the stages. A store's writers hold one of these
+/// locks at a time, or all of them in ascending order, so taking several in
+/// that order cannot deadlock.
+pub(crate) fn read_batched<T, K>(
+    shards: &[Padded<RwLock<T>>],
+    keys: impl IntoIterator<Item = (usize, K)>,
+    stages: usize,
+    mut touch: impl FnMut(&T, &K, usize),
+) {
+    let mut keys = keys.into_iter().peekable();
+    while keys.peek().is_some() {
+        let batch: SmallVec<[(usize, K); PREFETCH_BATCH]> = keys.by_ref().take(PREFETCH_BATCH).collect();
+        let mut wanted: SmallVec<[usize; PREFETCH_BATCH]> = batch.iter().map(|(s, _)| *s).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let guards: SmallVec<[(usize, RwLockReadGuard<'_, T>); PREFETCH_BATCH]> = wanted
+            .iter()
+            .filter_map(|&s| Some((s, read(&shards.get(s)?.0))))
+            .collect();
+        let batch: SmallVec<[(&T, K); PREFETCH_BATCH]> = batch
+            .into_iter()
+            .filter_map(|(s, key)| Some((&*guards.iter().find(|(g, _)| *g == s)?.1, key)))
+            .collect();
+        for stage in 0..stages {
+            for (shard, key) in &batch {
+                touch(shard, key, stage);
+            }
+        }
+    }
+}
+
+/// Reads every cache line of `bytes`, or of its first and last KiB when it
+/// is longer than 2 KiB, so that a read soon after finds them in cache.
+pub(crate) fn touch_lines(bytes: &[u8]) {
+    const LINE: usize = 64;
+    const EDGE: usize = 1024;
+    let long = bytes.len() > 2 * EDGE;
+    let head = if long {
+        bytes.get(..EDGE).unwrap_or_default()
+    } else {
+        bytes
+    };
+    let tail = if long {
+        bytes.get(bytes.len() - EDGE..).unwrap_or_default()
+    } else {
+        &[]
+    };
+    let lines = |b: &[u8]| b.iter().step_by(LINE).chain(b.last()).fold(0u8, |a, b| a ^ b);
+    std::hint::black_box(lines(head) ^ lines(tail));
 }
 
 /// The shard of a hash among `n` (a power of two), from bits the hash table

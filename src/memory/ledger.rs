@@ -1,12 +1,14 @@
 //! The in-memory ledger.
 
 use std::hash::BuildHasher;
+use std::hint::black_box;
 use std::sync::RwLock;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::codec;
-use super::compact::{Padded, read, shard_of, write};
+use super::compact::{Padded, read, read_batched, shard_of, write};
+use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::ids::ConversionId;
 use crate::ledger::Ledger;
@@ -169,6 +171,22 @@ impl Ledger for MemoryLedger {
         let (hash, lock) = self.place(id);
         let shard = read(lock);
         shard.find(hash, id).map(|b| shard.decode(b, id)).transpose()
+    }
+
+    /// Looks the conversions' ids up, a stage at a time: the index's control
+    /// bytes, then the rest of the lookup.
+    fn prefetch(&self, conversions: &[Conversion]) {
+        let keys = conversions.iter().map(|c| {
+            let hash = self.hasher.hash_one(c.id.as_bytes());
+            (shard_of(hash, SHARDS), (hash, &c.id))
+        });
+        read_batched(&self.shards[..], keys, 2, |shard, &(hash, id), stage| {
+            if stage == 0 {
+                shard.by_id.find(hash, |_| black_box(false));
+            } else {
+                black_box(shard.find(hash, id));
+            }
+        });
     }
 
     fn record(&self, decision: &Decision) -> Result<Option<Decision>, LedgerError> {

@@ -2,14 +2,18 @@
 
 use std::convert::Infallible;
 use std::hash::{BuildHasher, Hasher};
+use std::hint::black_box;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
-use super::compact::{Chunks, OPEN, Packed, Padded, from_nanos, read, shard_of, to_nanos, write};
+use super::compact::{
+    Chunks, OPEN, Packed, Padded, from_nanos, read, read_batched, shard_of, to_nanos, write,
+};
 use crate::code::{CouponCode, Skeleton};
+use crate::conversion::Conversion;
 use crate::error::{CodeError, RegistryError};
 use crate::ids::{AffiliateId, Label};
 use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
@@ -801,6 +805,24 @@ impl CodeRegistry for MemoryCodeRegistry {
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Infallible> {
         let (hash, lock) = self.place(code);
         Ok(Self::read(lock).lookup(hash, code, at))
+    }
+
+    /// Reads what a lookup of the conversions' codes reads, a stage at a
+    /// time: the index's control bytes, then the rest of the lookup.
+    fn prefetch(&self, conversions: &[Conversion]) {
+        let keys = conversions.iter().flat_map(|c| {
+            c.codes.iter().map(move |code| {
+                let hash = skeleton_hash(&self.hasher, code);
+                (shard_of(hash, SHARDS), (hash, code, c.occurred_at))
+            })
+        });
+        read_batched(&self.shards[..], keys, 2, |shard, &(hash, code, at), stage| {
+            if stage == 0 {
+                shard.heads.find(hash, |_| black_box(false));
+            } else {
+                black_box(shard.lookup(hash, code, at));
+            }
+        });
     }
 }
 
