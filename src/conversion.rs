@@ -253,18 +253,21 @@ impl FromStr for Amount {
         {
             return Err(bad());
         }
-        let whole: i64 = whole.parse().map_err(|_| bad())?;
-        let frac_value: i64 = if frac.is_empty() {
+        // The magnitude in a wider type, so that the most negative amount,
+        // one larger than the most positive, reads back too.
+        let whole: i128 = whole.parse().map_err(|_| bad())?;
+        let frac_value: i128 = if frac.is_empty() {
             0
         } else {
-            let padded: i64 = frac.parse().map_err(|_| bad())?;
-            padded * 10i64.pow(4 - frac.len() as u32)
+            let padded: i128 = frac.parse().map_err(|_| bad())?;
+            padded * 10i128.pow(4 - frac.len() as u32)
         };
-        let value = whole
+        let magnitude = whole
             .checked_mul(10_000)
             .and_then(|w| w.checked_add(frac_value))
             .ok_or_else(bad)?;
-        Ok(Self(if negative { -value } else { value }))
+        let value = if negative { -magnitude } else { magnitude };
+        i64::try_from(value).map(Self).map_err(|_| bad())
     }
 }
 

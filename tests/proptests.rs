@@ -9,7 +9,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use attributor::CouponCode;
+use attributor::{Amount, CouponCode};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
@@ -59,6 +59,14 @@ proptest! {
             prop_assert_eq!(again.as_str(), code.as_str());
             prop_assert!(code.as_str().bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
         }
+    }
+
+    #[test]
+    fn every_amount_reads_back_from_its_text(
+        ten_thousandths in prop_oneof![Just(i64::MIN), Just(i64::MAX), Just(0), any::<i64>()],
+    ) {
+        let amount = Amount::from_ten_thousandths(ten_thousandths);
+        prop_assert_eq!(amount.to_string().parse::<Amount>(), Ok(amount));
     }
 
     #[test]
