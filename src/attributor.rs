@@ -126,7 +126,9 @@ where
     /// [`Attributor::attribute`] for each of `conversions` in turn, lazily:
     /// the same decisions and errors, in the same order, as calling it in a
     /// loop. An error stops nothing; the next conversion is attributed when
-    /// the iterator is asked for it.
+    /// the iterator is asked for it. Skipping ahead (`nth`, `skip`, `last`,
+    /// `count`) attributes and records the conversions passed over, as the
+    /// loop would.
     ///
     /// Before every 16 conversions it tells each store which ones
     /// come next (the stores' `prefetch` hints), so that a store can read
@@ -166,6 +168,7 @@ where
     /// assert_eq!(credited, [None, Some(AffiliateId::new(7)), None]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "the iterator is lazy: nothing is attributed until it is consumed"]
     pub fn attribute_all<'a>(&'a self, conversions: &'a [Conversion]) -> AttributeAll<'a, R, C, B, L> {
         AttributeAll {
             attributor: self,
@@ -376,6 +379,15 @@ where
 }
 
 impl<R, C, B, L> ExactSizeIterator for AttributeAll<'_, R, C, B, L>
+where
+    R: CodeRegistry,
+    C: ClickStore,
+    B: BindingStore,
+    L: Ledger,
+{
+}
+
+impl<R, C, B, L> std::iter::FusedIterator for AttributeAll<'_, R, C, B, L>
 where
     R: CodeRegistry,
     C: ClickStore,

@@ -548,5 +548,6 @@ where
     expect("ids are independent", ledger.get(&other.conversion), None)?;
     expect("record another id", ledger.record(&other), None)?;
     expect("both kept", ledger.get(&first.conversion), Some(first))?;
+    expect("the other is kept", ledger.get(&other.conversion), Some(other))?;
     Ok(())
 }

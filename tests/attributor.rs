@@ -61,6 +61,10 @@ impl<S: CodeRegistry> CodeRegistry for Faulty<'_, S> {
         self.before()?;
         self.inner.lookup(code, at).map_err(|_| Injected)
     }
+    // A hint rolls no dice, so that worlds with and without hints fail alike.
+    fn prefetch(&self, conversions: &[Conversion]) {
+        self.inner.prefetch(conversions);
+    }
 }
 
 impl<S: ClickStore> ClickStore for Faulty<'_, S> {
@@ -72,6 +76,9 @@ impl<S: ClickStore> ClickStore for Faulty<'_, S> {
     fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Injected> {
         self.before()?;
         self.inner.find(query).map_err(|_| Injected)
+    }
+    fn prefetch(&self, conversions: &[Conversion]) {
+        self.inner.prefetch(conversions);
     }
 }
 
@@ -87,6 +94,9 @@ impl<S: BindingStore> BindingStore for Faulty<'_, S> {
         // Fail after the write, too: the caller cannot tell whether it landed.
         self.before()
     }
+    fn prefetch(&self, conversions: &[Conversion]) {
+        self.inner.prefetch(conversions);
+    }
 }
 
 impl<S: Ledger> Ledger for Faulty<'_, S> {
@@ -101,6 +111,45 @@ impl<S: Ledger> Ledger for Faulty<'_, S> {
         self.before()?;
         Ok(earlier)
     }
+    fn prefetch(&self, conversions: &[Conversion]) {
+        self.inner.prefetch(conversions);
+    }
+}
+
+/// Memory stores that fail `percent` of their calls as `dice` say.
+fn faulty_attributor<'a>(
+    clicks: &[Click],
+    dice: &'a Dice,
+    percent: u64,
+) -> Attributor<
+    Faulty<'a, MemoryCodeRegistry>,
+    Faulty<'a, MemoryClickStore>,
+    Faulty<'a, MemoryBindingStore>,
+    Faulty<'a, MemoryLedger>,
+> {
+    Attributor::new(
+        Faulty {
+            inner: registry(),
+            dice,
+            percent,
+        },
+        Faulty {
+            inner: clicks_store(clicks),
+            dice,
+            percent,
+        },
+        Faulty {
+            inner: MemoryBindingStore::new(),
+            dice,
+            percent,
+        },
+        Faulty {
+            inner: MemoryLedger::new(),
+            dice,
+            percent,
+        },
+        policies(),
+    )
 }
 
 const AFFILIATES: u64 = 12;
@@ -196,29 +245,7 @@ fn failing_stores_never_credit_twice_nor_lose_a_conversion() {
 
     let dice = Dice(Cell::new(0xfa17));
     let percent = 10;
-    let faulty = Attributor::new(
-        Faulty {
-            inner: registry(),
-            dice: &dice,
-            percent,
-        },
-        Faulty {
-            inner: clicks_store(&clicks),
-            dice: &dice,
-            percent,
-        },
-        Faulty {
-            inner: MemoryBindingStore::new(),
-            dice: &dice,
-            percent,
-        },
-        Faulty {
-            inner: MemoryLedger::new(),
-            dice: &dice,
-            percent,
-        },
-        policies(),
-    );
+    let faulty = faulty_attributor(&clicks, &dice, percent);
     let mut failures = 0;
     for c in &conversions {
         // A postback sender retries until it is acknowledged.
@@ -296,34 +323,11 @@ fn a_page_with_failing_stores_reports_each_failure_in_its_place_and_goes_on() {
     let page = &conversions[..500];
     // Two faulty worlds that fail on the same calls: one attributed a call
     // at a time, the other a page at once.
-    let faulty = |dice| {
-        let percent = 5;
-        Attributor::new(
-            Faulty {
-                inner: registry(),
-                dice,
-                percent,
-            },
-            Faulty {
-                inner: clicks_store(&clicks),
-                dice,
-                percent,
-            },
-            Faulty {
-                inner: MemoryBindingStore::new(),
-                dice,
-                percent,
-            },
-            Faulty {
-                inner: MemoryLedger::new(),
-                dice,
-                percent,
-            },
-            policies(),
-        )
-    };
     let (dice_one, dice_all) = (Dice(Cell::new(0xfa17)), Dice(Cell::new(0xfa17)));
-    let (one_by_one, all_at_once) = (faulty(&dice_one), faulty(&dice_all));
+    let (one_by_one, all_at_once) = (
+        faulty_attributor(&clicks, &dice_one, 5),
+        faulty_attributor(&clicks, &dice_all, 5),
+    );
 
     let expected: Vec<Result<Decision, String>> = page
         .iter()
@@ -343,4 +347,95 @@ fn a_page_with_failing_stores_reports_each_failure_in_its_place_and_goes_on() {
         all_at_once.ledger().inner.decisions(),
         one_by_one.ledger().inner.decisions()
     );
+}
+
+/// A store that writes down every call it gets, then passes it on.
+struct Recorder<'a, S> {
+    inner: S,
+    log: &'a std::sync::Mutex<Vec<String>>,
+}
+
+impl<S> Recorder<'_, S> {
+    fn note(&self, event: String) {
+        self.log.lock().unwrap().push(event);
+    }
+}
+
+fn ids(conversions: &[Conversion]) -> String {
+    conversions
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl<S: CodeRegistry> CodeRegistry for Recorder<'_, S> {
+    type Error = S::Error;
+    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, S::Error> {
+        self.note(format!("registry lookup {code}"));
+        self.inner.lookup(code, at)
+    }
+    fn prefetch(&self, conversions: &[Conversion]) {
+        self.note(format!("registry prefetch {}", ids(conversions)));
+        self.inner.prefetch(conversions);
+    }
+}
+
+impl<S: Ledger> Ledger for Recorder<'_, S> {
+    type Error = S::Error;
+    fn get(&self, id: &ConversionId) -> Result<Option<Decision>, S::Error> {
+        self.note(format!("ledger get {id}"));
+        self.inner.get(id)
+    }
+    fn record(&self, decision: &Decision) -> Result<Option<Decision>, S::Error> {
+        self.note(format!("ledger record {}", decision.conversion));
+        self.inner.record(decision)
+    }
+    fn prefetch(&self, conversions: &[Conversion]) {
+        self.note(format!("ledger prefetch {}", ids(conversions)));
+        self.inner.prefetch(conversions);
+    }
+}
+
+#[test]
+fn a_page_tells_the_stores_each_batch_of_16_before_attributing_it() {
+    let log = std::sync::Mutex::new(Vec::new());
+    // Behind an `Arc` and a `Box`, so that the hint must pass through them.
+    let attributor = Attributor::new(
+        std::sync::Arc::new(Recorder {
+            inner: registry(),
+            log: &log,
+        }),
+        MemoryClickStore::new(),
+        MemoryBindingStore::new(),
+        Box::new(Recorder {
+            inner: MemoryLedger::new(),
+            log: &log,
+        }),
+        Policy::coupon_first(),
+    );
+    let page: Vec<Conversion> = (0..40)
+        .map(|i| {
+            let code = CouponCode::parse(&format!("AFF{}X", i % AFFILIATES)).unwrap();
+            Conversion::new(format!("o{i}").parse().unwrap(), EventKind::Purchase, now()).code(code)
+        })
+        .collect();
+
+    let mut decisions = attributor.attribute_all(&page);
+    assert_eq!(decisions.len(), 40);
+    decisions.next().unwrap().unwrap();
+    assert_eq!(decisions.len(), 39);
+    assert_eq!(decisions.filter(Result::is_ok).count(), 39);
+
+    let mut expected = Vec::new();
+    for batch in page.chunks(16) {
+        expected.push(format!("ledger prefetch {}", ids(batch)));
+        expected.push(format!("registry prefetch {}", ids(batch)));
+        for c in batch {
+            expected.push(format!("ledger get {}", c.id));
+            expected.push(format!("registry lookup {}", c.codes[0]));
+            expected.push(format!("ledger record {}", c.id));
+        }
+    }
+    assert_eq!(*log.lock().unwrap(), expected);
 }

@@ -47,8 +47,36 @@ fn readers_on_two_threads_see_a_writer_assign_codes() {
     assert_eq!(registry.len(), 2_000);
 }
 
+/// Runs `test` on its own thread and fails if it takes longer than a
+/// minute: a deadlock fails the test instead of hanging the run.
+fn within_a_minute(test: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        test();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(()) => worker.join().unwrap(),
+        // The worker panicked: its panic is the failure.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = worker.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("deadlock: the test did not finish in a minute")
+        }
+    }
+}
+
 #[test]
 fn pages_attributed_on_two_threads_finish_beside_writers_of_every_kind() {
+    for _ in 0..20 {
+        within_a_minute(pages_beside_writers);
+    }
+}
+
+fn pages_beside_writers() {
     use attributor::{
         AffiliateId, Click, ClickId, Conversion, CouponCode, CustomerId, EventKind, ImportOptions, ImportRow,
         Policy,

@@ -9,7 +9,8 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
 use super::compact::{
-    Chunks, Padded, from_nanos, read, read_batched, saturating_nanos, to_nanos, touch_lines, write,
+    Chunks, Padded, from_nanos, probe_control, read, read_batched, saturating_nanos, to_nanos, touch_lines,
+    write,
 };
 use crate::clicks::{ClickQuery, ClickStore};
 use crate::conversion::{Click, Conversion, SubIds};
@@ -61,9 +62,11 @@ const SHARDS: usize = 64;
 /// [`ClickStore::customer_click_evidence`] hint walks the ids of a
 /// customer with at most 64 clicks; for a busier one it goes to the index.
 ///
-/// Every shard has its own cache-padded reader-writer lock. Readers never
-/// hold two locks at once: a click by id copies its candidate entries out
-/// of the click shard before it reads a customer shard. A writer locks the
+/// Every shard has its own cache-padded reader-writer lock. Readers hold
+/// one lock at a time: a click by id copies its candidate entries out of
+/// the click shard before it reads a customer shard. (A
+/// [`prefetch`](ClickStore::prefetch) holds several customer shards, but
+/// only those it gets without waiting.) A writer locks the
 /// click shard of the click's id, then, one at a time, customer shards; no
 /// one takes a click shard while holding a customer shard, so writers
 /// cannot deadlock. Entries and ids are never removed or moved within
@@ -490,8 +493,8 @@ impl MemoryClickStore {
         let want = click.id.as_bytes();
         let key = key_of(self.hash(want));
         // Lock order: a click shard, then customer shards one at a time.
-        // Readers hold one lock at a time, except a prefetch, which holds
-        // customer shards only, taken in ascending order.
+        // Readers hold one lock at a time, except a prefetch, which never
+        // waits for a lock.
         let mut shard = write(self.click_shard(key));
         let seen = shard
             .by_id
@@ -743,18 +746,22 @@ impl ClickStore for MemoryClickStore {
             let hash = table_hash(key);
             match stage {
                 // The control bytes; the slots; the blocks.
-                0 => shard.blocks.find(hash, |_| black_box(false)),
-                1 => shard.blocks.find(hash, |b| {
-                    black_box(b.len());
-                    false
-                }),
-                _ => shard.blocks.find(hash, |b| {
-                    if Block::customer(b) == Some(customer.as_bytes()) {
-                        touch_lines(b);
-                    }
-                    false
-                }),
-            };
+                0 => probe_control(&shard.blocks, hash),
+                1 => {
+                    shard.blocks.find(hash, |b| {
+                        black_box(b.len());
+                        false
+                    });
+                }
+                _ => {
+                    shard.blocks.find(hash, |b| {
+                        if Block::customer(b) == Some(customer.as_bytes()) {
+                            touch_lines(b);
+                        }
+                        false
+                    });
+                }
+            }
         });
     }
 }

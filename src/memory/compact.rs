@@ -1,9 +1,10 @@
 //! Compact building blocks shared by the memory stores: chunked vectors,
 //! packed codes, instants as integers, cache-padded shards.
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use chrono::{DateTime, Utc};
+use hashbrown::HashTable;
 use smallvec::SmallVec;
 
 use crate::code::CouponCode;
@@ -183,12 +184,29 @@ pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A shard's read lock if it can be had without waiting; see [`read`].
+fn try_read<T>(lock: &RwLock<T>) -> Option<RwLockReadGuard<'_, T>> {
+    match lock.try_read() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// Reads the control bytes `table` probes for `hash`, and nothing they
+/// point to: the first stage of a prefetch.
+pub(crate) fn probe_control<T>(table: &HashTable<T>, hash: u64) {
+    table.find(hash, |_| std::hint::black_box(false));
+}
+
 /// A shard's write lock; see [`read`].
 pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// How many keys [`read_batched`] reads under one set of shard locks.
+/// How many keys [`read_batched`] reads under one set of shard locks; the
+/// [`Attributor`](crate::Attributor) hands the stores 16 conversions at a
+/// time too.
 pub(crate) const PREFETCH_BATCH: usize = 16;
 
 /// Calls `touch(shard, key, stage)` for each stage in `0..stages` and each
@@ -202,12 +220,13 @@ pub(crate) const PREFETCH_BATCH: usize = 16;
 /// stage at a time, with each stage reading one more link of the chain for
 /// every key, the misses of different keys overlap.
 ///
-/// For each batch it takes the read locks of the batch's shards first, in
-/// ascending order, and releases them after the last stage. Taking a lock
-/// is an atomic read-modify-write, which waits for every load before it, so
-/// no lock is taken between the stages. A store's writers hold one of these
-/// locks at a time, or all of them in ascending order, so taking several in
-/// that order cannot deadlock.
+/// For each batch it takes the read locks of the batch's shards first and
+/// releases them after the last stage. Taking a lock is an atomic
+/// read-modify-write, which waits for every load before it, so no lock is
+/// taken between the stages. It only tries each lock: the keys of a shard
+/// that is being written, or that a writer waits for, are skipped, since a
+/// hint may be dropped. So a prefetch never waits while it holds a lock,
+/// and can neither deadlock nor hold a writer up behind another shard.
 pub(crate) fn read_batched<T, K>(
     shards: &[Padded<RwLock<T>>],
     keys: impl IntoIterator<Item = (usize, K)>,
@@ -222,7 +241,7 @@ pub(crate) fn read_batched<T, K>(
         wanted.dedup();
         let guards: SmallVec<[(usize, RwLockReadGuard<'_, T>); PREFETCH_BATCH]> = wanted
             .iter()
-            .filter_map(|&s| Some((s, read(&shards.get(s)?.0))))
+            .filter_map(|&s| Some((s, try_read(&shards.get(s)?.0)?)))
             .collect();
         let batch: SmallVec<[(&T, K); PREFETCH_BATCH]> = batch
             .into_iter()
@@ -248,7 +267,7 @@ pub(crate) fn touch_lines(bytes: &[u8]) {
         bytes
     };
     let tail = if long {
-        bytes.get(bytes.len() - EDGE..).unwrap_or_default()
+        bytes.get(bytes.len().saturating_sub(EDGE)..).unwrap_or_default()
     } else {
         &[]
     };

@@ -10,7 +10,7 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
 use super::compact::{
-    Chunks, OPEN, Packed, Padded, from_nanos, read, read_batched, shard_of, to_nanos, write,
+    Chunks, OPEN, Packed, Padded, from_nanos, probe_control, read, read_batched, shard_of, to_nanos, write,
 };
 use crate::code::{CouponCode, Skeleton};
 use crate::conversion::Conversion;
@@ -37,7 +37,9 @@ const SHARDS: usize = 64;
 /// code and every code it could be confused with live in one shard. Each
 /// shard sits behind its own reader-writer lock, on its own cache lines:
 /// lookups on many threads rarely meet, and a writer blocks only the
-/// readers of the one shard it writes. Within a shard an assignment is a
+/// readers of the one shard it writes (an [`import`](Self::import) writes
+/// them all; it holds every shard while it consumes its rows, so the rows
+/// must not come from a lookup in the same registry). Within a shard an assignment is a
 /// 48-byte record (the code packed in 16 bytes, the start as a chrono
 /// instant so that lookups skip calendar arithmetic, the end as
 /// nanoseconds) in a chunked vector, and a hashbrown table of 4-byte
@@ -818,7 +820,7 @@ impl CodeRegistry for MemoryCodeRegistry {
         });
         read_batched(&self.shards[..], keys, 2, |shard, &(hash, code, at), stage| {
             if stage == 0 {
-                shard.heads.find(hash, |_| black_box(false));
+                probe_control(&shard.heads, hash);
             } else {
                 black_box(shard.lookup(hash, code, at));
             }
