@@ -276,68 +276,61 @@ impl Naive {
 
 // ---------------------------------------------------------------------------
 
+/// The time `run` takes over `iters` conversions, in batches of at most
+/// [`BATCH`] that each start with a fresh ledger from `fresh` (made outside
+/// the timing), so that every conversion in a batch is new.
+fn batched<T>(iters: u64, mut fresh: impl FnMut() -> T, mut run: impl FnMut(&mut T, &[Raw])) -> Duration {
+    let raw = &world().raw;
+    let mut spent = Duration::ZERO;
+    let mut done = 0u64;
+    while done < iters {
+        let n = (iters - done).min(BATCH as u64) as usize;
+        let mut ledger = fresh();
+        let start = Instant::now();
+        run(&mut ledger, raw.get(..n).unwrap_or(raw));
+        spent += start.elapsed();
+        done += n as u64;
+    }
+    spent
+}
+
 fn attribute(c: &mut Criterion) {
     let w = world();
     let mut group = c.benchmark_group("attribute");
     group.throughput(criterion::Throughput::Elements(1));
     group.bench_function("baseline/naive", |b| {
         b.iter_custom(|iters| {
-            let mut spent = Duration::ZERO;
-            let mut done = 0u64;
-            while done < iters {
-                let n = (iters - done).min(BATCH as u64) as usize;
-                let mut ledger = HashMap::new();
-                let start = Instant::now();
-                for raw in &w.raw[..n] {
-                    black_box(w.naive.attribute(&mut ledger, raw));
+            batched(iters, HashMap::new, |ledger, raws| {
+                for raw in raws {
+                    black_box(w.naive.attribute(ledger, raw));
                 }
-                spent += start.elapsed();
-                done += n as u64;
-            }
-            spent
+            })
         })
     });
+    let attributor = || Attributor::new(&w.registry, &w.clicks, &w.bindings, MemoryLedger::new(), policy());
     group.bench_function("attributor", |b| {
         b.iter_custom(|iters| {
-            let mut spent = Duration::ZERO;
-            let mut done = 0u64;
-            while done < iters {
-                let n = (iters - done).min(BATCH as u64) as usize;
-                let ledger = MemoryLedger::new();
-                let attributor = Attributor::new(&w.registry, &w.clicks, &w.bindings, &ledger, policy());
-                let start = Instant::now();
-                for raw in &w.raw[..n] {
+            batched(iters, attributor, |attributor, raws| {
+                for raw in raws {
                     black_box(attributor.attribute(&parse(raw)).unwrap());
                 }
-                spent += start.elapsed();
-                done += n as u64;
-            }
-            spent
+            })
         })
     });
     // The same conversions a page at a time, as a queue consumer takes
     // them: parsed into a reused page, then attributed with `attribute_all`.
     group.bench_function("attributor/all", |b| {
+        let mut page: Vec<Conversion> = Vec::with_capacity(PAGE);
         b.iter_custom(|iters| {
-            let mut spent = Duration::ZERO;
-            let mut done = 0u64;
-            let mut page: Vec<Conversion> = Vec::with_capacity(PAGE);
-            while done < iters {
-                let n = (iters - done).min(BATCH as u64) as usize;
-                let ledger = MemoryLedger::new();
-                let attributor = Attributor::new(&w.registry, &w.clicks, &w.bindings, &ledger, policy());
-                let start = Instant::now();
-                for raws in w.raw[..n].chunks(PAGE) {
+            batched(iters, attributor, |attributor, raws| {
+                for raws in raws.chunks(PAGE) {
                     page.clear();
                     page.extend(raws.iter().map(parse));
                     for decision in attributor.attribute_all(&page) {
                         black_box(decision.unwrap());
                     }
                 }
-                spent += start.elapsed();
-                done += n as u64;
-            }
-            spent
+            })
         })
     });
     group.finish();
