@@ -134,7 +134,8 @@ where
     /// come next (the stores' `prefetch` hints), so that a store can read
     /// what they need in one pass, where one call at a time waits for each
     /// read in turn. With the memory stores at a million customers this
-    /// raises throughput; see the README's Performance section.
+    /// raises throughput; when the stores fit in cache it costs a little.
+    /// See the README's Performance section.
     ///
     /// ```
     /// use attributor::{AffiliateId, Attributor, Conversion, CouponCode, EventKind, MemoryBindingStore,
