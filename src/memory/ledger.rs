@@ -32,10 +32,11 @@ const ROOM: usize = 1 << 12;
 /// compact byte encoding (ids as their bytes, instants as seconds and
 /// nanoseconds, enums as one-byte tags, the policy as an index into the
 /// few distinct policies the shard has seen), back to back in chunks of
-/// 64 KiB, found through a hashbrown table of 8-byte positions. A decision
-/// that names a code and a click takes about 180 bytes this way, index
-/// included, where a [`Decision`] value takes 968; [`Ledger::get`] decodes
-/// it back.
+/// 64 KiB, found through a hashbrown table of 12-byte slots (a position
+/// and 32 bits of the id's hash, so that the table grows without reading
+/// the decisions). A decision that names a code and a click takes about
+/// 185 bytes this way, index included, where a [`Decision`] value takes
+/// 968; [`Ledger::get`] decodes it back.
 ///
 /// ```
 /// use attributor::{Conversion, EventKind, Evidence, Ledger, MemoryLedger, Policy, resolve};
@@ -60,28 +61,50 @@ pub struct MemoryLedger {
 struct Shard {
     /// Encoded decisions back to back; one never spans two chunks.
     chunks: Vec<Vec<u8>>,
-    /// Each decision's chunk (high 32 bits) and offset in it (low 32 bits).
-    by_id: HashTable<u64>,
+    /// Where each decision is.
+    by_id: HashTable<Slot>,
     /// The distinct policies of the decisions, in the order first seen.
     policies: Vec<Policy>,
 }
 
-/// The encoding at `position` (see [`Shard::by_id`]) and what follows it.
-fn encoding_at(chunks: &[Vec<u8>], position: u64) -> Option<&[u8]> {
-    let chunk = chunks.get(usize::try_from(position >> 32).ok()?)?;
-    chunk.get(usize::try_from(position & u64::from(u32::MAX)).ok()?..)
+/// A decision's place in its shard: 12 bytes, aligned to 4.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// The low half of the id's hash, from which [`table_hash`] rebuilds
+    /// the table's hash when it grows.
+    hash: u32,
+    /// The chunk.
+    chunk: u32,
+    /// The offset of the encoding in the chunk.
+    offset: u32,
+}
+
+/// The hash the shard's table places a decision by: a function of the
+/// 32 bits of the id's hash a [`Slot`] keeps, spread over 64 bits (hashbrown
+/// places by the low bits and tags by the top seven).
+fn table_hash(kept: u32) -> u64 {
+    u64::from(kept).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The 32 bits of an id's hash a [`Slot`] keeps: the low half, apart from
+/// the bits [`shard_of`] chose the shard by, so that they vary within a
+/// shard.
+fn kept_hash(hash: u64) -> u32 {
+    hash as u32
 }
 
 impl Shard {
-    fn bytes_of(&self, position: u64) -> Option<&[u8]> {
-        encoding_at(&self.chunks, position)
+    fn bytes_of(&self, slot: Slot) -> Option<&[u8]> {
+        let chunk = self.chunks.get(usize::try_from(slot.chunk).ok()?)?;
+        chunk.get(usize::try_from(slot.offset).ok()?..)
     }
 
     fn find(&self, hash: u64, id: &ConversionId) -> Option<&[u8]> {
-        let position = self
-            .by_id
-            .find(hash, |&p| self.bytes_of(p).is_some_and(|b| codec::is_of(b, id)))?;
-        self.bytes_of(*position)
+        let kept = kept_hash(hash);
+        let slot = self.by_id.find(table_hash(kept), |&s| {
+            s.hash == kept && self.bytes_of(s).is_some_and(|b| codec::is_of(b, id))
+        })?;
+        self.bytes_of(*slot)
     }
 
     fn decode(&self, bytes: &[u8], id: &ConversionId) -> Result<Decision, LedgerError> {
@@ -93,7 +116,7 @@ impl Shard {
             .iter()
             // Every recorded decision reads back (the codec's tests check
             // it); one that did not would be left out.
-            .filter_map(|p| self.bytes_of(*p).and_then(|b| codec::decode(b, &self.policies)))
+            .filter_map(|s| self.bytes_of(*s).and_then(|b| codec::decode(b, &self.policies)))
     }
 }
 
@@ -182,7 +205,7 @@ impl Ledger for MemoryLedger {
         });
         read_batched(&self.shards[..], keys, 2, |shard, &(hash, id), stage| {
             if stage == 0 {
-                probe_control(&shard.by_id, hash);
+                probe_control(&shard.by_id, table_hash(kept_hash(hash)));
             } else {
                 black_box(shard.find(hash, id));
             }
@@ -229,15 +252,17 @@ impl Ledger for MemoryLedger {
         let Ok(offset) = u32::try_from(chunk.len()) else {
             return Err(LedgerError::Full);
         };
+        let Ok(chunk_index) = u32::try_from(chunk_index) else {
+            return Err(LedgerError::Full);
+        };
         codec::encode(decision, policy, chunk);
-        let position = (chunk_index as u64) << 32 | u64::from(offset);
-        let chunks = &*chunks;
-        by_id.insert_unique(hash, position, |&p| {
-            // The id comes first: hash it as `place` does.
-            encoding_at(chunks, p)
-                .and_then(codec::id_bytes)
-                .map_or(0, |id| self.hasher.hash_one(id))
-        });
+        let kept = kept_hash(hash);
+        let slot = Slot {
+            hash: kept,
+            chunk: chunk_index,
+            offset,
+        };
+        by_id.insert_unique(table_hash(kept), slot, |s| table_hash(s.hash));
         Ok(None)
     }
 }
