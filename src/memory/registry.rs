@@ -810,19 +810,30 @@ impl CodeRegistry for MemoryCodeRegistry {
     }
 
     /// Reads what a lookup of the conversions' codes reads, a stage at a
-    /// time: the index's control bytes, then the rest of the lookup.
+    /// time: the index's control bytes, its slots, then the first record
+    /// of each code.
     fn prefetch(&self, conversions: &[Conversion]) {
         let keys = conversions.iter().flat_map(|c| {
             c.codes.iter().map(move |code| {
                 let hash = skeleton_hash(&self.hasher, code);
-                (shard_of(hash, SHARDS), (hash, code, c.occurred_at))
+                (shard_of(hash, SHARDS), hash)
             })
         });
-        read_batched(&self.shards[..], keys, 2, |shard, &(hash, code, at), stage| {
-            if stage == 0 {
-                probe_control(&shard.heads, hash);
-            } else {
-                black_box(shard.lookup(hash, code, at));
+        read_batched(&self.shards[..], keys, 3, |shard, &hash, stage| match stage {
+            0 => probe_control(&shard.heads, hash),
+            // The slots; then the records they point to, without waiting to
+            // compare their codes, so that the batch's reads overlap.
+            1 => {
+                shard.heads.find(hash, |&i| {
+                    black_box(i);
+                    false
+                });
+            }
+            _ => {
+                shard.heads.find(hash, |&i| {
+                    black_box(shard.recs.get(i).map(|r| r.affiliate));
+                    false
+                });
             }
         });
     }
