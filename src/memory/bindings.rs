@@ -169,24 +169,19 @@ impl BindingStore for MemoryBindingStore {
             let hash = self.hasher.hash_one(c.customer.as_ref()?.as_bytes());
             Some((shard_of(hash, SHARDS), hash))
         });
-        read_batched(
-            &self.shards[..],
-            keys,
-            2,
-            |shard, &hash, stage| {
-                if stage == 0 {
-                    probe_control(shard, hash);
-                } else {
-                    // Each entry the control bytes point to, read without
-                    // waiting to compare it, so that the reads of the
-                    // batch's entries overlap.
-                    shard.find(hash, |e| {
-                        black_box((e.customer.as_bytes().len(), e.history.len()));
-                        false
-                    });
-                }
-            },
-        );
+        read_batched(&self.shards[..], keys, 2, |shard, &hash, stage| {
+            if stage == 0 {
+                probe_control(shard, hash);
+            } else {
+                // Each entry the control bytes point to, read without
+                // waiting to compare it, so that the reads of the
+                // batch's entries overlap.
+                shard.find(hash, |e| {
+                    black_box((e.customer.as_bytes().len(), e.history.len()));
+                    false
+                });
+            }
+        });
     }
 
     fn bind(&self, binding: &Binding) -> Result<(), Infallible> {

@@ -9,8 +9,8 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
 use super::compact::{
-    Chunks, Padded, from_nanos, probe_control, read, read_batched, saturating_nanos, to_nanos, touch_lines,
-    write,
+    Chunks, Padded, from_nanos, probe_control, read, read_batched, same_bytes, saturating_nanos, to_nanos,
+    touch_lines, write,
 };
 use crate::clicks::{ClickQuery, ClickStore};
 use crate::conversion::{Click, Conversion, SubIds};
@@ -783,7 +783,7 @@ impl MemoryClickStore {
             let mut at = bytes.len().checked_sub(block.ids)?;
             while at < bytes.len() {
                 let len = usize::from(*bytes.get(at)?);
-                if bytes.get(at + 1..at + 1 + len)? == id.as_bytes() {
+                if same_bytes(bytes.get(at + 1..at + 1 + len)?, id.as_bytes()) {
                     let place = u32::try_from(bytes.len() - at).ok()?;
                     return block.touch_at(place);
                 }
