@@ -134,7 +134,8 @@ where
     /// come next (the stores' `prefetch` hints), so that a store can read
     /// what they need in one pass, where one call at a time waits for each
     /// read in turn. With the memory stores at a million customers this
-    /// raises throughput; when the stores fit in cache it costs a little.
+    /// raises throughput; when the stores fit in cache there is nothing to
+    /// overlap, and the hints are extra work.
     /// See the README's Performance section.
     ///
     /// ```

@@ -228,7 +228,10 @@ pub(crate) const PREFETCH_BATCH: usize = 16;
 /// slot, what the slot points to), and each read of a large store misses
 /// the cache. Done one key at a time, the misses follow one another. Done a
 /// stage at a time, with each stage reading one more link of the chain for
-/// every key, the misses of different keys overlap.
+/// every key, the misses of different keys overlap. A stage should load
+/// and throw the value away: one that compares what it loaded, and
+/// branches on it, makes each key a chain again, and the processor then
+/// has only two or three keys' misses in flight.
 ///
 /// For each batch it takes the read locks of the batch's shards first and
 /// releases them after the last stage. Taking a lock is an atomic
