@@ -35,7 +35,7 @@ const ROOM: usize = 1 << 12;
 /// 64 KiB, found through a hashbrown table of 12-byte slots (a position
 /// and 32 bits of the id's hash, so that the table grows without reading
 /// the decisions). A decision that names a code and a click takes about
-/// 185 bytes this way, index included, where a [`Decision`] value takes
+/// 181 bytes this way, index included, where a [`Decision`] value takes
 /// 968; [`Ledger::get`] decodes it back.
 ///
 /// ```
