@@ -86,9 +86,9 @@ fn table_hash(kept: u32) -> u64 {
     u64::from(kept).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// The 32 bits of an id's hash a [`Slot`] keeps: the low half, apart from
-/// the bits [`shard_of`] chose the shard by, so that they vary within a
-/// shard.
+/// The 32 bits of an id's hash a [`Slot`] keeps: the low half, which holds
+/// none of the bits [`shard_of`] chose the shard by, so that all 32 vary
+/// within a shard.
 fn kept_hash(hash: u64) -> u32 {
     hash as u32
 }
@@ -264,5 +264,38 @@ impl Ledger for MemoryLedger {
         };
         by_id.insert_unique(table_hash(kept), slot, |s| table_hash(s.hash));
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::conversion::EventKind;
+    use crate::resolve::{Evidence, resolve};
+
+    #[test]
+    fn every_decision_is_found_after_the_index_has_grown_many_times() {
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        let decision = |i: usize| {
+            let id = ConversionId::new(&format!("ORD-{i}")).unwrap();
+            resolve(
+                &Conversion::new(id, EventKind::Purchase, at),
+                &Evidence::new(),
+                &Policy::coupon_first(),
+            )
+        };
+        let ledger = MemoryLedger::new();
+        for i in 0..20_000 {
+            assert_eq!(ledger.record(&decision(i)), Ok(None));
+        }
+        assert_eq!(ledger.len(), 20_000);
+        for i in 0..20_000 {
+            let d = decision(i);
+            assert_eq!(ledger.get(&d.conversion), Ok(Some(d)));
+        }
+        let unknown = decision(20_000);
+        assert_eq!(ledger.get(&unknown.conversion), Ok(None));
     }
 }
