@@ -175,7 +175,8 @@ impl BindingStore for MemoryBindingStore {
             } else {
                 // Each entry the control bytes point to, read without
                 // waiting to compare it, so that the reads of the
-                // batch's entries overlap.
+                // batch's entries overlap. (A history of more than one
+                // binding, kept apart, is left to the lookup.)
                 shard.find(hash, |e| {
                     black_box((e.customer.as_bytes().len(), e.history.len()));
                     false

@@ -754,7 +754,8 @@ impl ClickStore for MemoryClickStore {
                     });
                 }
                 // Every block the slots point to, without waiting to
-                // compare its customer, so that the batch's reads overlap.
+                // compare its customer, so that the batch's reads overlap
+                // (a block whose tag matches by chance is read for nothing).
                 _ => {
                     shard.blocks.find(hash, |b| {
                         touch_lines(b);

@@ -35,7 +35,7 @@ const ROOM: usize = 1 << 12;
 /// 64 KiB, found through a hashbrown table of 12-byte slots (a position
 /// and 32 bits of the id's hash, so that the table grows without reading
 /// the decisions). A decision that names a code and a click takes about
-/// 181 bytes this way, index included, where a [`Decision`] value takes
+/// 182 bytes this way, index included, where a [`Decision`] value takes
 /// 968; [`Ledger::get`] decodes it back.
 ///
 /// ```
@@ -274,6 +274,44 @@ mod tests {
     use super::*;
     use crate::conversion::EventKind;
     use crate::resolve::{Evidence, resolve};
+
+    #[test]
+    fn ids_whose_kept_hash_bits_collide_are_told_apart_by_their_ids() {
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        let decision = |id: &str| {
+            let conversion = Conversion::new(ConversionId::new(id).unwrap(), EventKind::Purchase, at);
+            resolve(&conversion, &Evidence::new(), &Policy::coupon_first())
+        };
+        let (first, second) = (decision("ORD-1"), decision("ORD-2"));
+        let mut shard = Shard {
+            policies: vec![Policy::coupon_first()],
+            ..Shard::default()
+        };
+        let mut chunk = Vec::new();
+        codec::encode(&first, 0, &mut chunk);
+        let offset = u32::try_from(chunk.len()).unwrap();
+        codec::encode(&second, 0, &mut chunk);
+        shard.chunks.push(chunk);
+        // Both slots keep the same 32 bits, as if the ids' hashes collided.
+        for offset in [0, offset] {
+            let slot = Slot {
+                hash: 7,
+                chunk: 0,
+                offset,
+            };
+            shard
+                .by_id
+                .insert_unique(table_hash(7), slot, |s| table_hash(s.hash));
+        }
+        let found = |d: &Decision| {
+            shard
+                .find(7, &d.conversion)
+                .and_then(|b| codec::decode(b, &shard.policies))
+        };
+        assert_eq!(found(&first), Some(first));
+        assert_eq!(found(&second), Some(second));
+        assert_eq!(found(&decision("ORD-3")), None);
+    }
 
     #[test]
     fn every_decision_is_found_after_the_index_has_grown_many_times() {
