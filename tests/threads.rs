@@ -135,3 +135,38 @@ fn pages_beside_writers() {
     });
     assert_eq!(attributor.ledger().len(), 800);
 }
+
+#[test]
+fn an_import_may_read_the_registry_it_imports_into() {
+    use attributor::{AffiliateId, CodeRegistry, CouponCode, ImportOptions, ImportRow};
+    use chrono::{TimeZone, Utc};
+    use std::sync::Arc;
+    within_a_minute(|| {
+        let registry = Arc::new(MemoryCodeRegistry::new());
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        registry
+            .assign(CouponCode::parse("SPRING10").unwrap(), AffiliateId::new(1), t)
+            .unwrap();
+        // The rows copy the codes of affiliate 1 to a new spelling, looking
+        // each one up as they go; the owner check reads the registry too.
+        let source = Arc::clone(&registry);
+        let rows = ["SPRING10", "SUMMER20"].into_iter().map(move |text| {
+            let code = CouponCode::parse(text).unwrap();
+            let owner = source.lookup(&code, t).unwrap().assignment().map_or(2, |a| a.affiliate.get());
+            ImportRow::new(&format!("NEW-{text}"), AffiliateId::new(owner), t)
+        });
+        let reader = Arc::clone(&registry);
+        let known = move |a: AffiliateId| {
+            let probe = CouponCode::parse("SPRING10").unwrap();
+            reader.lookup(&probe, t).is_ok() && a.get() <= 2
+        };
+        let report = registry.import(rows, ImportOptions::all_or_nothing().known_affiliates(&known));
+        assert_eq!((report.applied, report.conflicts.len()), (2, 0));
+        let owner = |text: &str| {
+            let code = CouponCode::parse(text).unwrap();
+            registry.lookup(&code, t).unwrap().assignment().map(|a| a.affiliate)
+        };
+        assert_eq!(owner("NEWSPRING10"), Some(AffiliateId::new(1)));
+        assert_eq!(owner("NEWSUMMER20"), Some(AffiliateId::new(2)));
+    });
+}

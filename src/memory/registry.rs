@@ -38,8 +38,7 @@ const SHARDS: usize = 64;
 /// shard sits behind its own reader-writer lock, on its own cache lines:
 /// lookups on many threads rarely meet, and a writer blocks only the
 /// readers of the one shard it writes (an [`import`](Self::import) writes
-/// them all; it holds every shard while it consumes its rows, so the rows
-/// must not come from a lookup in the same registry). Within a shard an assignment is a
+/// them all, once it has read its rows). Within a shard an assignment is a
 /// 48-byte record (the code packed in 16 bytes, the start as a chrono
 /// instant so that lookups skip calendar arithmetic, the end as
 /// nanoseconds) in a chunked vector, and a hashbrown table of 4-byte
@@ -649,8 +648,10 @@ impl MemoryCodeRegistry {
     /// another affiliate's. Nothing is ever overwritten. In
     /// [`ImportMode::AllOrNothing`] nothing is applied if any row conflicts;
     /// in [`ImportMode::ApplyValid`] the valid rows are applied. The whole
-    /// registry is locked for writing during the import, so readers see it
-    /// before or after, never halfway.
+    /// registry is locked for writing while the rows are checked and
+    /// applied, so readers see it before or after, never halfway. The rows
+    /// are read, and [`ImportOptions::known_affiliates`] asked about each
+    /// one, before that: either may read the registry.
     ///
     /// ```
     /// use attributor::{AffiliateId, ConflictKind, ImportOptions, ImportRow, MemoryCodeRegistry};
@@ -678,12 +679,21 @@ impl MemoryCodeRegistry {
     where
         I: IntoIterator<Item = ImportRow>,
     {
+        // The caller's rows and owner check run before any lock is taken,
+        // so that either may read this registry.
+        let rows: Vec<(ImportRow, bool)> = rows
+            .into_iter()
+            .map(|row| {
+                let known = options.known_affiliates.is_none_or(|known| known(row.affiliate));
+                (row, known)
+            })
+            .collect();
         let mut shards: Vec<RwLockWriteGuard<'_, Shard>> =
             self.shards.iter().map(|s| Self::write(&s.0)).collect();
         let mut staged = Staging::default();
         let mut accepted: Vec<(usize, ImportRow, CodeAssignment)> = Vec::new();
         let mut report = ImportReport::default();
-        for (index, row) in rows.into_iter().enumerate() {
+        for (index, (row, known)) in rows.into_iter().enumerate() {
             let checked = CouponCode::parse(&row.code)
                 .map_err(ConflictKind::InvalidCode)
                 .and_then(|code| {
@@ -693,7 +703,7 @@ impl MemoryCodeRegistry {
                         shard,
                         hasher: &self.hasher,
                     });
-                    check_row(view.as_ref(), &staged, &accepted, code, &row, &options)
+                    check_row(view.as_ref(), &staged, &accepted, code, &row, known)
                 });
             match checked {
                 Ok(assignment) => {
@@ -757,14 +767,12 @@ fn check_row(
     accepted: &[(usize, ImportRow, CodeAssignment)],
     code: CouponCode,
     row: &ImportRow,
-    options: &ImportOptions<'_>,
+    known: bool,
 ) -> Result<CodeAssignment, ConflictKind> {
-    if let Some(known) = options.known_affiliates {
-        if !known(row.affiliate) {
-            return Err(ConflictKind::UnknownOwner {
-                affiliate: row.affiliate,
-            });
-        }
+    if !known {
+        return Err(ConflictKind::UnknownOwner {
+            affiliate: row.affiliate,
+        });
     }
     let mut assignment = CodeAssignment::new(code, row.affiliate, row.valid_from).mode(row.mode);
     assignment.valid_until = row.valid_until;
