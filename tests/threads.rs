@@ -152,7 +152,11 @@ fn an_import_may_read_the_registry_it_imports_into() {
         let source = Arc::clone(&registry);
         let rows = ["SPRING10", "SUMMER20"].into_iter().map(move |text| {
             let code = CouponCode::parse(text).unwrap();
-            let owner = source.lookup(&code, t).unwrap().assignment().map_or(2, |a| a.affiliate.get());
+            let owner = source
+                .lookup(&code, t)
+                .unwrap()
+                .assignment()
+                .map_or(2, |a| a.affiliate.get());
             ImportRow::new(&format!("NEW-{text}"), AffiliateId::new(owner), t)
         });
         let reader = Arc::clone(&registry);
@@ -164,7 +168,11 @@ fn an_import_may_read_the_registry_it_imports_into() {
         assert_eq!((report.applied, report.conflicts.len()), (2, 0));
         let owner = |text: &str| {
             let code = CouponCode::parse(text).unwrap();
-            registry.lookup(&code, t).unwrap().assignment().map(|a| a.affiliate)
+            registry
+                .lookup(&code, t)
+                .unwrap()
+                .assignment()
+                .map(|a| a.affiliate)
         };
         assert_eq!(owner("NEWSPRING10"), Some(AffiliateId::new(1)));
         assert_eq!(owner("NEWSUMMER20"), Some(AffiliateId::new(2)));
