@@ -59,7 +59,7 @@ pub(crate) fn is_of(bytes: &[u8], id: &ConversionId) -> bool {
 }
 
 /// The conversion id's bytes of the encoding at the start of `bytes`.
-pub(crate) fn id_bytes(bytes: &[u8]) -> Option<&[u8]> {
+fn id_bytes(bytes: &[u8]) -> Option<&[u8]> {
     Reader(bytes).bytes()
 }
 

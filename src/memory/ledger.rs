@@ -245,14 +245,14 @@ impl Ledger for MemoryLedger {
             }
             chunks.push(Vec::with_capacity(CHUNK));
         }
-        let chunk_index = chunks.len() - 1;
+        // The check above keeps the index within a `u32`.
+        let Ok(chunk_index) = u32::try_from(chunks.len().saturating_sub(1)) else {
+            return Err(LedgerError::Full);
+        };
         let Some(chunk) = chunks.last_mut() else {
             return Err(LedgerError::Full);
         };
         let Ok(offset) = u32::try_from(chunk.len()) else {
-            return Err(LedgerError::Full);
-        };
-        let Ok(chunk_index) = u32::try_from(chunk_index) else {
             return Err(LedgerError::Full);
         };
         codec::encode(decision, policy, chunk);
