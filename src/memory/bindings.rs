@@ -2,14 +2,13 @@
 
 use std::convert::Infallible;
 use std::hash::BuildHasher;
-use std::hint::black_box;
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 
-use super::compact::{Padded, probe_control, read, read_batched, shard_of, write};
+use super::compact::{Padded, prefetch, probe_control, read, read_batched, shard_of, write};
 use crate::binding::{Binding, BindingStore};
 use crate::conversion::{Conversion, EventKind};
 use crate::ids::{AffiliateId, ConversionId, CustomerId};
@@ -173,12 +172,15 @@ impl BindingStore for MemoryBindingStore {
             if stage == 0 {
                 probe_control(shard, hash);
             } else {
-                // Each entry the control bytes point to, read without
-                // waiting to compare it, so that the reads of the
-                // batch's entries overlap. (A history of more than one
-                // binding, kept apart, is left to the lookup.)
+                // Each entry the control bytes point to, without waiting
+                // to compare it, so that the reads of the batch's entries
+                // overlap: the lines that hold its customer and the start
+                // of its history. (A history of more than one binding,
+                // kept apart, is left to the lookup.)
                 shard.find(hash, |e| {
-                    black_box((e.customer.as_bytes().len(), e.history.len()));
+                    prefetch(e, |e| e.customer.as_bytes().len());
+                    prefetch(&e.customer, |c| c.as_bytes().len());
+                    prefetch(&e.history, |h| h.len());
                     false
                 });
             }

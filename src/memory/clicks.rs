@@ -2,15 +2,14 @@
 
 use std::convert::Infallible;
 use std::hash::BuildHasher;
-use std::hint::black_box;
 use std::sync::RwLock;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
 use super::compact::{
-    Chunks, Padded, from_nanos, probe_control, read, read_batched, same_bytes, saturating_nanos, to_nanos,
-    touch_lines, write,
+    Chunks, Padded, from_nanos, prefetch, probe_control, read, read_batched, same_bytes, saturating_nanos,
+    to_nanos, touch_lines, write,
 };
 use crate::clicks::{ClickQuery, ClickStore};
 use crate::conversion::{Click, Conversion, SubIds};
@@ -749,7 +748,7 @@ impl ClickStore for MemoryClickStore {
                 0 => probe_control(&shard.blocks, hash),
                 1 => {
                     shard.blocks.find(hash, |b| {
-                        black_box(b.len());
+                        prefetch(b, |b| b.len());
                         false
                     });
                 }

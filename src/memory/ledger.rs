@@ -1,13 +1,12 @@
 //! The in-memory ledger.
 
 use std::hash::BuildHasher;
-use std::hint::black_box;
 use std::sync::RwLock;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::codec;
-use super::compact::{Padded, probe_control, read, read_batched, shard_of, write};
+use super::compact::{Padded, prefetch, probe_control, read, read_batched, shard_of, touch_lines, write};
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::ids::ConversionId;
@@ -196,18 +195,29 @@ impl Ledger for MemoryLedger {
         shard.find(hash, id).map(|b| shard.decode(b, id)).transpose()
     }
 
-    /// Looks the conversions' ids up, a stage at a time: the index's control
-    /// bytes, then the rest of the lookup.
+    /// Reads what a lookup of the conversions' ids reads, a stage at a time:
+    /// the index's control bytes, its slots, then the recorded decision of
+    /// each slot that keeps the id's hash bits (a conversion seen before).
     fn prefetch(&self, conversions: &[Conversion]) {
         let keys = conversions.iter().map(|c| {
             let hash = self.hasher.hash_one(c.id.as_bytes());
-            (shard_of(hash, SHARDS), (hash, &c.id))
+            (shard_of(hash, SHARDS), kept_hash(hash))
         });
-        read_batched(&self.shards[..], keys, 2, |shard, &(hash, id), stage| {
-            if stage == 0 {
-                probe_control(&shard.by_id, table_hash(kept_hash(hash)));
-            } else {
-                black_box(shard.find(hash, id));
+        read_batched(&self.shards[..], keys, 3, |shard, &kept, stage| match stage {
+            0 => probe_control(&shard.by_id, table_hash(kept)),
+            1 => {
+                shard.by_id.find(table_hash(kept), |slot| {
+                    prefetch(slot, |s| s.hash);
+                    false
+                });
+            }
+            _ => {
+                shard.by_id.find(table_hash(kept), |slot| {
+                    if let (true, Some(bytes)) = (slot.hash == kept, shard.bytes_of(*slot)) {
+                        touch_lines(bytes);
+                    }
+                    false
+                });
             }
         });
     }

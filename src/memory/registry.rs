@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::hash::{BuildHasher, Hasher};
-use std::hint::black_box;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
@@ -10,7 +9,8 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
 use super::compact::{
-    Chunks, OPEN, Packed, Padded, from_nanos, probe_control, read, read_batched, shard_of, to_nanos, write,
+    Chunks, OPEN, Packed, Padded, from_nanos, prefetch, probe_control, read, read_batched, shard_of,
+    to_nanos, write,
 };
 use crate::code::{CouponCode, Skeleton};
 use crate::conversion::Conversion;
@@ -102,14 +102,16 @@ const LABELLED: u8 = 0b1000;
 /// it, so that a lookup hands it out without a calendar computation; the
 /// end, often open, as nanoseconds.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 struct Rec {
     code: Packed,
     affiliate: u64,
-    from: DateTime<Utc>,
     /// Nanoseconds, or [`OPEN`] when open-ended.
     until: i64,
+    from: DateTime<Utc>,
     /// The code's next assignment in time (or [`NONE`]) in the low 28 bits,
-    /// the flags above.
+    /// the flags above. Last, so that a hint can reach the record's last
+    /// bytes.
     link: u32,
 }
 
@@ -832,14 +834,19 @@ impl CodeRegistry for MemoryCodeRegistry {
             // The slots; then the records they point to, without waiting to
             // compare their codes, so that the batch's reads overlap.
             1 => {
-                shard.heads.find(hash, |&i| {
-                    black_box(i);
+                shard.heads.find(hash, |i| {
+                    prefetch(i, |i| *i);
                     false
                 });
             }
             _ => {
                 shard.heads.find(hash, |&i| {
-                    black_box(shard.recs.get(i).map(|r| r.affiliate));
+                    if let Some(rec) = shard.recs.get(i) {
+                        // Its first and last bytes (`repr(C)`): a record
+                        // may straddle two lines.
+                        prefetch(rec, |r| r.affiliate);
+                        prefetch(&rec.link, |l| *l);
+                    }
                     false
                 });
             }
