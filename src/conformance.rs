@@ -497,6 +497,17 @@ where
         before(day(31)),
         Some(twin),
     )?;
+    let moved = Binding {
+        bound_at: day(1),
+        ..twin
+    };
+    write(&moved, "rewrite the latest binding to an earlier time")?;
+    expect(
+        "a rewrite to an earlier time leaves the next latest in force",
+        before(day(31)),
+        Some(sibling),
+    )?;
+    expect("a rewrite moves a binding in time", before(day(2)), Some(moved))?;
     expect(
         "other customers are not bound",
         store.binding_before(&id("bob")?, day(50)),

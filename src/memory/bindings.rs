@@ -175,12 +175,14 @@ impl BindingStore for MemoryBindingStore {
                 // Each entry the control bytes point to, without waiting
                 // to compare it, so that the reads of the batch's entries
                 // overlap: the lines that hold its customer and the start
-                // of its history. (A history of more than one binding,
+                // of its history (the rest of a binding kept inline cannot
+                // be named without reading the entry). (A history of more than one binding,
                 // kept apart, is left to the lookup.)
                 shard.find(hash, |e| {
-                    prefetch(e, |e| e.customer.as_bytes().len());
-                    prefetch(&e.customer, |c| c.as_bytes().len());
                     prefetch(&e.history, |h| h.len());
+                    for byte in e.customer.ends() {
+                        prefetch(byte, |b| *b);
+                    }
                     false
                 });
             }
