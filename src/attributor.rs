@@ -105,22 +105,26 @@ where
         if let Some(recorded) = self.ledger.get(&conversion.id).map_err(AttributeError::Ledger)? {
             return Ok(recorded);
         }
-        let decision = self.preview(conversion)?;
+        // The decision stays in the `Result` that `preview` wrote, and is
+        // returned in it, rather than moved out and back in: a `Decision`
+        // is close to a kilobyte.
+        let mut out = self.preview(conversion);
+        let Ok(decision) = &out else {
+            return out;
+        };
         if let Some(binding) = &decision.binding {
             self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
         }
-        match self.ledger.record(&decision).map_err(AttributeError::Ledger)? {
-            Some(earlier) => {
-                // Another call recorded this conversion first (a concurrent
-                // retry): its decision stands, and so must its binding, which
-                // the write above may have replaced.
-                if let Some(binding) = earlier.binding.filter(|b| Some(b) != decision.binding.as_ref()) {
-                    self.bindings.bind(&binding).map_err(AttributeError::Bindings)?;
-                }
-                Ok(earlier)
+        if let Some(earlier) = self.ledger.record(decision).map_err(AttributeError::Ledger)? {
+            // Another call recorded this conversion first (a concurrent
+            // retry): its decision stands, and so must its binding, which
+            // the write above may have replaced.
+            if let Some(binding) = earlier.binding.filter(|b| Some(b) != decision.binding.as_ref()) {
+                self.bindings.bind(&binding).map_err(AttributeError::Bindings)?;
             }
-            None => Ok(decision),
+            out = Ok(earlier);
         }
+        out
     }
 
     /// [`Attributor::attribute`] for each of `conversions` in turn, lazily:
