@@ -51,8 +51,8 @@ impl<const N: usize> InlineStr<N> {
     }
 
     /// Its length and the first and last byte it can hold, unread: they
-    /// name every cache line the string lies on (it spans at most two), for
-    /// a prefetch.
+    /// name every cache line the string lies on (at most two while `N` is
+    /// at most 64, as for every id and label here), for a prefetch.
     pub(crate) fn ends(&self) -> [&u8; 3] {
         [
             &self.len,

@@ -175,9 +175,9 @@ impl BindingStore for MemoryBindingStore {
                 // Each entry the control bytes point to, without waiting
                 // to compare it, so that the reads of the batch's entries
                 // overlap: the lines that hold its customer and the start
-                // of its history (the rest of a binding kept inline cannot
-                // be named without reading the entry). (A history of more than one binding,
-                // kept apart, is left to the lookup.)
+                // of its history. The rest of a binding kept inline cannot
+                // be named without reading the entry, and a history of
+                // more than one binding, kept apart, is left to the lookup.
                 shard.find(hash, |e| {
                     prefetch(&e.history, |h| h.len());
                     for byte in e.customer.ends() {

@@ -271,10 +271,10 @@ pub(crate) fn read_batched<T, K>(
     }
 }
 
-/// Starts bringing the cache line that holds `value` into the cache, and
-/// returns without waiting for it.
+/// Starts bringing the cache line that holds the first byte of `value`
+/// into the cache, and returns without waiting for it.
 ///
-/// On x86 this is a prefetch instruction. Unlike a load, it does not hold
+/// On x86 with SSE this is a prefetch instruction. Unlike a load, it does not hold
 /// up the instructions after it until the line arrives, so a whole batch's
 /// lines can be on their way at once. Where safe Rust has no prefetch
 /// instruction, `load` reads `value` instead and its result is thrown away.
@@ -292,8 +292,8 @@ pub(crate) fn prefetch<T, U>(value: &T, load: impl FnOnce(&T) -> U) {
 /// Reads every cache line of `bytes`, or of its first and last KiB when it
 /// is longer than 2 KiB, so that a read soon after finds them in cache.
 ///
-/// These are loads, not [`prefetch`]es: measured, prefetching a block's
-/// lines gained nothing over loading them.
+/// These are loads, not [`prefetch`]es: measured on the click store's
+/// blocks, prefetching their lines gained nothing over loading them.
 pub(crate) fn touch_lines(bytes: &[u8]) {
     const LINE: usize = 64;
     const EDGE: usize = 1024;

@@ -19,6 +19,10 @@ const SHARDS: usize = 64;
 /// The usual size of a chunk of encoded decisions.
 const CHUNK: usize = 1 << 16;
 
+/// The cache lines of a recorded decision that a hint reads: a decision
+/// with a code and a click takes about 170 bytes.
+const DECISION_LINES: usize = 4;
+
 /// Room a chunk must have left for the next decision to go in it; a larger
 /// decision grows the chunk instead.
 const ROOM: usize = 1 << 12;
@@ -196,8 +200,9 @@ impl Ledger for MemoryLedger {
     }
 
     /// Reads what a lookup of the conversions' ids reads, a stage at a time:
-    /// the index's control bytes, its slots, then the recorded decision of
-    /// each slot that keeps the id's hash bits (a conversion seen before).
+    /// the index's control bytes, its slots, then the first lines of the
+    /// recorded decision of each slot that keeps the id's hash bits (a
+    /// conversion seen before).
     fn prefetch(&self, conversions: &[Conversion]) {
         let keys = conversions.iter().map(|c| {
             let hash = self.hasher.hash_one(c.id.as_bytes());
@@ -213,8 +218,9 @@ impl Ledger for MemoryLedger {
             }
             _ => {
                 shard.by_id.find(table_hash(kept), |slot| {
+                    // The bytes run to the end of the decision's chunk.
                     if let (true, Some(bytes)) = (slot.hash == kept, shard.bytes_of(*slot)) {
-                        touch_lines(bytes);
+                        touch_lines(bytes.get(..DECISION_LINES * 64).unwrap_or(bytes));
                     }
                     false
                 });
