@@ -40,14 +40,13 @@ pub trait Ledger {
     /// Only when the backend fails.
     fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error>;
 
-    /// A hint that `conversions` are about to be attributed, one after
-    /// another. A backend may read what it will be asked about them
-    /// (their ids) in one pass, where asking one at a time waits for
-    /// each read in turn. It must not change any answer: a backend that
-    /// keeps what it read must still answer with every write made since,
-    /// such as a binding an earlier conversion of the same batch made. It
-    /// reports no error; a failure is left to the call that follows. The
-    /// default does nothing.
+    /// A hint that `conversions` are about to be attributed, one after another.
+    /// A backend may read what it will be asked about them (their ids) in one
+    /// pass, where asking one at a time waits for each read in turn. It must
+    /// not change any answer: a backend that keeps what it read must still
+    /// answer with every write made since, such as the decision an earlier
+    /// conversion of the same batch recorded. It reports no error; a failure is
+    /// left to the call that follows. The default does nothing.
     /// [`Attributor::attribute_all`](crate::Attributor::attribute_all) calls
     /// it before each batch of 16.
     fn prefetch(&self, conversions: &[Conversion]) {

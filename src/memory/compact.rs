@@ -274,9 +274,9 @@ pub(crate) fn read_batched<T, K>(
 /// Starts bringing the cache line that holds the first byte of `value`
 /// into the cache, and returns without waiting for it.
 ///
-/// On x86 with SSE this is a prefetch instruction. Unlike a load, it does not hold
-/// up the instructions after it until the line arrives, so a whole batch's
-/// lines can be on their way at once. Where safe Rust has no prefetch
+/// On x86 with SSE this is a prefetch instruction. Unlike a load, it does
+/// not hold up the instructions after it until the line arrives, so a whole
+/// batch's lines can be on their way at once. Where safe Rust has no prefetch
 /// instruction, `load` reads `value` instead and its result is thrown away.
 #[inline(always)]
 pub(crate) fn prefetch<T, U>(value: &T, load: impl FnOnce(&T) -> U) {
