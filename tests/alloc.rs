@@ -375,6 +375,37 @@ fn ten_million_clicks_take_at_most_56_bytes_each_plus_their_ids() {
 }
 
 #[test]
+fn a_million_bound_customers_take_at_most_160_bytes_each() {
+    let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    const N: usize = 1_000_000;
+    // One binding each, with a 12-byte customer id and a conversion id of
+    // up to 10 bytes: an entry of one cache line, in tables at least half
+    // full.
+    let (bytes, store) = retained(|| {
+        let store = MemoryBindingStore::new();
+        for i in 0..N {
+            store
+                .bind(&Binding {
+                    customer: format!("cust-{i:07}").parse().unwrap(),
+                    affiliate: AffiliateId::new(i as u64 % 5_000),
+                    bound_at: at() - TimeDelta::days(100),
+                    expires_at: Some(at() + TimeDelta::days(50)),
+                    event: EventKind::Registration,
+                    conversion: format!("reg-{i}").parse().unwrap(),
+                })
+                .unwrap();
+        }
+        store
+    });
+    assert_eq!(store.len(), N);
+    let per_customer = bytes as f64 / N as f64;
+    println!(
+        "memory binding store: {bytes} bytes for {N} bound customers, {per_customer:.1} bytes a customer"
+    );
+    assert!(per_customer <= 160.0, "{per_customer:.1} bytes a bound customer");
+}
+
+#[test]
 fn the_memory_ledger_keeps_a_typical_decision_in_at_most_192_bytes() {
     let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 200_000;

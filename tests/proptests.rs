@@ -570,3 +570,107 @@ mod stores {
         }
     }
 }
+
+/// The memory binding store keeps each customer's history as the
+/// `BindingStore` contract orders it, whatever the lengths of its ids and
+/// labels, and at the edges of time: checked against a plain list.
+mod binding_store {
+    use super::config;
+    use attributor::{
+        AffiliateId, Binding, BindingStore, ConversionId, CustomerId, EventKind, Label, MemoryBindingStore,
+    };
+    use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+    use proptest::prelude::*;
+
+    /// Instants close enough together to tie, a leap second, and the first
+    /// and last instants there are.
+    fn instants() -> Vec<DateTime<Utc>> {
+        let t = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .unwrap()
+            .and_utc();
+        let mut all = vec![DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, leap];
+        all.extend([
+            leap - TimeDelta::milliseconds(600),
+            leap + TimeDelta::milliseconds(600),
+        ]);
+        all.extend((0..4).map(|d| t + TimeDelta::days(d)));
+        all.push(t + TimeDelta::nanoseconds(1));
+        all
+    }
+
+    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        proptest::sample::select(instants())
+    }
+
+    /// Ids of one character, of a typical length, and of the longest.
+    fn id_text(prefix: &'static str) -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u8..3).prop_map(move |n| format!("{}", n)),
+            (0u8..3).prop_map(move |n| format!("{prefix}-{n:07}")),
+            (0u8..3).prop_map(move |n| format!("{prefix}-{n}-{}", "x".repeat(61 - prefix.len()))),
+        ]
+    }
+
+    fn event() -> impl Strategy<Value = EventKind> {
+        prop_oneof![
+            Just(EventKind::Registration),
+            Just(EventKind::FirstDeposit),
+            Just(EventKind::Purchase),
+            Just(EventKind::Custom(Label::new("upsell").unwrap())),
+            Just(EventKind::Custom(Label::new(&"l".repeat(32)).unwrap())),
+        ]
+    }
+
+    fn binding() -> impl Strategy<Value = Binding> {
+        (
+            id_text("cust"),
+            1u64..4,
+            instant(),
+            proptest::option::of(instant()),
+            event(),
+            id_text("reg"),
+        )
+            .prop_map(
+                |(customer, affiliate, bound_at, expires_at, event, conversion)| Binding {
+                    customer: CustomerId::new(&customer).unwrap(),
+                    affiliate: AffiliateId::new(affiliate),
+                    bound_at,
+                    expires_at,
+                    event,
+                    conversion: ConversionId::new(&conversion).unwrap(),
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn histories_and_lookups_match_a_plain_list(bindings in proptest::collection::vec(binding(), 1..24)) {
+            let store = MemoryBindingStore::new();
+            // The contract as a list: one binding a conversion of a
+            // customer (the last written), ordered by (bound_at, conversion).
+            let mut model: Vec<Binding> = Vec::new();
+            for b in &bindings {
+                store.bind(b).unwrap();
+                model.retain(|m| !(m.customer == b.customer && m.conversion == b.conversion));
+                model.push(*b);
+            }
+            model.sort_by_key(|m| (m.bound_at, m.conversion));
+            let mut customers: Vec<CustomerId> = model.iter().map(|m| m.customer).collect();
+            customers.sort();
+            customers.dedup();
+            prop_assert_eq!(store.len(), customers.len());
+            for customer in customers {
+                let theirs: Vec<Binding> = model.iter().filter(|m| m.customer == customer).copied().collect();
+                prop_assert_eq!(store.history(&customer), theirs.clone());
+                for at in instants() {
+                    let latest = theirs.iter().rev().find(|m| m.bound_at < at).copied();
+                    prop_assert_eq!(store.binding_before(&customer, at).unwrap(), latest, "at {}", at);
+                }
+            }
+        }
+    }
+}

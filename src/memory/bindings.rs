@@ -8,68 +8,153 @@ use chrono::{DateTime, Utc};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 
-use super::compact::{Padded, prefetch, probe_control, read, read_batched, shard_of, write};
+use super::codec::{
+    CUSTOM_EVENT, Reader, Sink, put_bytes, put_event, put_optional_time, put_time, put_u64, raw_time,
+};
+use super::compact::{Padded, prefetch, probe_control, read, read_batched, same_bytes, shard_of, write};
 use crate::binding::{Binding, BindingStore};
-use crate::conversion::{Conversion, EventKind};
+use crate::conversion::Conversion;
 use crate::ids::{AffiliateId, ConversionId, CustomerId};
 
 /// The number of shards: a power of two.
 const SHARDS: usize = 64;
 
-/// One customer's bindings, ordered by (`bound_at`, `conversion`), kept
-/// without the customer, which the entry names once.
+/// The bytes an entry holds in the table's own slot; a longer encoding
+/// goes to the heap.
+const INLINE: usize = 62;
+
+/// One customer's bindings, encoded: the customer's id (its length, then
+/// its bytes), then each binding ([`put_kept`]), ordered by (`bound_at`,
+/// `conversion`). An entry is one cache line: short encodings (a 12-byte
+/// customer id with one binding takes about 60 bytes) live in it, longer
+/// ones behind it.
 #[derive(Debug)]
-struct Entry {
+#[repr(align(64))]
+enum Entry {
+    /// An encoding of at most [`INLINE`] bytes.
+    Inline { len: u8, bytes: [u8; INLINE] },
+    /// A longer encoding.
+    Spilled(Box<[u8]>),
+}
+
+const _: () = assert!(size_of::<Entry>() == 64);
+
+impl Entry {
+    fn new(encoding: &[u8]) -> Self {
+        let mut bytes = [0; INLINE];
+        match bytes.get_mut(..encoding.len()) {
+            Some(head) => {
+                head.copy_from_slice(encoding);
+                Self::Inline {
+                    len: encoding.len() as u8,
+                    bytes,
+                }
+            }
+            None => Self::Spilled(encoding.into()),
+        }
+    }
+
+    fn encoding(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Self::Spilled(bytes) => bytes,
+        }
+    }
+
+    /// The encoding, when it is too long for the entry.
+    fn spilled(&self) -> Option<&[u8]> {
+        match self {
+            Self::Inline { .. } => None,
+            Self::Spilled(bytes) => Some(bytes),
+        }
+    }
+
+    /// The customer's id, and the encoded bindings after it.
+    fn split(&self) -> (&[u8], &[u8]) {
+        let mut r = Reader(self.encoding());
+        let customer = r.bytes().unwrap_or_default();
+        (customer, r.0)
+    }
+
+    fn is_of(&self, customer: &CustomerId) -> bool {
+        same_bytes(self.split().0, customer.as_bytes())
+    }
+}
+
+/// Appends the encoding of `b` without its customer, which its entry names
+/// once.
+fn put_kept(out: &mut impl Sink, b: &Binding) {
+    put_u64(out, b.affiliate.get());
+    put_time(out, b.bound_at);
+    put_optional_time(out, b.expires_at);
+    put_event(out, &b.event);
+    put_bytes(out, b.conversion.as_bytes());
+}
+
+/// The next encoded binding of `r`, read as far as its start: its
+/// affiliate, its start, and a reader at the rest of it.
+fn next_start<'a>(r: &mut Reader<'a>) -> Option<(u64, (i64, u32), Reader<'a>)> {
+    let affiliate = r.u64()?;
+    let start = r.raw_time()?;
+    let rest = Reader(r.0);
+    // Past the rest: the end, the event, the conversion.
+    match r.u8()? {
+        0 => {}
+        _ => {
+            r.raw_time()?;
+        }
+    }
+    if r.u8()? == CUSTOM_EVENT {
+        r.bytes()?;
+    }
+    r.bytes()?;
+    Some((affiliate, start, rest))
+}
+
+/// The binding of `customer` whose encoding starts with `affiliate` and
+/// `start` and goes on in `rest`.
+fn binding_of(
     customer: CustomerId,
-    history: SmallVec<[Kept; 1]>,
+    affiliate: u64,
+    start: (i64, u32),
+    mut rest: Reader<'_>,
+) -> Option<Binding> {
+    Some(Binding {
+        customer,
+        affiliate: AffiliateId::new(affiliate),
+        bound_at: DateTime::from_timestamp(start.0, start.1)?,
+        expires_at: rest.optional_time()?,
+        event: rest.event()?,
+        conversion: ConversionId::from_stored(rest.bytes()?)?,
+    })
 }
 
-/// A binding without its customer.
-#[derive(Clone, Copy, Debug)]
-struct Kept {
-    affiliate: AffiliateId,
-    bound_at: DateTime<Utc>,
-    expires_at: Option<DateTime<Utc>>,
-    event: EventKind,
-    conversion: ConversionId,
-}
-
-impl Kept {
-    fn of(b: &Binding) -> Self {
-        Self {
-            affiliate: b.affiliate,
-            bound_at: b.bound_at,
-            expires_at: b.expires_at,
-            event: b.event,
-            conversion: b.conversion,
-        }
-    }
-
-    fn binding(&self, customer: CustomerId) -> Binding {
-        Binding {
-            customer,
-            affiliate: self.affiliate,
-            bound_at: self.bound_at,
-            expires_at: self.expires_at,
-            event: self.event,
-            conversion: self.conversion,
-        }
-    }
+/// Every binding of `entry`, oldest first, for `customer`.
+fn bindings_of(entry: &Entry, customer: CustomerId) -> impl Iterator<Item = Binding> + '_ {
+    let mut r = Reader(entry.split().1);
+    core::iter::from_fn(move || {
+        let (affiliate, start, rest) = next_start(&mut r)?;
+        binding_of(customer, affiliate, start, rest)
+    })
 }
 
 /// The customers whose ids hash to one shard, found by that same hash.
 type Shard = HashTable<Entry>;
 
 /// The customer's latest binding made strictly before `at`, in `shard`.
-fn latest_before<'a>(
-    shard: &'a Shard,
-    hash: u64,
-    customer: &CustomerId,
-    at: DateTime<Utc>,
-) -> Option<&'a Kept> {
-    let entry = shard.find(hash, |e| e.customer.as_bytes() == customer.as_bytes())?;
-    let before = entry.history.partition_point(|b| b.bound_at < at);
-    entry.history.get(before.checked_sub(1)?)
+fn latest_before(shard: &Shard, hash: u64, customer: &CustomerId, at: DateTime<Utc>) -> Option<Binding> {
+    let entry = shard.find(hash, |e| e.is_of(customer))?;
+    let at = raw_time(at);
+    let mut r = Reader(entry.split().1);
+    let mut latest = None;
+    while let Some((affiliate, start, rest)) = next_start(&mut r) {
+        if start >= at {
+            break;
+        }
+        latest = Some((affiliate, start, rest));
+    }
+    let (affiliate, start, rest) = latest?;
+    binding_of(*customer, affiliate, start, rest)
 }
 
 /// A binding store in memory: the embedded default and the reference
@@ -78,8 +163,12 @@ fn latest_before<'a>(
 /// Customers are spread over 64 shards by the hash of their id, each behind
 /// its own cache-padded reader-writer lock. A shard is a hashbrown table
 /// of entries found by the hash that chose the shard, so a lookup hashes
-/// the id once; an entry names the customer once and holds one binding
-/// inline.
+/// the id once. An entry is one 64-byte cache line holding the customer's
+/// bindings encoded: ids as their bytes, instants as seconds and
+/// nanoseconds, the event as a tag, the customer's id once. A customer
+/// whose encoding outgrows 62 bytes (long ids, or a second binding) has it
+/// on the heap, behind its entry. A lookup reads the table's control
+/// bytes and one entry, and for such a customer one more block.
 ///
 /// ```
 /// use attributor::{AffiliateId, Binding, BindingStore, EventKind, MemoryBindingStore};
@@ -142,10 +231,8 @@ impl MemoryBindingStore {
     pub fn history(&self, customer: &CustomerId) -> Vec<Binding> {
         let (hash, lock) = self.place(customer);
         read(lock)
-            .find(hash, |e| e.customer.as_bytes() == customer.as_bytes())
-            .map_or_else(Vec::new, |e| {
-                e.history.iter().map(|k| k.binding(*customer)).collect()
-            })
+            .find(hash, |e| e.is_of(customer))
+            .map_or_else(Vec::new, |e| bindings_of(e, *customer).collect())
     }
 }
 
@@ -158,30 +245,31 @@ impl BindingStore for MemoryBindingStore {
         at: DateTime<Utc>,
     ) -> Result<Option<Binding>, Infallible> {
         let (hash, lock) = self.place(customer);
-        Ok(latest_before(&read(lock), hash, customer, at).map(|k| k.binding(*customer)))
+        Ok(latest_before(&read(lock), hash, customer, at))
     }
 
     /// Reads the bindings of the conversions' customers, a stage at a time:
-    /// the table's control bytes, then the entries.
+    /// the table's control bytes, then the entries (one cache line each),
+    /// then the start of the encodings too long for their entry.
     fn prefetch(&self, conversions: &[Conversion]) {
         let keys = conversions.iter().filter_map(|c| {
             let hash = self.hasher.hash_one(c.customer.as_ref()?.as_bytes());
             Some((shard_of(hash, SHARDS), hash))
         });
-        read_batched(&self.shards[..], keys, 2, |shard, &hash, stage| {
-            if stage == 0 {
-                probe_control(shard, hash);
-            } else {
-                // Each entry the control bytes point to, without waiting
-                // to compare it, so that the reads of the batch's entries
-                // overlap: the lines that hold its customer and the start
-                // of its history. The rest of a binding kept inline cannot
-                // be named without reading the entry, and a history of
-                // more than one binding, kept apart, is left to the lookup.
+        read_batched(&self.shards[..], keys, 3, |shard, &hash, stage| match stage {
+            0 => probe_control(shard, hash),
+            // Each entry the control bytes point to, without waiting to
+            // compare it, so that the reads of the batch's entries overlap.
+            1 => {
                 shard.find(hash, |e| {
-                    prefetch(&e.history, |h| h.len());
-                    for byte in e.customer.ends() {
-                        prefetch(byte, |b| *b);
+                    prefetch(e, |e| e.encoding().len());
+                    false
+                });
+            }
+            _ => {
+                shard.find(hash, |e| {
+                    if let Some(first) = e.spilled().and_then(|b| b.first()) {
+                        prefetch(first, |b| *b);
                     }
                     false
                 });
@@ -193,25 +281,33 @@ impl BindingStore for MemoryBindingStore {
         let (hash, lock) = self.place(&binding.customer);
         let mut shard = write(lock);
         let customer = binding.customer;
-        let same = |e: &Entry| e.customer.as_bytes() == customer.as_bytes();
-        let history = match shard.find_mut(hash, same) {
-            Some(entry) => &mut entry.history,
-            None => {
-                let entry = Entry {
-                    customer,
-                    history: SmallVec::new(),
-                };
-                let hasher = &self.hasher;
-                &mut shard
-                    .insert_unique(hash, entry, |e| hasher.hash_one(e.customer.as_bytes()))
-                    .into_mut()
-                    .history
-            }
-        };
-        history.retain(|b| b.conversion != binding.conversion);
+        let entry = shard.find_mut(hash, |e| e.is_of(&customer));
+        // The customer's bindings with this one in its place (replacing
+        // one of the same conversion), encoded on the stack.
         let key = (binding.bound_at, binding.conversion);
+        let mut history: SmallVec<[Binding; 4]> = entry
+            .as_deref()
+            .map(|e| {
+                bindings_of(e, customer)
+                    .filter(|b| b.conversion != binding.conversion)
+                    .collect()
+            })
+            .unwrap_or_default();
         let at = history.partition_point(|b| (b.bound_at, b.conversion) < key);
-        history.insert(at, Kept::of(binding));
+        history.insert(at, *binding);
+        let mut encoding: SmallVec<[u8; 256]> = SmallVec::new();
+        put_bytes(&mut encoding, customer.as_bytes());
+        for b in &history {
+            put_kept(&mut encoding, b);
+        }
+        let new = Entry::new(&encoding);
+        match entry {
+            Some(entry) => *entry = new,
+            None => {
+                let hasher = &self.hasher;
+                shard.insert_unique(hash, new, |e| hasher.hash_one(e.split().0));
+            }
+        }
         Ok(())
     }
 }

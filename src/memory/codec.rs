@@ -105,22 +105,58 @@ pub(crate) fn decode(bytes: &[u8], policies: &[Policy]) -> Option<Decision> {
     })
 }
 
-fn put_u64(out: &mut Vec<u8>, v: u64) {
+/// Where an encoding goes: a ledger's chunk, or a buffer on the stack.
+pub(super) trait Sink {
+    /// Appends one byte.
+    fn push(&mut self, byte: u8);
+    /// Appends `bytes`.
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+impl<A: smallvec::Array<Item = u8>> Sink for smallvec::SmallVec<A> {
+    fn push(&mut self, byte: u8) {
+        smallvec::SmallVec::push(self, byte);
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        smallvec::SmallVec::extend_from_slice(self, bytes);
+    }
+}
+
+pub(super) fn put_u64(out: &mut impl Sink, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
 /// A length (ids are at most 64 bytes) and the bytes.
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn put_bytes(out: &mut impl Sink, bytes: &[u8]) {
     out.push(bytes.len() as u8);
     out.extend_from_slice(bytes);
 }
 
-fn put_time(out: &mut Vec<u8>, t: DateTime<Utc>) {
-    out.extend_from_slice(&t.timestamp().to_le_bytes());
-    out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+pub(super) fn put_time(out: &mut impl Sink, t: DateTime<Utc>) {
+    let (secs, nanos) = raw_time(t);
+    out.extend_from_slice(&secs.to_le_bytes());
+    out.extend_from_slice(&nanos.to_le_bytes());
 }
 
-fn put_optional_time(out: &mut Vec<u8>, t: Option<DateTime<Utc>>) {
+/// An instant as seconds and nanoseconds since 1970, as [`put_time`] writes
+/// it. These pairs order as the instants do, leap seconds included (a leap
+/// second's nanoseconds run past a billion within its second).
+pub(super) fn raw_time(t: DateTime<Utc>) -> (i64, u32) {
+    (t.timestamp(), t.timestamp_subsec_nanos())
+}
+
+pub(super) fn put_optional_time(out: &mut impl Sink, t: Option<DateTime<Utc>>) {
     match t {
         None => out.push(0),
         Some(t) => {
@@ -130,7 +166,10 @@ fn put_optional_time(out: &mut Vec<u8>, t: Option<DateTime<Utc>>) {
     }
 }
 
-fn put_event(out: &mut Vec<u8>, event: &EventKind) {
+/// The tag of a custom event, which its label follows.
+pub(super) const CUSTOM_EVENT: u8 = 6;
+
+pub(super) fn put_event(out: &mut impl Sink, event: &EventKind) {
     let tag = match event {
         EventKind::Registration => 0,
         EventKind::FirstDeposit => 1,
@@ -139,7 +178,7 @@ fn put_event(out: &mut Vec<u8>, event: &EventKind) {
         EventKind::ChallengeReset => 4,
         EventKind::Purchase => 5,
         EventKind::Custom(label) => {
-            out.push(6);
+            out.push(CUSTOM_EVENT);
             put_bytes(out, label.as_bytes());
             return;
         }
@@ -220,7 +259,7 @@ fn put_considered(out: &mut Vec<u8>, c: &Considered) {
 }
 
 /// The unread rest of an encoding.
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
     fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
@@ -229,7 +268,7 @@ impl<'a> Reader<'a> {
         Some(*head)
     }
 
-    fn u8(&mut self) -> Option<u8> {
+    pub(super) fn u8(&mut self) -> Option<u8> {
         self.take::<1>().map(|[b]| b)
     }
 
@@ -241,24 +280,29 @@ impl<'a> Reader<'a> {
         self.take().map(u32::from_le_bytes)
     }
 
-    fn u64(&mut self) -> Option<u64> {
+    pub(super) fn u64(&mut self) -> Option<u64> {
         self.take().map(u64::from_le_bytes)
     }
 
-    fn bytes(&mut self) -> Option<&'a [u8]> {
+    pub(super) fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = usize::from(self.u8()?);
         let (head, rest) = self.0.split_at_checked(len)?;
         self.0 = rest;
         Some(head)
     }
 
-    fn time(&mut self) -> Option<DateTime<Utc>> {
-        let secs = i64::from_le_bytes(self.take()?);
-        let nanos = self.u32()?;
+    pub(super) fn time(&mut self) -> Option<DateTime<Utc>> {
+        let (secs, nanos) = self.raw_time()?;
         DateTime::from_timestamp(secs, nanos)
     }
 
-    fn optional_time(&mut self) -> Option<Option<DateTime<Utc>>> {
+    /// An instant as [`put_time`] wrote it, seconds and nanoseconds, which
+    /// order as the instants do ([`raw_time`]).
+    pub(super) fn raw_time(&mut self) -> Option<(i64, u32)> {
+        Some((i64::from_le_bytes(self.take()?), self.u32()?))
+    }
+
+    pub(super) fn optional_time(&mut self) -> Option<Option<DateTime<Utc>>> {
         match self.u8()? {
             0 => Some(None),
             1 => self.time().map(Some),
@@ -270,11 +314,11 @@ impl<'a> Reader<'a> {
         CouponCode::from_canonical(self.bytes()?)
     }
 
-    fn affiliate(&mut self) -> Option<AffiliateId> {
+    pub(super) fn affiliate(&mut self) -> Option<AffiliateId> {
         self.u64().map(AffiliateId::new)
     }
 
-    fn event(&mut self) -> Option<EventKind> {
+    pub(super) fn event(&mut self) -> Option<EventKind> {
         Some(match self.u8()? {
             0 => EventKind::Registration,
             1 => EventKind::FirstDeposit,
@@ -282,7 +326,7 @@ impl<'a> Reader<'a> {
             3 => EventKind::ChallengePurchase,
             4 => EventKind::ChallengeReset,
             5 => EventKind::Purchase,
-            6 => EventKind::Custom(Label::from_stored(self.bytes()?)?),
+            CUSTOM_EVENT => EventKind::Custom(Label::from_stored(self.bytes()?)?),
             _ => return None,
         })
     }
