@@ -379,7 +379,7 @@ fn a_million_bound_customers_take_at_most_160_bytes_each() {
     let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 1_000_000;
     // One binding each, with a 12-byte customer id and a conversion id of
-    // up to 10 bytes: an entry of one cache line, in tables at least half
+    // up to 10 bytes: an entry of one cache line, in tables about half
     // full.
     let (bytes, store) = retained(|| {
         let store = MemoryBindingStore::new();

@@ -577,20 +577,24 @@ mod stores {
 mod binding_store {
     use super::config;
     use attributor::{
-        AffiliateId, Binding, BindingStore, ConversionId, CustomerId, EventKind, Label, MemoryBindingStore,
+        AffiliateId, Binding, BindingStore, Conversion, ConversionId, CustomerId, EventKind, Label,
+        MemoryBindingStore,
     };
-    use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+    use chrono::{DateTime, NaiveDate, TimeDelta, Timelike, Utc};
     use proptest::prelude::*;
 
-    /// Instants close enough together to tie, a leap second, and the first
-    /// and last instants there are.
+    /// Instants close enough together to tie, leap seconds, instants just
+    /// before 1970, and the first and last instants there are.
     fn instants() -> Vec<DateTime<Utc>> {
         let t = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
         let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
             .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
             .unwrap()
             .and_utc();
-        let mut all = vec![DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, leap];
+        // chrono also holds a leap second in the middle of a minute.
+        let odd_leap = leap.with_second(30).unwrap();
+        let mut all = vec![DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, leap, odd_leap];
+        all.extend([-1, -1_500_000_000].map(DateTime::from_timestamp_nanos));
         all.extend([
             leap - TimeDelta::milliseconds(600),
             leap + TimeDelta::milliseconds(600),
@@ -663,6 +667,12 @@ mod binding_store {
             customers.sort();
             customers.dedup();
             prop_assert_eq!(store.len(), customers.len());
+            // The hint reads ahead and must change no answer.
+            let conversions: Vec<Conversion> = customers
+                .iter()
+                .map(|c| Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, instants()[0]).customer(*c))
+                .collect();
+            store.prefetch(&conversions);
             for customer in customers {
                 let theirs: Vec<Binding> = model.iter().filter(|m| m.customer == customer).copied().collect();
                 prop_assert_eq!(store.history(&customer), theirs.clone());

@@ -9,7 +9,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 
 use super::codec::{
-    CUSTOM_EVENT, Reader, Sink, put_bytes, put_event, put_optional_time, put_time, put_u64, raw_time,
+    CUSTOM_EVENT, Reader, Sink, put_bytes, put_event, put_optional_time, put_time, put_u64, raw_time, time_of,
 };
 use super::compact::{Padded, prefetch, probe_control, read, read_batched, same_bytes, shard_of, write};
 use crate::binding::{Binding, BindingStore};
@@ -28,8 +28,8 @@ const INLINE: usize = 62;
 /// `conversion`). An entry is one cache line: short encodings live in it,
 /// longer ones behind it. A customer with one binding takes 36 bytes plus
 /// its id and the conversion's (24 without an expiry), and a custom
-/// event's label; each further binding 35 bytes (23 without an expiry)
-/// plus its conversion's id.
+/// event's label and its length; each further binding 35 bytes (23
+/// without an expiry) plus its conversion's id.
 #[derive(Debug)]
 #[repr(align(64))]
 enum Entry {
@@ -121,7 +121,7 @@ fn binding_of(
     Some(Binding {
         customer,
         affiliate: AffiliateId::new(affiliate),
-        bound_at: DateTime::from_timestamp(start.0, start.1)?,
+        bound_at: time_of(start)?,
         expires_at: rest.optional_time()?,
         event: rest.event()?,
         conversion: ConversionId::from_stored(rest.bytes()?)?,

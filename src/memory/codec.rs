@@ -7,7 +7,7 @@
 //! Decoding reads only what encoding wrote: it returns `None` rather than
 //! panicking on bytes it cannot read.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 
 use crate::binding::Binding;
 use crate::code::CouponCode;
@@ -156,6 +156,14 @@ pub(super) fn raw_time(t: DateTime<Utc>) -> (i64, u32) {
     (t.timestamp(), t.timestamp_subsec_nanos())
 }
 
+/// The instant [`raw_time`] gave these seconds and nanoseconds for.
+pub(super) fn time_of((secs, nanos): (i64, u32)) -> Option<DateTime<Utc>> {
+    // Not `from_timestamp(secs, nanos)`: it takes a leap second's
+    // nanoseconds (a billion or more) only in a minute's last second, where
+    // chrono's instants may have them in any second.
+    DateTime::from_timestamp(secs, 0)?.with_nanosecond(nanos)
+}
+
 pub(super) fn put_optional_time(out: &mut impl Sink, t: Option<DateTime<Utc>>) {
     match t {
         None => out.push(0),
@@ -292,8 +300,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn time(&mut self) -> Option<DateTime<Utc>> {
-        let (secs, nanos) = self.raw_time()?;
-        DateTime::from_timestamp(secs, nanos)
+        time_of(self.raw_time()?)
     }
 
     /// An instant as [`put_time`] wrote it, seconds and nanoseconds, which
@@ -507,9 +514,17 @@ mod tests {
                 share: 1,
             })
             .collect();
+        // A leap second in the middle of a minute, which chrono also holds
+        // (as a UTC view of a leap second at another offset), and an
+        // instant before 1970 with a fraction of a second.
+        let odd_leap = leap.with_second(30).unwrap();
+        assert_eq!(odd_leap.timestamp_subsec_nanos(), 1_500_000_000);
+        let before_1970 = DateTime::from_timestamp_nanos(-1_500_000_000);
         let considered: ConsideredList = (0..300)
             .map(|i| Considered {
-                subject: Subject::Binding { since: leap },
+                subject: Subject::Binding {
+                    since: [leap, odd_leap, before_1970][i as usize % 3],
+                },
                 affiliate: Some(AffiliateId::new(i)),
                 outcome: Outcome::BindingExpired,
             })
