@@ -50,17 +50,6 @@ impl<const N: usize> InlineStr<N> {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 
-    /// Its length and the first and last byte it can hold, unread: they
-    /// name every cache line the string lies on (at most two while `N` is
-    /// at most 64, as for every id and label here), for a prefetch.
-    pub(crate) fn ends(&self) -> [&u8; 3] {
-        [
-            &self.len,
-            self.bytes.first().unwrap_or(&self.len),
-            self.bytes.last().unwrap_or(&self.len),
-        ]
-    }
-
     pub(crate) fn as_str(&self) -> &str {
         // Only ever built from a `&str`, so this cannot fail; an empty string
         // is a harmless fallback that keeps the code free of panics.
@@ -140,13 +129,6 @@ macro_rules! string_id {
             #[allow(dead_code)]
             pub(crate) fn as_bytes(&self) -> &[u8] {
                 self.0.as_bytes()
-            }
-
-            /// Its length and the first and last byte it can hold,
-            /// unread, for a prefetch; see `InlineStr::ends`.
-            #[allow(dead_code)]
-            pub(crate) fn ends(&self) -> [&u8; 3] {
-                self.0.ends()
             }
 
             /// The id as it was given.
