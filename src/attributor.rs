@@ -342,6 +342,10 @@ fn earlier(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
 }
 
 fn later(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
+    // No skew is the default: skip chrono's calendar arithmetic for it.
+    if d.is_zero() {
+        return t;
+    }
     t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 

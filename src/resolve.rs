@@ -102,23 +102,43 @@ impl Evidence {
     }
 }
 
+/// Why a click does not qualify: one byte, where an [`Outcome`] takes 40.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClickFault {
+    SelfReferral,
+    AfterConversion,
+    OutsideWindow,
+    TooFast,
+}
+
+impl ClickFault {
+    fn outcome(self) -> Outcome {
+        match self {
+            Self::SelfReferral => Outcome::SelfReferral,
+            Self::AfterConversion => Outcome::AfterConversion,
+            Self::OutsideWindow => Outcome::OutsideWindow,
+            Self::TooFast => Outcome::TooFast,
+        }
+    }
+}
+
 /// Why a click does not qualify, or `None` if it does.
 pub(crate) fn judge_click(
     conversion: &Conversion,
     click: &ClickEvidence,
     policy: &Policy,
-) -> Option<Outcome> {
+) -> Option<ClickFault> {
     if conversion.customer_affiliate == Some(click.affiliate) {
-        return Some(Outcome::SelfReferral);
+        return Some(ClickFault::SelfReferral);
     }
     let elapsed = conversion.occurred_at.signed_duration_since(click.clicked_at);
     if elapsed < -policy.get_clock_skew() {
-        Some(Outcome::AfterConversion)
+        Some(ClickFault::AfterConversion)
     } else if elapsed > policy.get_click_window() {
-        Some(Outcome::OutsideWindow)
+        Some(ClickFault::OutsideWindow)
     } else if elapsed.max(TimeDelta::zero()) < policy.get_min_click_age() {
         // A click within the skew tolerance is timed at the conversion.
-        Some(Outcome::TooFast)
+        Some(ClickFault::TooFast)
     } else {
         None
     }
@@ -217,7 +237,7 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
     let considered = &mut decision.considered;
 
     // Each click judged once: `None` when it qualifies.
-    let verdicts: SmallVec<[Option<Outcome>; 4]> = evidence
+    let verdicts: SmallVec<[Option<ClickFault>; 8]> = evidence
         .clicks
         .iter()
         .map(|click| judge_click(conversion, click, policy))
@@ -293,7 +313,7 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
                 at: click.clicked_at,
             },
             affiliate: Some(click.affiliate),
-            outcome: verdict.unwrap_or(Outcome::Credited),
+            outcome: verdict.map_or(Outcome::Credited, ClickFault::outcome),
         });
     }
     if let Some(segment) = considered.get_mut(clicks_start..) {

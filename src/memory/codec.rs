@@ -158,9 +158,13 @@ pub(super) fn raw_time(t: DateTime<Utc>) -> (i64, u32) {
 
 /// The instant [`raw_time`] gave these seconds and nanoseconds for.
 pub(super) fn time_of((secs, nanos): (i64, u32)) -> Option<DateTime<Utc>> {
-    // Not `from_timestamp(secs, nanos)`: it takes a leap second's
-    // nanoseconds (a billion or more) only in a minute's last second, where
-    // chrono's instants may have them in any second.
+    if nanos < 1_000_000_000 {
+        return DateTime::from_timestamp(secs, nanos);
+    }
+    // A leap second's nanoseconds (a billion or more): `from_timestamp`
+    // takes them only in a minute's last second, where chrono's instants
+    // may have them in any second. (`with_nanosecond` costs a round trip
+    // through a local time, so the usual case above goes without it.)
     DateTime::from_timestamp(secs, 0)?.with_nanosecond(nanos)
 }
 
