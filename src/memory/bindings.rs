@@ -95,8 +95,8 @@ fn put_kept(out: &mut impl Sink, b: &Binding) {
 
 /// The next encoded binding of `r`, read as far as its start: its
 /// affiliate, its start, and a reader at the rest of it.
-fn next_start<'a>(r: &mut Reader<'a>) -> Option<(u64, (i64, u32), Reader<'a>)> {
-    let affiliate = r.u64()?;
+fn next_start<'a>(r: &mut Reader<'a>) -> Option<(AffiliateId, (i64, u32), Reader<'a>)> {
+    let affiliate = r.affiliate()?;
     let start = r.raw_time()?;
     let rest = Reader(r.0);
     // Past the rest: the end, the event, the conversion.
@@ -114,13 +114,13 @@ fn next_start<'a>(r: &mut Reader<'a>) -> Option<(u64, (i64, u32), Reader<'a>)> {
 /// `start` and goes on in `rest`.
 fn binding_of(
     customer: CustomerId,
-    affiliate: u64,
+    affiliate: AffiliateId,
     start: (i64, u32),
     mut rest: Reader<'_>,
 ) -> Option<Binding> {
     Some(Binding {
         customer,
-        affiliate: AffiliateId::new(affiliate),
+        affiliate,
         bound_at: time_of(start)?,
         expires_at: rest.optional_time()?,
         event: rest.event()?,

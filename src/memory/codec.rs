@@ -292,7 +292,7 @@ impl<'a> Reader<'a> {
         self.take().map(u32::from_le_bytes)
     }
 
-    pub(super) fn u64(&mut self) -> Option<u64> {
+    fn u64(&mut self) -> Option<u64> {
         self.take().map(u64::from_le_bytes)
     }
 
@@ -303,7 +303,7 @@ impl<'a> Reader<'a> {
         Some(head)
     }
 
-    pub(super) fn time(&mut self) -> Option<DateTime<Utc>> {
+    fn time(&mut self) -> Option<DateTime<Utc>> {
         time_of(self.raw_time()?)
     }
 
