@@ -159,9 +159,11 @@
 //!    when `bound_at <= t < expires_at`; otherwise it is reported as
 //!    expired. A binding to the customer's own affiliate account is
 //!    rejected as self-referral and does not count. If
-//!    [`Policy::coupon_breaks_binding`] is set and a code counts (rule 3)
-//!    and would win were there no binding (rules 7 to 9), a live binding is
-//!    broken and does not count; otherwise it holds.
+//!    [`Policy::coupon_breaks_binding`] is set and a code of another
+//!    affiliate than the bound one counts (rule 3) and would win were there
+//!    no binding (rules 7 to 9; in a split, its owner would take at least
+//!    half), a live binding is broken and does not count; otherwise it
+//!    holds.
 //! 7. **Priority.** With a fixed order ([`Policy::coupon_first`] is binding,
 //!    coupon, click; [`Policy::click_first`] is binding, click, coupon), the
 //!    first method present wins. With last touch, first touch or a split, a

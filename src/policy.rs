@@ -258,7 +258,8 @@ impl Policy {
     /// Whether a valid code on a later conversion breaks a live binding,
     /// when the code would win were there no binding; the binding then
     /// moves to the affiliate credited. A code that would lose to a click
-    /// anyway breaks nothing.
+    /// anyway breaks nothing, nor does one that would take less than half
+    /// in a split, nor a code of the bound affiliate (the binding holds).
     pub fn coupon_breaks_binding(mut self, breaks: bool) -> Self {
         self.coupon_breaks_binding = breaks;
         self

@@ -329,13 +329,17 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
     let mut live_binding: Option<&Binding> = None;
     let mut broken = false;
     // A code breaks a binding, where the policy lets it, only when it would
-    // win without the binding.
-    let coupon_would_win = || {
+    // win without the binding (in a split, take at least half, as the
+    // affiliate a new binding goes to does), and only a binding to another
+    // affiliate: the bound affiliate's own code moves nothing.
+    let coupon_would_win = |bound: AffiliateId| {
         policy.get_coupon_breaks_binding()
-            && matches!(
-                choose(policy, t, None, chosen_code.as_ref(), chosen_click),
-                Winner::Coupon(_) | Winner::Both(_) | Winner::Split { .. }
-            )
+            && chosen_code.is_some_and(|c| c.affiliate != bound)
+            && match choose(policy, t, None, chosen_code.as_ref(), chosen_click) {
+                Winner::Coupon(_) | Winner::Both(_) => true,
+                Winner::Split { coupon_share, .. } => code_takes_binding(coupon_share),
+                Winner::Binding(_) | Winner::Click(_) | Winner::Nobody => false,
+            }
     };
     if let Some(b) = &evidence.binding {
         let outcome = if !b.is_live_at(t) {
@@ -344,7 +348,7 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
             // Bound, say, before the operator linked the customer to their
             // affiliate account: crediting it now would be self-referral.
             Outcome::SelfReferral
-        } else if let (Some(code), true) = (chosen_entered, coupon_would_win()) {
+        } else if let (Some(code), true) = (chosen_entered, coupon_would_win(b.affiliate)) {
             broken = true;
             Outcome::BindingBroken { by: code }
         } else {
@@ -511,6 +515,13 @@ fn choose(
     }
 }
 
+/// Whether, in a split giving the code owner `coupon_share` basis points,
+/// the code owner is the affiliate with the largest share (the code owner
+/// on a tie): the one a new binding goes to.
+fn code_takes_binding(coupon_share: u16) -> bool {
+    coupon_share >= 5_000
+}
+
 /// The binding a decision writes, if any.
 fn new_binding(conversion: &Conversion, policy: &Policy, winner: Winner, broken: bool) -> Option<Binding> {
     let affiliate = match winner {
@@ -521,7 +532,7 @@ fn new_binding(conversion: &Conversion, policy: &Policy, winner: Winner, broken:
             code,
             click,
         } => {
-            if coupon_share >= 5_000 {
+            if code_takes_binding(coupon_share) {
                 code
             } else {
                 click

@@ -207,6 +207,69 @@ fn when_a_coupon_breaks_bindings_the_deposit_goes_to_the_code_owner_and_the_bind
 }
 
 #[test]
+fn the_bound_affiliates_own_code_keeps_the_binding_where_coupons_break_bindings() {
+    // Purchases may break bindings and bind only for the purchase itself;
+    // registrations bind for good.
+    let purchases = Policy::coupon_first()
+        .coupon_breaks_binding(true)
+        .binding_lifetime(BindingLifetime::OneOff);
+    let registrations = Policy::coupon_first().bind_on(EventKinds::REGISTRATION);
+    let world = World::new(PolicySet::new(purchases).with(EventKind::Registration, registrations));
+    world.code("ALICE", A);
+    let reg = conversion("reg", EventKind::Registration, "player", now() - days(10)).code(code("ALICE"));
+    assert_eq!(world.attribute(&reg).binding.map(|b| b.affiliate), Some(A));
+
+    let with_code = world
+        .attribute(&conversion("o1", EventKind::Purchase, "player", now() - days(5)).code(code("ALICE")));
+    assert_eq!(only_credit(&with_code), (A, Method::Binding, 10_000));
+    assert_eq!(
+        outcome_of_code(&with_code, "ALICE"),
+        Outcome::BindingHeld { affiliate: A }
+    );
+    assert_eq!(with_code.binding, None, "nothing moves: {with_code}");
+
+    let without_code = world.attribute(&conversion("o2", EventKind::Purchase, "player", now()));
+    assert_eq!(only_credit(&without_code), (A, Method::Binding, 10_000));
+}
+
+#[test]
+fn a_code_that_would_take_a_sliver_of_a_split_does_not_break_the_binding() {
+    // The code owner would get 1% beside a click's 99%.
+    let policy = Policy::split(100)
+        .unwrap()
+        .bind_on(EventKinds::REGISTRATION)
+        .coupon_breaks_binding(true);
+    let world = World::new(policy);
+    world.code("ALICE", A);
+    world.code("BOB", B);
+    let reg = conversion("reg", EventKind::Registration, "player", now() - days(10)).code(code("ALICE"));
+    world.attribute(&reg);
+    world.click(C, "player", days(1));
+
+    let decision = world.attribute(&purchase("o1", "player").code(code("BOB")));
+    assert_eq!(only_credit(&decision), (A, Method::Binding, 10_000));
+    assert_eq!(
+        outcome_of_code(&decision, "BOB"),
+        Outcome::BindingHeld { affiliate: A }
+    );
+    assert_eq!(decision.binding, None, "{decision}");
+
+    // With most of the split, the same code breaks it and takes it.
+    let policy = Policy::split(9_900)
+        .unwrap()
+        .bind_on(EventKinds::REGISTRATION)
+        .coupon_breaks_binding(true);
+    let world = World::new(policy);
+    world.code("ALICE", A);
+    world.code("BOB", B);
+    world.attribute(&reg);
+    world.click(C, "player", days(1));
+    let decision = world.attribute(&purchase("o1", "player").code(code("BOB")));
+    assert_eq!(decision.primary(), Some(B), "{decision}");
+    assert_eq!(decision.binding.map(|b| b.affiliate), Some(B));
+}
+
+#[test]
 fn once_a_binding_expires_the_evidence_decides_again() {
     let policy = Policy::coupon_first()
         .bind_on(EventKinds::REGISTRATION)
