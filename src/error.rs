@@ -104,8 +104,10 @@ pub enum RegistryError {
         /// The other affiliate's assignment.
         existing: Box<CodeAssignment>,
     },
-    /// An instant outside the range the store keeps.
-    #[error("instant {at} of code {code} is outside the range the registry keeps")]
+    /// An instant the store cannot keep: outside its range, or, in the
+    /// [`MemoryCodeRegistry`](crate::MemoryCodeRegistry), a leap second
+    /// ending an assignment.
+    #[error("the registry cannot keep instant {at} of code {code}")]
     OutOfRange {
         /// The code.
         code: CouponCode,
@@ -213,8 +215,10 @@ pub enum ClickError {
         /// The id.
         id: crate::ids::ClickId,
     },
-    /// The click's time is outside the range the store keeps.
-    #[error("click {id} is stamped outside the range the store keeps")]
+    /// The click's time is one the store cannot keep: outside its range,
+    /// or, in the [`MemoryClickStore`](crate::MemoryClickStore), a leap
+    /// second.
+    #[error("click {id} is stamped at an instant the store cannot keep")]
     OutOfRange {
         /// The id.
         id: crate::ids::ClickId,

@@ -314,6 +314,38 @@ fn edge_instants(from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>
 }
 
 #[test]
+fn an_end_revocation_or_reassignment_in_a_leap_second_is_refused_and_changes_nothing() {
+    let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+        .unwrap()
+        .and_utc();
+    let registry = MemoryCodeRegistry::new();
+    let start = leap - TimeDelta::days(30);
+    registry.assign(code("LEAP"), A, start).unwrap();
+    let before = registry.history(&code("LEAP"));
+
+    let ending = CodeAssignment::new(code("ENDS"), A, start).until(leap);
+    assert!(matches!(
+        registry.insert(ending),
+        Err(RegistryError::OutOfRange { at, .. }) if at == leap
+    ));
+    assert!(matches!(
+        registry.revoke(code("LEAP"), leap),
+        Err(RegistryError::OutOfRange { at, .. }) if at == leap
+    ));
+    assert!(matches!(
+        registry.reassign(code("LEAP"), B, leap),
+        Err(RegistryError::OutOfRange { at, .. }) if at == leap
+    ));
+    assert!(registry.history(&code("ENDS")).is_empty());
+    assert_eq!(registry.history(&code("LEAP")), before);
+    assert!(matches!(
+        registry.lookup(&code("LEAP"), leap + TimeDelta::days(1)).unwrap(),
+        CodeLookup::Active(a) if a.affiliate == A
+    ));
+}
+
+#[test]
 fn lookups_agree_with_the_assignment_at_the_edges_of_time() {
     let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
         .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_200_000_000))

@@ -8,8 +8,8 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
 use super::compact::{
-    Chunks, Padded, from_nanos, prefetch, probe_control, read, read_batched, same_bytes, saturating_nanos,
-    to_nanos, touch_lines, write,
+    Chunks, Padded, exact_nanos, from_nanos, nanos_from, nanos_until, prefetch, probe_control, read,
+    read_batched, same_bytes, touch_lines, write,
 };
 use crate::clicks::{ClickQuery, ClickStore};
 use crate::conversion::{Click, Conversion, SubIds};
@@ -73,7 +73,9 @@ const SHARDS: usize = 64;
 ///
 /// Click times are kept as nanoseconds since 1970: clicks between
 /// 1677-09-21 and 2262-04-11 are taken, others refused with
-/// [`ClickError::OutOfRange`].
+/// [`ClickError::OutOfRange`], as are clicks stamped in a leap second
+/// (`23:59:60`), whose count of nanoseconds would be the next second's.
+/// Queries take any bounds, leap seconds included.
 ///
 /// ```
 /// use attributor::{AffiliateId, Click, ClickPick, ClickQuery, ClickStore, MemoryClickStore};
@@ -487,7 +489,7 @@ impl MemoryClickStore {
     /// [`ClickError::OutOfRange`] for a time the store cannot keep,
     /// [`ClickError::Full`] when a shard is full; the store is unchanged.
     pub fn insert(&self, click: Click) -> Result<(), ClickError> {
-        let at = to_nanos(click.clicked_at).ok_or(ClickError::OutOfRange { id: click.id })?;
+        let at = exact_nanos(click.clicked_at).ok_or(ClickError::OutOfRange { id: click.id })?;
         let full = ClickError::Full;
         let want = click.id.as_bytes();
         let key = key_of(self.hash(want));
@@ -811,7 +813,7 @@ impl MemoryClickStore {
 
     /// The click that answers `query`, and whether it has sub ids.
     fn best(&self, query: &ClickQuery) -> Option<(ClickEvidence, bool)> {
-        let (from, to) = (saturating_nanos(query.from), saturating_nanos(query.to));
+        let (from, to) = (nanos_from(query.from)?, nanos_until(query.to)?);
         if from > to {
             return None;
         }
@@ -1035,6 +1037,84 @@ mod tests {
         let read = Block::new(&block).unwrap();
         for (i, place) in places.iter().enumerate() {
             assert_eq!(read.touch_at(*place).map(|t| t.affiliate), Some(i as u64));
+        }
+    }
+
+    fn leap_second() -> DateTime<Utc> {
+        chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .unwrap()
+            .and_utc()
+    }
+
+    #[test]
+    fn a_click_stamped_in_a_leap_second_is_refused_and_changes_nothing() {
+        let store = MemoryClickStore::new();
+        let customer: CustomerId = "p".parse().unwrap();
+        let click = Click::new("k".parse().unwrap(), AffiliateId::new(1), leap_second()).customer(customer);
+        assert_eq!(store.insert(click), Err(ClickError::OutOfRange { id: click.id }));
+        assert_eq!(store.click(&click.id), Ok(None));
+        assert_eq!(store.len(), 0);
+        // The same id at an ordinary instant is taken afterwards.
+        let ordinary = Click::new(click.id, AffiliateId::new(1), t0()).customer(customer);
+        assert_eq!(store.insert(ordinary), Ok(()));
+        assert_eq!(store.click(&click.id), Ok(Some(ordinary)));
+    }
+
+    #[test]
+    fn queries_bounded_by_leap_seconds_or_instants_out_of_range_answer_like_brute_force() {
+        let leap = leap_second();
+        let first_kept = DateTime::from_timestamp_nanos(i64::MIN);
+        let customer: CustomerId = "p".parse().unwrap();
+        let clicks: Vec<Click> = [
+            leap - TimeDelta::milliseconds(600),
+            leap - TimeDelta::nanoseconds(1_000_000_001),
+            leap + TimeDelta::milliseconds(600),
+            first_kept,
+            DateTime::from_timestamp_nanos(i64::MAX - 1),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, at)| {
+            Click::new(format!("c{i}").parse().unwrap(), AffiliateId::new(1), at).customer(customer)
+        })
+        .collect();
+        let store = MemoryClickStore::new();
+        for click in &clicks {
+            store.insert(*click).unwrap();
+        }
+        let bounds = [
+            DateTime::<Utc>::MIN_UTC,
+            Utc.with_ymd_and_hms(1600, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(1601, 1, 1, 0, 0, 0).unwrap(),
+            first_kept,
+            leap - TimeDelta::milliseconds(600),
+            leap - TimeDelta::milliseconds(100),
+            leap,
+            leap + TimeDelta::milliseconds(300),
+            leap + TimeDelta::milliseconds(600),
+            Utc.with_ymd_and_hms(2300, 1, 1, 0, 0, 0).unwrap(),
+            DateTime::<Utc>::MAX_UTC,
+        ];
+        for from in bounds {
+            for to in bounds {
+                for pick in [ClickPick::First, ClickPick::Last] {
+                    let query = ClickQuery {
+                        customer,
+                        from,
+                        to,
+                        pick,
+                        affiliate: None,
+                        exclude: None,
+                    };
+                    let found = store.find(&query).unwrap().map(|c| c.id);
+                    assert_eq!(
+                        found,
+                        naive(&clicks, &query).map(|c| c.id),
+                        "{from} to {to}, {pick:?}"
+                    );
+                }
+            }
         }
     }
 }

@@ -156,15 +156,58 @@ pub(crate) const OPEN: i64 = i64::MAX;
 
 /// An instant as nanoseconds since 1970, if it is within the range stores
 /// keep: 1677-09-21 to 2262-04-11, the end excluded (it marks open-ended).
+/// A leap second counts as the second after it.
 pub(crate) fn to_nanos(t: DateTime<Utc>) -> Option<i64> {
     t.timestamp_nanos_opt().filter(|n| *n != OPEN)
 }
 
-/// An instant as nanoseconds, saturating outside the kept range: for
-/// comparisons only.
-pub(crate) fn saturating_nanos(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt()
-        .unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+/// [`to_nanos`] of an instant a store keeps as nanoseconds alone, which
+/// must read back as the same instant: `None` for a leap second too.
+pub(crate) fn exact_nanos(t: DateTime<Utc>) -> Option<i64> {
+    if t.timestamp_subsec_nanos() >= NANOS_PER_SEC {
+        return None;
+    }
+    to_nanos(t)
+}
+
+const NANOS_PER_SEC: u32 = 1_000_000_000;
+
+/// `t` as nanoseconds since 1970, with a leap second counted as the end
+/// of the second before it (`late` false: its first nanosecond, `true`:
+/// its last), in 128 bits so that every instant fits.
+fn wide_nanos(t: DateTime<Utc>, late: bool) -> i128 {
+    let nanos = t.timestamp_subsec_nanos();
+    let nanos = if nanos < NANOS_PER_SEC {
+        i128::from(nanos)
+    } else if late {
+        i128::from(NANOS_PER_SEC) - 1
+    } else {
+        i128::from(NANOS_PER_SEC)
+    };
+    i128::from(t.timestamp()) * i128::from(NANOS_PER_SEC) + nanos
+}
+
+/// The least count [`exact_nanos`] can give that is of an instant at or after
+/// `t`, or `None` when every such count is of an instant before `t`: the
+/// lower bound of a range query, exact for every `t`, leap seconds and
+/// instants out of range included.
+pub(crate) fn nanos_from(t: DateTime<Utc>) -> Option<i64> {
+    let n = wide_nanos(t, false);
+    if n < i128::from(i64::MIN) {
+        return Some(i64::MIN);
+    }
+    i64::try_from(n).ok()
+}
+
+/// The greatest count [`exact_nanos`] can give that is of an instant at or
+/// before `t`, or `None` when every such count is of an instant after
+/// `t`: the upper bound of a range query, exact as [`nanos_from`] is.
+pub(crate) fn nanos_until(t: DateTime<Utc>) -> Option<i64> {
+    let n = wide_nanos(t, true);
+    if n > i128::from(i64::MAX) {
+        return Some(i64::MAX);
+    }
+    i64::try_from(n).ok()
 }
 
 pub(crate) fn from_nanos(n: i64) -> DateTime<Utc> {

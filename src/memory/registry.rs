@@ -9,8 +9,8 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 
 use super::compact::{
-    Chunks, OPEN, Packed, Padded, from_nanos, prefetch, probe_control, read, read_batched, shard_of,
-    to_nanos, write,
+    Chunks, OPEN, Packed, Padded, exact_nanos, from_nanos, prefetch, probe_control, read, read_batched,
+    shard_of, to_nanos, write,
 };
 use crate::code::{CouponCode, Skeleton};
 use crate::conversion::Conversion;
@@ -49,7 +49,10 @@ const SHARDS: usize = 64;
 ///
 /// The registry takes assignments between 1677-09-21 and 2262-04-11 (the
 /// span of nanoseconds since 1970 in an `i64`, in which it keeps the end of
-/// an interval) and refuses others with [`RegistryError::OutOfRange`]. A
+/// an interval) and refuses others with [`RegistryError::OutOfRange`], as
+/// it does an assignment that ends in a leap second (`23:59:60`, whose
+/// count of nanoseconds would be the next second's) and a revocation or
+/// reassignment at one. A
 /// lookup compares instants as [`CodeAssignment::is_active_at`] does.
 /// [`MemoryCodeRegistry::codes_of`] scans every record.
 ///
@@ -191,13 +194,11 @@ fn check(
             });
         }
     }
-    for t in [Some(new.valid_from), new.valid_until].into_iter().flatten() {
-        if to_nanos(t).is_none() {
-            return Err(RegistryError::OutOfRange {
-                code: new.code,
-                at: t,
-            });
-        }
+    // The start is kept as an instant, the end as nanoseconds.
+    let unkept_start = Some(new.valid_from).filter(|t| to_nanos(*t).is_none());
+    let unkept_end = new.valid_until.filter(|t| exact_nanos(*t).is_none());
+    if let Some(at) = unkept_start.or(unkept_end) {
+        return Err(RegistryError::OutOfRange { code: new.code, at });
     }
     let history = view.history_of(&new.code);
     if let Some(existing) = history.iter().find(|a| Some(*a) != replacing && a.overlaps(new)) {
@@ -314,7 +315,7 @@ impl Shard {
             return Err(RegistryError::Full);
         }
         let until = match a.valid_until {
-            Some(t) => to_nanos(t).ok_or(out_of_range(t))?,
+            Some(t) => exact_nanos(t).ok_or(out_of_range(t))?,
             None => OPEN,
         };
         let packed = match Packed::of(&a.code) {
@@ -561,7 +562,7 @@ impl MemoryCodeRegistry {
             ..current
         };
         check(&view, &next, Some(&current))?;
-        let at_nanos = to_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
+        let at_nanos = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
         // The insert below must not fail once the current record is cut.
         if !shard.has_room() {
             return Err(RegistryError::Full);
@@ -587,7 +588,7 @@ impl MemoryCodeRegistry {
     pub fn revoke(&self, code: CouponCode, at: DateTime<Utc>) -> Result<(), RegistryError> {
         let (hash, lock) = self.place(&code);
         let mut shard = Self::write(lock);
-        let at_nanos = to_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
+        let at_nanos = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
         let rec = shard
             .active_mut(hash, &code, at)
             .ok_or(RegistryError::NotActive { code, at })?;
