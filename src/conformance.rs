@@ -25,13 +25,13 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use crate::binding::{Binding, BindingStore};
 use crate::clicks::{ClickQuery, ClickStore};
 use crate::code::CouponCode;
-use crate::conversion::{Click, Conversion, EventKind};
+use crate::conversion::{Click, Conversion, EventKind, EventKinds, SubIds};
 use crate::decision::Decision;
-use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
+use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, SubId};
 use crate::ledger::Ledger;
 use crate::policy::{ClickPick, Policy};
-use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry};
-use crate::resolve::{Evidence, resolve};
+use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
+use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
 
 /// A store broke its contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,8 +76,28 @@ fn day(d: u32) -> DateTime<Utc> {
         + TimeDelta::days(i64::from(d))
 }
 
+/// `d` days and `ms` milliseconds after the fixtures' first instant, for
+/// boundaries that fall within a second.
+fn day_ms(d: u32, ms: i64) -> DateTime<Utc> {
+    day(d) + TimeDelta::milliseconds(ms)
+}
+
+fn label(s: &str) -> Result<Label, Violation> {
+    Label::new(s).map_err(|e| Violation {
+        check: "fixture",
+        detail: e.to_string(),
+    })
+}
+
 fn code(s: &str) -> Result<CouponCode, Violation> {
     CouponCode::parse(s).map_err(|e| Violation {
+        check: "fixture",
+        detail: e.to_string(),
+    })
+}
+
+fn sub_id(s: &str) -> Result<SubId, Violation> {
+    SubId::new(s).map_err(|e| Violation {
         check: "fixture",
         detail: e.to_string(),
     })
@@ -127,12 +147,19 @@ pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
         CodeAssignment::new(code("HANDED")?, a2, day(20)),
         CodeAssignment::new(code("GAPPY")?, a1, day(10)).until(day(20)),
         CodeAssignment::new(code("GAPPY")?, a2, day(30)).until(day(40)),
+        CodeAssignment::new(code("CREATOR")?, a1, day_ms(10, 250))
+            .until(day_ms(20, 750))
+            .mode(CreditMode::IfInvolved)
+            .label(label("spring-sale")?),
+        CodeAssignment::new(code("ALWAYS")?, a2, day(10)).mode(CreditMode::Always),
     ])
 }
 
 /// Checks the [`CodeRegistry`] contract: active, expired, revoked, not yet
-/// active and unknown codes, both interval boundaries, and a reassignment
-/// history. `build` makes a registry holding exactly the assignments given.
+/// active and unknown codes, both interval boundaries (also within a
+/// second), a reassignment history, and that an assignment's credit mode
+/// and label come back. `build` makes a registry holding exactly the
+/// assignments given.
 ///
 /// # Errors
 ///
@@ -163,6 +190,7 @@ where
         find(5)?,
         find(6)?,
     );
+    let (creator, always) = (find(7)?, find(8)?);
     let ns = TimeDelta::nanoseconds(1);
     let at = |c: &str, t| -> Result<_, Violation> { Ok(registry.lookup(&code(c)?, t)) };
 
@@ -243,6 +271,37 @@ where
         at("GAPPY", day(40))?,
         CodeLookup::Expired(gap_b),
     )?;
+    expect(
+        "credit mode and label come back",
+        at("CREATOR", day(15))?,
+        CodeLookup::Active(creator),
+    )?;
+    expect(
+        "the always credit mode comes back",
+        at("ALWAYS", day(15))?,
+        CodeLookup::Active(always),
+    )?;
+    expect(
+        "valid_from within a second is inclusive",
+        at("CREATOR", creator.valid_from)?,
+        CodeLookup::Active(creator),
+    )?;
+    expect(
+        "not yet active a nanosecond before valid_from within a second",
+        at("CREATOR", creator.valid_from - ns)?,
+        CodeLookup::NotYetActive(creator),
+    )?;
+    let until = creator.valid_until.unwrap_or(DateTime::<Utc>::MAX_UTC);
+    expect(
+        "active a nanosecond before valid_until within a second",
+        at("CREATOR", until - ns)?,
+        CodeLookup::Active(creator),
+    )?;
+    expect(
+        "valid_until within a second is exclusive",
+        at("CREATOR", until)?,
+        CodeLookup::Expired(creator),
+    )?;
     Ok(())
 }
 
@@ -255,15 +314,21 @@ pub fn click_fixture() -> Result<Vec<Click>, Violation> {
         Click::new(id("k1")?, a1, day(1)).customer(c),
         Click::new(id("k3")?, a2, day(2)).customer(c),
         Click::new(id("k2")?, a1, day(2)).customer(c),
-        Click::new(id("k4")?, a2, day(3)).customer(c),
+        Click::new(id("k4")?, a2, day_ms(3, 500)).customer(c).sub_ids(
+            SubIds::default()
+                .with(1, sub_id("yt")?)
+                .with(3, sub_id("spring")?),
+        ),
         Click::new(id("k5")?, a1, day(2)).customer(other),
         Click::new(id("anon")?, a1, day(2)),
     ])
 }
 
 /// Checks the [`ClickStore`] contract: lookup by id, first and last click
-/// in an inclusive range, ties to the smaller id, the affiliate filter and
-/// exclusion, and an empty range. `build` makes a store holding exactly the clicks given.
+/// in an inclusive range (also at a boundary within a second), ties to the
+/// smaller id, the affiliate filter and exclusion, an empty range, and that
+/// a click comes back whole, its customer and sub ids included. `build`
+/// makes a store holding exactly the clicks given.
 ///
 /// # Errors
 ///
@@ -314,8 +379,23 @@ where
     )?;
     expect(
         "to is inclusive",
-        id_of(store.find(&q(day(3), day(3), ClickPick::First, None))),
+        id_of(store.find(&q(day_ms(3, 500), day_ms(3, 500), ClickPick::First, None))),
         some("k4"),
+    )?;
+    expect(
+        "to is exact within a second",
+        id_of(store.find(&q(day(3), day_ms(3, 499), ClickPick::First, None))),
+        None,
+    )?;
+    expect(
+        "a click by id comes back whole, with its sub ids",
+        store.click(&id("k4")?),
+        by_id("k4"),
+    )?;
+    expect(
+        "a click found by a query comes back whole",
+        store.find(&q(day(0), day(9), ClickPick::Last, None)),
+        by_id("k4"),
     )?;
     expect(
         "first on a tie goes to the smaller id",
@@ -418,8 +498,9 @@ where
 }
 
 /// Checks the [`BindingStore`] contract: the latest binding strictly before
-/// an instant, idempotent rewrites, and late writes of older bindings.
-/// `build` makes an empty store.
+/// an instant, expired or not, idempotent rewrites, late writes of older
+/// bindings, and that a binding comes back whole (its expiry, or none, and
+/// its event). `build` makes an empty store.
 ///
 /// # Errors
 ///
@@ -508,6 +589,28 @@ where
         Some(sibling),
     )?;
     expect("a rewrite moves a binding in time", before(day(2)), Some(moved))?;
+    let short = Binding {
+        expires_at: Some(day_ms(41, 250)),
+        event: EventKind::FirstDeposit,
+        ..binding(7, 40, "c7")?
+    };
+    write(&short, "bind for a day")?;
+    expect(
+        "an expired binding is still the latest, with its expiry and event",
+        before(day(60)),
+        Some(short),
+    )?;
+    let lasting = Binding {
+        expires_at: None,
+        event: EventKind::Custom(label("upsell")?),
+        ..binding(8, 70, "c6")?
+    };
+    write(&lasting, "bind for good on a custom event")?;
+    expect(
+        "a binding without expiry on a custom event comes back whole",
+        before(day(71)),
+        Some(lasting),
+    )?;
     expect(
         "other customers are not bound",
         store.binding_before(&id("bob")?, day(50)),
@@ -522,8 +625,33 @@ fn sample_decision(conversion: &str, event: EventKind) -> Result<Decision, Viola
     Ok(resolve(&conversion, &Evidence::new(), &Policy::coupon_first()))
 }
 
-/// Checks the [`Ledger`] contract: get, insert-if-absent, and that a
-/// recorded decision is never replaced. `build` makes an empty ledger.
+/// A decision that credits a code owner, reports an outranked click and
+/// binds the customer, for the check that a ledger keeps all of it.
+fn full_decision(conversion: &str) -> Result<Decision, Violation> {
+    let customer: CustomerId = id("alice")?;
+    let entered = code("ALICE10")?;
+    let assignment = CodeAssignment::new(entered, AffiliateId::new(1), day(0)).label(label("spring-sale")?);
+    let click = Click::new(id("k1")?, AffiliateId::new(2), day_ms(1, 250)).customer(customer);
+    let conversion = Conversion::new(id(conversion)?, EventKind::Purchase, day_ms(2, 500))
+        .customer(customer)
+        .click(click.id)
+        .code(entered);
+    let mut evidence = Evidence::new();
+    evidence.codes.push(CodeEvidence {
+        code: entered,
+        lookup: CodeLookup::Active(assignment),
+    });
+    evidence.clicks.push(ClickEvidence::from(&click));
+    Ok(resolve(
+        &conversion,
+        &evidence,
+        &Policy::coupon_first().bind_on(EventKinds::PURCHASE),
+    ))
+}
+
+/// Checks the [`Ledger`] contract: get, insert-if-absent, that a recorded
+/// decision is never replaced, and that it comes back whole (its credits,
+/// its evidence and the binding it wrote). `build` makes an empty ledger.
 ///
 /// # Errors
 ///
@@ -560,5 +688,16 @@ where
     expect("record another id", ledger.record(&other), None)?;
     expect("both kept", ledger.get(&first.conversion), Some(first))?;
     expect("the other is kept", ledger.get(&other.conversion), Some(other))?;
+    let full = full_decision("c3")?;
+    expect(
+        "record a decision that credits and binds",
+        ledger.record(&full),
+        None,
+    )?;
+    expect(
+        "a decision comes back whole, with its credits, evidence and binding",
+        ledger.get(&full.conversion),
+        Some(full),
+    )?;
     Ok(())
 }

@@ -90,3 +90,116 @@ fn a_registry_with_an_inclusive_end_is_caught() {
     let violation = conformance::check_code_registry(|a| OffByOne(a.to_vec())).unwrap_err();
     assert_eq!(violation.check, "valid_until is exclusive");
 }
+
+#[test]
+fn a_registry_that_forgets_credit_modes_and_labels_is_caught() {
+    use attributor::{CodeAssignment, CodeLookup, CodeRegistry, CouponCode, CreditMode};
+    use chrono::{DateTime, Utc};
+
+    /// Answers every active code as a standard one without a label.
+    struct Forgetful(MemoryCodeRegistry);
+    impl CodeRegistry for Forgetful {
+        type Error = <MemoryCodeRegistry as CodeRegistry>::Error;
+        fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
+            Ok(match self.0.lookup(code, at)? {
+                CodeLookup::Active(a) => CodeLookup::Active(CodeAssignment {
+                    mode: CreditMode::Standard,
+                    label: None,
+                    ..a
+                }),
+                other => other,
+            })
+        }
+    }
+    let violation = conformance::check_code_registry(|assignments| {
+        let registry = MemoryCodeRegistry::new();
+        for a in assignments {
+            registry.insert(*a).unwrap();
+        }
+        Forgetful(registry)
+    })
+    .unwrap_err();
+    assert_eq!(violation.check, "credit mode and label come back");
+}
+
+#[test]
+fn a_click_store_that_drops_sub_ids_is_caught() {
+    use attributor::{Click, ClickId, ClickQuery, ClickStore, SubIds};
+
+    /// Returns clicks without their sub ids.
+    struct Trimmed(MemoryClickStore);
+    impl ClickStore for Trimmed {
+        type Error = <MemoryClickStore as ClickStore>::Error;
+        fn click(&self, id: &ClickId) -> Result<Option<Click>, Self::Error> {
+            Ok(self.0.click(id)?.map(|c| c.sub_ids(SubIds::default())))
+        }
+        fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Self::Error> {
+            Ok(self.0.find(query)?.map(|c| c.sub_ids(SubIds::default())))
+        }
+    }
+    let violation = conformance::check_click_store(|clicks| {
+        let store = MemoryClickStore::new();
+        for c in clicks {
+            store.insert(*c).unwrap();
+        }
+        Trimmed(store)
+    })
+    .unwrap_err();
+    assert_eq!(
+        violation.check,
+        "a click by id comes back whole, with its sub ids"
+    );
+}
+
+#[test]
+fn a_binding_store_that_hides_expired_bindings_is_caught() {
+    use attributor::{Binding, BindingStore, CustomerId};
+    use chrono::{DateTime, Utc};
+
+    /// Answers only bindings still live at the instant asked about.
+    #[derive(Default)]
+    struct LiveOnly(MemoryBindingStore);
+    impl BindingStore for LiveOnly {
+        type Error = <MemoryBindingStore as BindingStore>::Error;
+        fn binding_before(
+            &self,
+            customer: &CustomerId,
+            at: DateTime<Utc>,
+        ) -> Result<Option<Binding>, Self::Error> {
+            Ok(self.0.binding_before(customer, at)?.filter(|b| b.is_live_at(at)))
+        }
+        fn bind(&self, binding: &Binding) -> Result<(), Self::Error> {
+            self.0.bind(binding)
+        }
+    }
+    let violation = conformance::check_binding_store(LiveOnly::default).unwrap_err();
+    assert_eq!(
+        violation.check,
+        "an expired binding is still the latest, with its expiry and event"
+    );
+}
+
+#[test]
+fn a_ledger_that_keeps_only_the_outcome_is_caught() {
+    use attributor::{ConversionId, Decision, Ledger};
+
+    /// Keeps each decision without its evidence.
+    #[derive(Default)]
+    struct Summary(MemoryLedger);
+    impl Ledger for Summary {
+        type Error = <MemoryLedger as Ledger>::Error;
+        fn get(&self, id: &ConversionId) -> Result<Option<Decision>, Self::Error> {
+            self.0.get(id)
+        }
+        fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error> {
+            let mut summary = decision.clone();
+            summary.considered.clear();
+            self.0.record(&summary)
+        }
+    }
+    let violation = conformance::check_ledger(Summary::default).unwrap_err();
+    assert_eq!(
+        violation.check,
+        "a decision comes back whole, with its credits, evidence and binding"
+    );
+}
