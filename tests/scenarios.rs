@@ -232,20 +232,28 @@ fn the_bound_affiliates_own_code_keeps_the_binding_where_coupons_break_bindings(
     assert_eq!(only_credit(&without_code), (A, Method::Binding, 10_000));
 }
 
-#[test]
-fn a_code_that_would_take_a_sliver_of_a_split_does_not_break_the_binding() {
-    // The code owner would get 1% beside a click's 99%.
-    let policy = Policy::split(100)
+/// A player bound to A at registration, with a click of C's a day before
+/// now, under a split giving a code's owner `coupon_share` basis points,
+/// where codes may break bindings; B owns the code BOB.
+fn bound_player_under_a_split(coupon_share: u32) -> World {
+    let policy = Policy::split(coupon_share)
         .unwrap()
         .bind_on(EventKinds::REGISTRATION)
         .coupon_breaks_binding(true);
     let world = World::new(policy);
     world.code("ALICE", A);
     world.code("BOB", B);
-    let reg = conversion("reg", EventKind::Registration, "player", now() - days(10)).code(code("ALICE"));
-    world.attribute(&reg);
+    world.attribute(
+        &conversion("reg", EventKind::Registration, "player", now() - days(10)).code(code("ALICE")),
+    );
     world.click(C, "player", days(1));
+    world
+}
 
+#[test]
+fn a_code_that_would_take_a_sliver_of_a_split_does_not_break_the_binding() {
+    // B's code would get 1% beside C's click's 99%.
+    let world = bound_player_under_a_split(100);
     let decision = world.attribute(&purchase("o1", "player").code(code("BOB")));
     assert_eq!(only_credit(&decision), (A, Method::Binding, 10_000));
     assert_eq!(
@@ -254,16 +262,8 @@ fn a_code_that_would_take_a_sliver_of_a_split_does_not_break_the_binding() {
     );
     assert_eq!(decision.binding, None, "{decision}");
 
-    // With most of the split, the same code breaks it and takes it.
-    let policy = Policy::split(9_900)
-        .unwrap()
-        .bind_on(EventKinds::REGISTRATION)
-        .coupon_breaks_binding(true);
-    let world = World::new(policy);
-    world.code("ALICE", A);
-    world.code("BOB", B);
-    world.attribute(&reg);
-    world.click(C, "player", days(1));
+    // With most of the split, the same code breaks the binding and takes it.
+    let world = bound_player_under_a_split(9_900);
     let decision = world.attribute(&purchase("o1", "player").code(code("BOB")));
     assert_eq!(decision.primary(), Some(B), "{decision}");
     assert_eq!(decision.binding.map(|b| b.affiliate), Some(B));

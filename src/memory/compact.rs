@@ -172,9 +172,10 @@ pub(crate) fn exact_nanos(t: DateTime<Utc>) -> Option<i64> {
 
 const NANOS_PER_SEC: u32 = 1_000_000_000;
 
-/// `t` as nanoseconds since 1970, with a leap second counted as the end
-/// of the second before it (`late` false: its first nanosecond, `true`:
-/// its last), in 128 bits so that every instant fits.
+/// `t` as nanoseconds since 1970, in 128 bits so that every instant fits.
+/// No count stands for a leap second, so one is replaced by the nearest
+/// count after it, the next second's first nanosecond (`late` false), or
+/// before it, the last nanosecond of the second it extends (`late` true).
 fn wide_nanos(t: DateTime<Utc>, late: bool) -> i128 {
     let nanos = t.timestamp_subsec_nanos();
     let nanos = if nanos < NANOS_PER_SEC {
