@@ -82,22 +82,8 @@ fn day_ms(d: u32, ms: i64) -> DateTime<Utc> {
     day(d) + TimeDelta::milliseconds(ms)
 }
 
-fn label(s: &str) -> Result<Label, Violation> {
-    Label::new(s).map_err(|e| Violation {
-        check: "fixture",
-        detail: e.to_string(),
-    })
-}
-
 fn code(s: &str) -> Result<CouponCode, Violation> {
     CouponCode::parse(s).map_err(|e| Violation {
-        check: "fixture",
-        detail: e.to_string(),
-    })
-}
-
-fn sub_id(s: &str) -> Result<SubId, Violation> {
-    SubId::new(s).map_err(|e| Violation {
         check: "fixture",
         detail: e.to_string(),
     })
@@ -150,7 +136,7 @@ pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
         CodeAssignment::new(code("CREATOR")?, a1, day_ms(10, 250))
             .until(day_ms(20, 750))
             .mode(CreditMode::IfInvolved)
-            .label(label("spring-sale")?),
+            .label(id::<Label>("spring-sale")?),
         CodeAssignment::new(code("ALWAYS")?, a2, day(10)).mode(CreditMode::Always),
     ])
 }
@@ -316,8 +302,8 @@ pub fn click_fixture() -> Result<Vec<Click>, Violation> {
         Click::new(id("k2")?, a1, day(2)).customer(c),
         Click::new(id("k4")?, a2, day_ms(3, 500)).customer(c).sub_ids(
             SubIds::default()
-                .with(1, sub_id("yt")?)
-                .with(3, sub_id("spring")?),
+                .with(1, id::<SubId>("yt")?)
+                .with(3, id::<SubId>("spring")?),
         ),
         Click::new(id("k5")?, a1, day(2)).customer(other),
         Click::new(id("anon")?, a1, day(2)),
@@ -602,7 +588,7 @@ where
     )?;
     let lasting = Binding {
         expires_at: None,
-        event: EventKind::Custom(label("upsell")?),
+        event: EventKind::Custom(id::<Label>("upsell")?),
         ..binding(8, 70, "c6")?
     };
     write(&lasting, "bind for good on a custom event")?;
@@ -630,7 +616,8 @@ fn sample_decision(conversion: &str, event: EventKind) -> Result<Decision, Viola
 fn full_decision(conversion: &str) -> Result<Decision, Violation> {
     let customer: CustomerId = id("alice")?;
     let entered = code("ALICE10")?;
-    let assignment = CodeAssignment::new(entered, AffiliateId::new(1), day(0)).label(label("spring-sale")?);
+    let assignment =
+        CodeAssignment::new(entered, AffiliateId::new(1), day(0)).label(id::<Label>("spring-sale")?);
     let click = Click::new(id("k1")?, AffiliateId::new(2), day_ms(1, 250)).customer(customer);
     let conversion = Conversion::new(id(conversion)?, EventKind::Purchase, day_ms(2, 500))
         .customer(customer)

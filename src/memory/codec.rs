@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Timelike, Utc};
 
+use super::compact::NANOS_PER_SEC;
 use crate::binding::Binding;
 use crate::code::CouponCode;
 use crate::conversion::EventKind;
@@ -158,7 +159,7 @@ pub(super) fn raw_time(t: DateTime<Utc>) -> (i64, u32) {
 
 /// The instant [`raw_time`] gave these seconds and nanoseconds for.
 pub(super) fn time_of((secs, nanos): (i64, u32)) -> Option<DateTime<Utc>> {
-    if nanos < 1_000_000_000 {
+    if nanos < NANOS_PER_SEC {
         return DateTime::from_timestamp(secs, nanos);
     }
     // A leap second's nanoseconds (a billion or more): `from_timestamp`

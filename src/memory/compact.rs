@@ -170,7 +170,9 @@ pub(crate) fn exact_nanos(t: DateTime<Utc>) -> Option<i64> {
     to_nanos(t)
 }
 
-const NANOS_PER_SEC: u32 = 1_000_000_000;
+/// Nanoseconds in a second; chrono holds a leap second as a second's
+/// nanoseconds running past it.
+pub(crate) const NANOS_PER_SEC: u32 = 1_000_000_000;
 
 /// `t` as nanoseconds since 1970, in 128 bits so that every instant fits.
 /// No count stands for a leap second, so one is replaced by the nearest
