@@ -6,6 +6,7 @@ use url::Url;
 use crate::conversion::{Click, SubIds};
 use crate::error::IdError;
 use crate::ids::{AffiliateId, Campaign, ClickId, CustomerId, Label, SubId, truncate};
+use crate::postback::form;
 
 /// The parts a tracked affiliate link carries in its query: whose link it is,
 /// the click id (once a click has been recorded), up to five sub ids and a
@@ -150,6 +151,8 @@ impl TrackedLink {
     /// * [`LinkError::Missing`] if it has no affiliate parameter;
     /// * [`LinkError::Duplicate`] if one of the parameters of `params`
     ///   appears twice, even with the same value or empty;
+    /// * [`LinkError::NotUtf8`] if a value is not UTF-8 once
+    ///   percent-decoded (lossy decoding would make two click ids one);
     /// * [`LinkError::TooLong`] if a value is longer than its limit;
     /// * [`LinkError::BadValue`] if a value is not a valid id (the affiliate
     ///   id is not a number, is empty, or a value holds whitespace or a
@@ -177,7 +180,7 @@ impl TrackedLink {
         let mut seen = [false; PARTS.len()];
         let mut affiliate = None;
         let mut out = Self::new(AffiliateId::new(0));
-        for (name, value) in url.query_pairs() {
+        for form::Pair { name, value } in form::pairs(url.query().unwrap_or_default().as_bytes()) {
             let Some((index, part)) = params.part_named(&name) else {
                 continue;
             };
@@ -189,6 +192,9 @@ impl TrackedLink {
                 }
                 *seen = true;
             }
+            let value = value.ok_or_else(|| LinkError::NotUtf8 {
+                param: truncate(&name),
+            })?;
             let bad = |source| value_error(&name, &value, source);
             match part {
                 Part::Affiliate => affiliate = Some(value.parse::<AffiliateId>().map_err(bad)?),
@@ -490,6 +496,12 @@ pub enum LinkError {
         value: Label,
         /// What is wrong with it.
         source: IdError,
+    },
+    /// A value, percent-decoded, is not UTF-8 (say `click_id=c%FF`).
+    #[error("value of parameter {:?} is not utf-8 once percent-decoded", param.as_str())]
+    NotUtf8 {
+        /// The parameter's name.
+        param: Label,
     },
     /// [`TrackedLink::to_click`] needs a click id, and the link has none.
     #[error("link has no click id")]

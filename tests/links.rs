@@ -108,6 +108,36 @@ fn renaming_a_part_frees_its_old_name() {
 }
 
 #[test]
+fn two_visits_whose_click_ids_differ_only_in_bytes_that_are_not_utf8_are_refused_not_merged() {
+    // Decoded lossily, both would be the click "c\u{FFFD}", and the second
+    // visit would be refused as a conflicting copy of the first.
+    for link in [
+        "https://s.example/?aff_id=1&click_id=c%FF",
+        "https://s.example/?aff_id=1&click_id=c%FE",
+    ] {
+        assert_eq!(
+            TrackedLink::parse(link, &defaults()),
+            Err(LinkError::NotUtf8 {
+                param: label("click_id")
+            }),
+            "{link}"
+        );
+    }
+    // Foreign parameters may hold anything; `+` is a space, as in any form,
+    // and `%2B` a plus.
+    let link = TrackedLink::parse(
+        "https://s.example/?utm=%FF&aff_id=1&sub1=a%2Bc&campaign=spring+sale",
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!(link.sub_ids.get(1).map(|s| s.as_str()), Some("a+c"));
+    assert_eq!(
+        link.campaign.map(|c| c.to_string()).as_deref(),
+        Some("spring sale")
+    );
+}
+
+#[test]
 fn empty_optional_values_and_foreign_parameters_are_ignored() {
     let link = TrackedLink::parse(
         "https://shop.example/?gclid=abc&aff_id=3&click_id=&sub1=&sub2=b&campaign=&fbclid=z",
@@ -155,6 +185,14 @@ fn every_link_error_is_typed_and_names_what_is_wrong() {
                 source: url::ParseError::RelativeUrlWithoutBase,
             },
             r#"malformed url "shop.example/?aff_id=1": relative URL without a base"#,
+        ),
+        (
+            "a value that is not utf-8",
+            TrackedLink::parse("https://s.example/?aff_id=1&click_id=c%FF", &defaults()),
+            LinkError::NotUtf8 {
+                param: label("click_id"),
+            },
+            r#"value of parameter "click_id" is not utf-8 once percent-decoded"#,
         ),
         (
             "no affiliate",

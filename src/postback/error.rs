@@ -23,8 +23,10 @@ pub enum TemplateError {
         /// The position of the `{`, in characters from zero.
         position: usize,
     },
-    /// A placeholder stands in the scheme or host, where a value could break
-    /// the URL: placeholders belong in the path, query or fragment.
+    /// A placeholder stands in the scheme, user, host or port, where a value
+    /// could break the URL or choose its server (as URL parsers read it, so
+    /// `https:///{click_id}/` too): placeholders belong in the path, query
+    /// or fragment.
     #[error("macro {:?} at position {position} of postback template comes before the path", name.as_str())]
     MacroBeforePath {
         /// The macro's name (its first bytes).
@@ -73,6 +75,12 @@ pub enum PostbackError {
         /// The field.
         field: &'static str,
     },
+    /// A field's value, percent-decoded, is not UTF-8 (say `%FF`).
+    #[error("field {field} is not utf-8 once percent-decoded")]
+    NotUtf8 {
+        /// The field.
+        field: &'static str,
+    },
     /// The `event` field is neither a built-in event name nor a custom event
     /// the parser was told of.
     #[error("field event has unknown event name {:?}", value.as_str())]
@@ -80,8 +88,9 @@ pub enum PostbackError {
         /// The value given (its first bytes).
         value: Label,
     },
-    /// The `timestamp` field is neither RFC 3339 nor unix seconds.
-    #[error("field timestamp has {:?}, which is neither an rfc 3339 time nor unix seconds", value.as_str())]
+    /// The `timestamp` field is neither RFC 3339 nor unix seconds, or is
+    /// unix seconds past the year 9999 (as a count of milliseconds is).
+    #[error("field timestamp has {:?}, which is neither an rfc 3339 time nor unix seconds before the year 10000", value.as_str())]
     BadTimestamp {
         /// The value given (its first bytes).
         value: Label,
@@ -133,7 +142,10 @@ impl PostbackError {
     /// The name of the field at fault.
     pub fn field(&self) -> &'static str {
         match self {
-            Self::Missing { field } | Self::Duplicate { field } | Self::BadId { field, .. } => field,
+            Self::Missing { field }
+            | Self::Duplicate { field }
+            | Self::NotUtf8 { field }
+            | Self::BadId { field, .. } => field,
             Self::UnknownEvent { .. } => "event",
             Self::BadTimestamp { .. } => "timestamp",
             Self::BadAmount { .. } => "amount",

@@ -1,13 +1,13 @@
 //! Inbound postbacks: a query string or a form body into a [`Conversion`].
 
 use chrono::{DateTime, Utc};
-use url::form_urlencoded;
 
 use crate::code::CouponCode;
 use crate::conversion::{Amount, Conversion, Currency, EnteredCodes, EventKind};
 use crate::error::IdError;
 use crate::ids::{ClickId, ConversionId, CustomerId, Label, truncate};
 use crate::postback::error::PostbackError;
+use crate::postback::form;
 
 /// The most coupon codes one inbound postback may list.
 pub const MAX_POSTBACK_CODES: usize = 8;
@@ -64,7 +64,7 @@ impl Field {
 /// |------------------|----------|--------------------------------------------------------|
 /// | `transaction_id` | yes      | the conversion id ([`ConversionId`])                   |
 /// | `event`          | yes      | a built-in event name, or a declared custom event      |
-/// | `timestamp`      | yes      | when it happened: RFC 3339, or whole unix seconds      |
+/// | `timestamp`      | yes      | when it happened: RFC 3339, or whole unix seconds up to the year 9999 |
 /// | `click_id`       | no       | the click id carried to the conversion                 |
 /// | `code`           | no       | coupon codes, comma-separated, in entry order          |
 /// | `amount`         | no       | a decimal amount, at most four decimals; needs `currency` |
@@ -143,7 +143,7 @@ impl<'a> PostbackParser<'a> {
     ///
     /// [`PostbackError`] naming the field at fault: a required field
     /// missing, `amount` without `currency` or the reverse, a field given
-    /// twice, an unknown event name, a bad timestamp, amount, currency, id
+    /// twice, a value that is not UTF-8 once percent-decoded, an unknown event name, a bad timestamp, amount, currency, id
     /// or coupon code, or too many codes.
     pub fn parse(&self, params: impl AsRef<[u8]>) -> Result<Conversion, PostbackError> {
         let mut seen = 0u8;
@@ -155,7 +155,7 @@ impl<'a> PostbackParser<'a> {
         let mut amount = None;
         let mut currency = None;
         let mut customer = None;
-        for (name, value) in form_urlencoded::parse(params.as_ref()) {
+        for form::Pair { name, value } in form::pairs(params.as_ref()) {
             let Some(field) = Field::ALL.into_iter().find(|f| f.name() == name) else {
                 continue;
             };
@@ -163,6 +163,7 @@ impl<'a> PostbackParser<'a> {
                 return Err(PostbackError::Duplicate { field: field.name() });
             }
             seen |= field.bit();
+            let value = value.ok_or(PostbackError::NotUtf8 { field: field.name() })?;
             let bad_id = |source| bad_id(field, &value, source);
             match field {
                 Field::TransactionId => id = Some(ConversionId::new(&value).map_err(bad_id)?),
@@ -226,13 +227,20 @@ fn bad_id(field: Field, value: &str, source: IdError) -> PostbackError {
     }
 }
 
+/// The unix seconds of 1970-01-01T00:00:00Z and of 9999-12-31T23:59:59Z:
+/// the last second RFC 3339 can write, so that a count of milliseconds
+/// sent by mistake (`1780315200000`, the year 58385) is refused, and every
+/// time accepted renders back through the `{timestamp}` macro.
+const UNIX_SECONDS: core::ops::RangeInclusive<i64> = 0..=253_402_300_799;
+
 /// RFC 3339 (any offset, converted to UTC), or whole unix seconds (ASCII
-/// digits only).
+/// digits only) in [`UNIX_SECONDS`].
 fn timestamp(value: &str) -> Result<DateTime<Utc>, PostbackError> {
     let parsed = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         value
             .parse::<i64>()
             .ok()
+            .filter(|secs| UNIX_SECONDS.contains(secs))
             .and_then(|secs| DateTime::from_timestamp(secs, 0))
     } else {
         DateTime::parse_from_rfc3339(value)

@@ -9,6 +9,7 @@
 //!   passes.
 
 mod error;
+pub(crate) mod form;
 mod inbound;
 mod signature;
 mod template;

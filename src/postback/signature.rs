@@ -63,14 +63,6 @@ impl<'a> PostbackSigner<'a> {
         mac_hex(self.secret, &signed_at.timestamp().to_string(), payload)
     }
 
-    /// The hex HMAC-SHA256 of `message` itself, with no signing time: the
-    /// counterpart of [`PostbackVerifier::verify_message`], for other
-    /// messages and for test vectors. Postbacks need
-    /// [`PostbackSigner::sign`] or [`PostbackSigner::sign_params`].
-    pub fn sign_message(&self, message: &[u8]) -> String {
-        hex_of(keyed(self.secret, &[message]))
-    }
-
     /// `params` with `signed_at=<unix seconds>` and then
     /// `signature=<hex>` appended: the parameter form of the scheme, for a
     /// query string or a form body. `params` should not already hold
@@ -123,6 +115,10 @@ impl<'a> PostbackSigner<'a> {
 /// conversion (that is the postback's `timestamp` field), so a sender
 /// signs each retry afresh. The MAC is compared in constant time by the
 /// `hmac` crate's `verify_slice`.
+///
+/// Keep the secret for postbacks: the crate MACs nothing else with it, and
+/// a MAC of any `t.payload` made under it elsewhere would be a valid
+/// postback signature.
 ///
 /// # Time
 ///
@@ -300,19 +296,6 @@ impl<'a> PostbackVerifier<'a> {
         Ok(payload)
     }
 
-    /// Checks only the MAC: that `signature` is the hex HMAC-SHA256 of
-    /// `message` under one of the secrets. No time is checked; postbacks
-    /// need [`PostbackVerifier::verify`] or
-    /// [`PostbackVerifier::verify_params`]. This is the primitive they
-    /// share, for other messages and for test vectors.
-    ///
-    /// # Errors
-    ///
-    /// [`SignatureError::BadHex`] or [`SignatureError::WrongMac`].
-    pub fn verify_message(&self, message: &[u8], signature: &str) -> Result<(), SignatureError> {
-        self.check_mac(&[message], signature)
-    }
-
     fn check_mac(&self, message: &[&[u8]], signature: &str) -> Result<(), SignatureError> {
         let tag = hex::decode(signature).map_err(|_| SignatureError::BadHex {
             value: truncate(signature),
@@ -380,4 +363,90 @@ fn mac_hex(secret: &[u8], seconds: &str, payload: &[u8]) -> String {
 fn hex_of(mac: Option<HmacSha256>) -> String {
     mac.map(|mac| hex::encode(mac.finalize().into_bytes()))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 4231, section 4: the HMAC-SHA-256 test vectors (key, data, MAC).
+    fn rfc_4231() -> Vec<(Vec<u8>, Vec<u8>, &'static str)> {
+        vec![
+            // Test case 1.
+            (
+                vec![0x0b; 20],
+                b"Hi There".to_vec(),
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            ),
+            // Test case 2: a key shorter than the output.
+            (
+                b"Jefe".to_vec(),
+                b"what do ya want for nothing?".to_vec(),
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            // Test case 3: combined length of key and data above 64 bytes.
+            (
+                vec![0xaa; 20],
+                vec![0xdd; 50],
+                "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+            ),
+            // Test case 4.
+            (
+                (0x01..=0x19).collect(),
+                vec![0xcd; 50],
+                "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+            ),
+            // Test case 6: a key larger than the block size.
+            (
+                vec![0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First".to_vec(),
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+            // Test case 7: key and data larger than the block size.
+            (
+                vec![0xaa; 131],
+                b"This is a test using a larger than block-size key and a larger than block-size data. \
+                  The key needs to be hashed before being used by the HMAC algorithm."
+                    .to_vec(),
+                "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_rfc_4231_hmac_sha256_vectors_pass_through_our_verify() {
+        for (i, (key, data, mac)) in rfc_4231().into_iter().enumerate() {
+            let verifier = PostbackVerifier::new(&key);
+            assert_eq!(verifier.check_mac(&[&data], mac), Ok(()), "vector {i}");
+            assert_eq!(hex_of(keyed(&key, &[&data])), mac, "vector {i}");
+            // Split into parts, as a postback's time and payload are.
+            let (head, tail) = data.split_at(data.len() / 2);
+            assert_eq!(verifier.check_mac(&[head, tail], mac), Ok(()), "vector {i}");
+            // As the previous secret of a rotation, too.
+            let rotating = PostbackVerifier::new(b"another key").previous_secret(&key);
+            assert_eq!(rotating.check_mac(&[&data], mac), Ok(()), "vector {i}");
+            // One bit off anywhere in the message is refused.
+            let mut flipped = data.clone();
+            flipped[0] ^= 1;
+            assert!(verifier.check_mac(&[&flipped], mac).is_err(), "vector {i}");
+        }
+    }
+
+    #[test]
+    fn the_rfc_4231_truncated_vector_matches_our_prefix_and_is_refused_as_a_signature() {
+        // Test case 5: the MAC truncated to 128 bits.
+        let (key, data, truncated) = (
+            vec![0x0c; 20],
+            b"Test With Truncation",
+            "a3b6167473100ee06e0c796c2955552b",
+        );
+        let full = hex_of(keyed(&key, &[data]));
+        assert_eq!(&full[..32], truncated);
+        let verifier = PostbackVerifier::new(&key);
+        assert_eq!(verifier.check_mac(&[data], &full), Ok(()));
+        assert_eq!(
+            verifier.check_mac(&[data], truncated),
+            Err(SignatureError::WrongMac)
+        );
+    }
 }

@@ -66,7 +66,9 @@ pub enum Macro {
     /// `{timestamp}`: RFC 3339, UTC, with fractional seconds only when they
     /// are not zero (`2026-06-01T12:00:00Z`).
     Timestamp,
-    /// `{timestamp_unix}`: whole seconds since 1970-01-01 UTC, rounded down.
+    /// `{timestamp_unix}`: whole seconds since 1970-01-01 UTC, rounded down
+    /// (negative before 1970, which [`PostbackParser`](crate::PostbackParser)
+    /// refuses as a sign of a broken clock).
     TimestampUnix,
 }
 
@@ -147,8 +149,10 @@ enum Piece {
 ///
 /// Rendered values are percent-encoded: everything but ASCII letters,
 /// digits and `-._~` becomes `%XX`, so a value can hold `&`, `=`, `#` or a
-/// space without breaking the URL. The rest of the template is kept as
-/// written.
+/// space without breaking the URL. In the path, a segment that values make
+/// only of dots (a click id `..` in `/pb/{click_id}/`) renders empty, since
+/// URL parsers would read it as a step up the path, encoded or not. The
+/// rest of the template is kept as written.
 ///
 /// # Examples
 ///
@@ -181,13 +185,18 @@ impl PostbackTemplate {
     ///   [`Macro`], with its position;
     /// * [`TemplateError::Unclosed`] for a `{` with no `}` after it;
     /// * [`TemplateError::Unopened`] for a `}` with no `{` before it;
+    /// * [`TemplateError::MacroBeforePath`] for a placeholder in the scheme,
+    ///   user, host or port, where a value could choose the server;
     /// * [`TemplateError::Malformed`] if, filled in, it is not a URL;
     /// * [`TemplateError::NotHttp`] if it is a URL of another scheme.
     ///
     /// Positions count characters from zero. The first problem from the left
-    /// is reported.
+    /// is reported, except that a placeholder that only a URL parser reads
+    /// as part of the host (`https:///{click_id}/`) is found once the whole
+    /// template is read, as are `Malformed` and `NotHttp`.
     pub fn parse(template: &str) -> Result<Self, TemplateError> {
         let mut pieces = Vec::new();
+        let mut positions = Vec::new();
         let mut text = String::new();
         let mut chars = template.chars().enumerate();
         while let Some((position, ch)) = chars.next() {
@@ -219,6 +228,7 @@ impl PostbackTemplate {
                         pieces.push(Piece::Text(core::mem::take(&mut text)));
                     }
                     pieces.push(Piece::Macro(found));
+                    positions.push(position);
                 }
                 '}' => return Err(TemplateError::Unopened { position }),
                 other => text.push(other),
@@ -231,30 +241,67 @@ impl PostbackTemplate {
             text: template.to_owned(),
             pieces,
         };
-        parsed.check_url()?;
+        parsed.check_url(&positions)?;
         Ok(parsed)
     }
 
     /// Checks that the template, with a sample value in every placeholder,
-    /// is an absolute HTTP(S) URL.
-    fn check_url(&self) -> Result<(), TemplateError> {
-        let mut sample = String::with_capacity(self.text.len());
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(text) => sample.push_str(text),
-                Piece::Macro(_) => sample.push('0'),
-            }
-        }
-        let url = Url::parse(&sample).map_err(|source| TemplateError::Malformed {
+    /// is an absolute HTTP(S) URL, and that no placeholder's value can
+    /// change where it goes: with any one placeholder's sample changed, the
+    /// scheme, user, host and port stay the same. This catches what a text
+    /// check cannot, such as `https:///{click_id}/`, which URL parsers read
+    /// as the host `{click_id}`. `positions` are the placeholders'.
+    fn check_url(&self, positions: &[usize]) -> Result<(), TemplateError> {
+        let url = Url::parse(&self.sample(None)).map_err(|source| TemplateError::Malformed {
             template: truncate(&self.text),
             source,
         })?;
-        match url.scheme() {
-            "http" | "https" => Ok(()),
-            scheme => Err(TemplateError::NotHttp {
-                scheme: truncate(scheme),
-            }),
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(TemplateError::NotHttp {
+                scheme: truncate(url.scheme()),
+            });
         }
+        for (index, (found, &position)) in self.macros().zip(positions).enumerate() {
+            let moved = Url::parse(&self.sample(Some(index))).map_or(true, |other| {
+                (
+                    other.scheme(),
+                    other.username(),
+                    other.password(),
+                    other.host(),
+                    other.port(),
+                ) != (
+                    url.scheme(),
+                    url.username(),
+                    url.password(),
+                    url.host(),
+                    url.port(),
+                )
+            });
+            if moved {
+                return Err(TemplateError::MacroBeforePath {
+                    name: truncate(found.name()),
+                    position,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The template with `0` in every placeholder, or `1` in the one at
+    /// `changed` (counted among the placeholders).
+    fn sample(&self, changed: Option<usize>) -> String {
+        let mut sample = String::with_capacity(self.text.len());
+        let mut index = 0;
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => sample.push_str(text),
+                Piece::Macro(_) => {
+                    sample.push(if changed == Some(index) { '1' } else { '0' });
+                    index += 1;
+                }
+            }
+        }
+        sample
     }
 
     /// The template as written.
@@ -354,14 +401,16 @@ impl PostbackTemplate {
             .unwrap_or_default();
 
         let mut out = String::with_capacity(self.text.len() + 64);
+        let mut path = PathSegment::default();
         for piece in &self.pieces {
             let m = match piece {
                 Piece::Text(text) => {
-                    out.push_str(text);
+                    path.push_text(&mut out, text);
                     continue;
                 }
                 Piece::Macro(m) => *m,
             };
+            path.value_follows();
             let sub = |n: usize| sub_ids.get(n).map(|s| s.as_str());
             match m {
                 Macro::ClickId => push(&mut out, click_id.as_ref().map(|c| c.as_str())),
@@ -387,7 +436,68 @@ impl PostbackTemplate {
                 }
             }
         }
+        path.end(&mut out);
         out
+    }
+}
+
+/// Where rendering is in the URL's path, so that values cannot make a dot
+/// segment. A segment of only dots (`.`, `..`) is read by URL parsers as
+/// "here" or "up one", and percent-encoding does not stop them (`%2E%2E`
+/// counts too), so a click id `..` in `/pb/{click_id}/conv` would send the
+/// postback to `/pb/conv`. A segment that a value helped to make only of
+/// dots renders empty instead.
+#[derive(Default)]
+struct PathSegment {
+    /// The query or fragment has begun: there are no more segments.
+    past_path: bool,
+    /// Where in the output the current segment starts.
+    start: usize,
+    /// Whether a value was rendered into the current segment.
+    has_value: bool,
+}
+
+impl PathSegment {
+    /// Appends template text, ending a segment at each `/` (or `\\`, which
+    /// HTTP URLs read as `/`), and the path at `?` or `#`.
+    fn push_text(&mut self, out: &mut String, text: &str) {
+        let mut rest = text;
+        while !self.past_path {
+            let Some(at) = rest.find(['/', '\\', '?', '#']) else {
+                break;
+            };
+            let (segment, tail) = rest.split_at(at);
+            out.push_str(segment);
+            self.end(out);
+            self.past_path = tail.starts_with(['?', '#']);
+            rest = tail;
+            // The separator, then a new segment after it.
+            if let Some(separator) = rest.chars().next() {
+                out.push(separator);
+                rest = rest.get(separator.len_utf8()..).unwrap_or_default();
+            }
+            self.start = out.len();
+        }
+        out.push_str(rest);
+    }
+
+    /// Notes that a value is about to be rendered into the current segment.
+    fn value_follows(&mut self) {
+        if !self.past_path {
+            self.has_value = true;
+        }
+    }
+
+    /// Ends the current segment: empties it if a value made it all dots.
+    fn end(&mut self, out: &mut String) {
+        if !self.past_path
+            && core::mem::take(&mut self.has_value)
+            && out
+                .get(self.start..)
+                .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b == b'.'))
+        {
+            out.truncate(self.start);
+        }
     }
 }
 
@@ -430,9 +540,11 @@ impl core::str::FromStr for PostbackTemplate {
 
 /// Whether `head`, the text before a template's first placeholder, runs past
 /// the URL's scheme and host: placeholders belong in the path, query or
-/// fragment, where any value (an empty one too) leaves a URL.
-/// (Without `://` the template is no absolute URL, which the URL check
-/// reports.)
+/// fragment, where any value (an empty one too) leaves a URL. This reads the
+/// plain forms as the template is scanned, so that the first problem from
+/// the left is reported; `check_url` then catches the forms that only a URL
+/// parser reads as a host. (Without `://` the template is no absolute URL,
+/// which the URL check reports.)
 fn authority_ended(head: &str) -> bool {
     head.split_once("://")
         .is_none_or(|(_, rest)| rest.contains(['/', '?', '#']))
