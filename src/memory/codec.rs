@@ -164,9 +164,16 @@ pub(super) fn time_of((secs, nanos): (i64, u32)) -> Option<DateTime<Utc>> {
     }
     // A leap second's nanoseconds (a billion or more): `from_timestamp`
     // takes them only in a minute's last second, where chrono's instants
-    // may have them in any second. (`with_nanosecond` costs a round trip
-    // through a local time, so the usual case above goes without it.)
-    DateTime::from_timestamp(secs, 0)?.with_nanosecond(nanos)
+    // may have them in any second. This goes through the naive time:
+    // `DateTime::with_nanosecond` refuses an instant past `MAX_UTC`, as a
+    // leap second in chrono's last second is, though chrono holds it. (The
+    // usual case above goes without the round trip.)
+    Some(
+        DateTime::from_timestamp(secs, 0)?
+            .naive_utc()
+            .with_nanosecond(nanos)?
+            .and_utc(),
+    )
 }
 
 pub(super) fn put_optional_time(out: &mut impl Sink, t: Option<DateTime<Utc>>) {
@@ -525,10 +532,17 @@ mod tests {
         let odd_leap = leap.with_second(30).unwrap();
         assert_eq!(odd_leap.timestamp_subsec_nanos(), 1_500_000_000);
         let before_1970 = DateTime::from_timestamp_nanos(-1_500_000_000);
+        // A leap second in chrono's last second, which is past `MAX_UTC`.
+        let last_leap = DateTime::<Utc>::MAX_UTC
+            .date_naive()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap()
+            .and_utc();
+        assert!(last_leap > DateTime::<Utc>::MAX_UTC);
         let considered: ConsideredList = (0..300)
             .map(|i| Considered {
                 subject: Subject::Binding {
-                    since: [leap, odd_leap, before_1970][i as usize % 3],
+                    since: [leap, odd_leap, before_1970, last_leap][i as usize % 4],
                 },
                 affiliate: Some(AffiliateId::new(i)),
                 outcome: Outcome::BindingExpired,
@@ -537,7 +551,7 @@ mod tests {
         let decision = Decision {
             conversion: "ORD-LEAP".parse().unwrap(),
             event: EventKind::Deposit,
-            occurred_at: leap,
+            occurred_at: last_leap,
             credits,
             considered,
             binding: None,
