@@ -228,6 +228,21 @@ impl Tally {
             return;
         }
         self.credited += 1;
+        // The parts of a split are rounded down, and what that leaves (at
+        // most a ten-thousandth a credit) goes to the primary affiliate, so
+        // that the parts add up to the amount.
+        let primary = decision
+            .credits
+            .iter()
+            .position(|c| Some(c.affiliate) == decision.primary());
+        let remainder = conversion.amount.map(|amount| {
+            let parts: i64 = decision
+                .credits
+                .iter()
+                .map(|c| amount.share(c.share).ten_thousandths())
+                .fold(0, i64::saturating_add);
+            amount.ten_thousandths().saturating_sub(parts)
+        });
         for (i, credit) in decision.credits.iter().enumerate() {
             let tally = self
                 .affiliates
@@ -247,8 +262,11 @@ impl Tally {
                 Method::Coupon => tally.by_coupon += 1,
                 Method::Click => tally.by_click += 1,
             }
-            if let Some(amount) = conversion.amount {
-                let part = amount.share(credit.share);
+            if let (Some(amount), Some(remainder)) = (conversion.amount, remainder) {
+                let mut part = amount.share(credit.share);
+                if primary == Some(i) {
+                    part = part.saturating_add(Amount::from_ten_thousandths(remainder));
+                }
                 add_money(&mut tally.amounts, conversion.currency, part);
                 add_money(&mut self.amounts, conversion.currency, part);
             }
@@ -741,7 +759,9 @@ pub struct AffiliateTally {
     /// Credits by a click.
     pub by_click: u64,
     /// The credited amounts, shares applied ([`Amount::share`]), by
-    /// currency.
+    /// currency. In a split, what rounding the parts down leaves goes to
+    /// the primary affiliate ([`Decision::primary`](crate::Decision::primary)),
+    /// so that the parts add up to the conversion's amount.
     pub amounts: Vec<Money>,
 }
 

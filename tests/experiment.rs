@@ -134,6 +134,31 @@ fn a_split_applies_the_shares_to_the_amounts() {
 }
 
 #[test]
+fn the_parts_of_a_split_add_up_to_the_amount_and_the_primary_affiliate_gets_the_rounding() {
+    let (registry, clicks) = stores();
+    registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
+    click(&clicks, "k1", B, "shopper", now() - days(1));
+    // A third of a ten-thousandth is lost by rounding each part down.
+    for (coupon_share, primary, other, primary_part, other_part) in [
+        (3_333, B, A, "0.0067", "0.0033"),
+        (6_667, A, B, "0.0067", "0.0033"),
+        (5_000, A, B, "0.005", "0.005"),
+    ] {
+        let mut experiment =
+            Experiment::new(&registry, &clicks).policy(name("split"), Policy::split(coupon_share).unwrap());
+        experiment
+            .replay(&priced(purchase("o1", "shopper").code(code("ALICE")), "0.01"))
+            .unwrap();
+        let report = experiment.report();
+        let split = &report.policies[0];
+        let part = |affiliate| split.affiliate(affiliate).unwrap().amount(Some(usd("0").1));
+        assert_eq!(split.amounts[0].amount, "0.01".parse().unwrap(), "{coupon_share}");
+        assert_eq!(part(primary), primary_part.parse().unwrap(), "{coupon_share}");
+        assert_eq!(part(other), other_part.parse().unwrap(), "{coupon_share}");
+    }
+}
+
+#[test]
 fn amounts_in_different_currencies_are_summed_apart() {
     let (registry, clicks) = stores();
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
