@@ -88,8 +88,11 @@
 //! ```
 //! use attributor::{EventKind, EventKinds, Policy, PolicySet};
 //!
-//! let policies = PolicySet::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION))
-//!     .with(EventKind::ChallengePurchase, Policy::split(5_000)?);
+//! let policies = PolicySet::new(Policy::click_first().bind_on(EventKinds::REGISTRATION))
+//!     .with(EventKind::ChallengePurchase, Policy::coupon_first());
+//! assert_eq!(policies.for_event(&EventKind::Registration).name().to_string(), "click-first");
+//! assert_eq!(policies.for_event(&EventKind::ChallengePurchase).name().to_string(), "coupon-first");
+//! assert!(policies.for_event(&EventKind::Registration).get_bind_on().contains(&EventKind::Registration));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -399,6 +399,8 @@ pub fn policy() -> impl Strategy<Value = Policy> {
     let short = prop_oneof![2 => Just(0i64), 1 => 1i64..=600];
     let lifetime = prop_oneof![
         Just(BindingLifetime::OneOff),
+        // No time at all, which binds like `OneOff`: an edge of its own.
+        Just(BindingLifetime::Days(0)),
         (1u32..=365).prop_map(BindingLifetime::Days),
         Just(BindingLifetime::Forever),
     ];

@@ -138,6 +138,32 @@ mod strategies_hold {
             }
         }
     }
+
+    #[test]
+    fn drawn_policies_reach_every_binding_lifetime_the_docs_promise() {
+        use attributor::BindingLifetime;
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+
+        let mut runner = TestRunner::deterministic();
+        let policies = strategies::policy();
+        let mut seen = [false; 4];
+        for _ in 0..2_000 {
+            let lifetime = policies
+                .new_tree(&mut runner)
+                .unwrap()
+                .current()
+                .get_binding_lifetime();
+            let kind = match lifetime {
+                BindingLifetime::OneOff => 0,
+                BindingLifetime::Days(0) => 1,
+                BindingLifetime::Days(_) => 2,
+                BindingLifetime::Forever => 3,
+            };
+            seen[kind] = true;
+        }
+        assert_eq!(seen, [true; 4], "one-off, zero days, some days, forever");
+    }
 }
 
 /// The resolver's promises: "Priority rules" in the crate docs.
