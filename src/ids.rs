@@ -76,13 +76,24 @@ impl<const N: usize> Ord for InlineStr<N> {
 }
 
 /// Checks an opaque id: not empty, at most `max` bytes, no whitespace and no
-/// control characters.
+/// control characters; with `allow_space`, spaces between other characters
+/// (not first or last, where they would make `"upsell "` a name apart from
+/// `"upsell"`).
 fn check_token(s: &str, max: usize, allow_space: bool) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }
     if s.len() > max {
         return Err(IdError::TooLong { len: s.len(), max });
+    }
+    if s.starts_with(' ') {
+        return Err(IdError::InvalidChar { ch: ' ', position: 0 });
+    }
+    if s.ends_with(' ') {
+        return Err(IdError::InvalidChar {
+            ch: ' ',
+            position: s.chars().count().saturating_sub(1),
+        });
     }
     // The common case, printable ASCII, in one pass over the bytes.
     let printable = |b: &u8| matches!(b, 0x21..=0x7E) || (allow_space && *b == b' ');
@@ -240,12 +251,14 @@ string_id!(
 string_id!(
     /// A short free-form tag: a code's campaign label, a custom event name,
     /// a sub id. At most [`MAX_LABEL_LEN`] bytes; inner spaces are allowed,
-    /// other whitespace and control characters are not.
+    /// other whitespace and control characters are not, nor a space first
+    /// or last.
     ///
     /// ```
     /// use attributor::Label;
     /// let label = Label::new("spring sale")?;
     /// assert_eq!(label.as_str(), "spring sale");
+    /// assert!(Label::new("upsell ").is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     Label,
@@ -266,7 +279,7 @@ string_id!(
     /// The campaign a tracked link belongs to, as the operator names it
     /// (`spring-sale`, `Black Friday 2026`). At most [`MAX_ID_LEN`] bytes;
     /// inner spaces are allowed, other whitespace and control characters are
-    /// not.
+    /// not, nor a space first or last.
     ///
     /// ```
     /// use attributor::Campaign;
@@ -350,6 +363,33 @@ pub(crate) fn truncate(s: &str) -> Label {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_with_spaces_keep_them_inside_only() {
+        // "upsell " would be a custom event apart from "upsell", and a
+        // policy set would quietly give it the default policy.
+        assert_eq!(
+            Label::new("vip upsell").map(|l| l.to_string()),
+            Ok("vip upsell".into())
+        );
+        assert_eq!(
+            Label::new("upsell "),
+            Err(IdError::InvalidChar { ch: ' ', position: 6 })
+        );
+        assert_eq!(
+            Campaign::new(" spring"),
+            Err(IdError::InvalidChar { ch: ' ', position: 0 })
+        );
+        assert_eq!(
+            Label::new(" "),
+            Err(IdError::InvalidChar { ch: ' ', position: 0 })
+        );
+        assert_eq!(
+            Label::new("é "),
+            Err(IdError::InvalidChar { ch: ' ', position: 1 }),
+            "positions count characters"
+        );
+    }
 
     #[test]
     fn string_ids_keep_their_text_and_order_like_strings() {
