@@ -22,7 +22,8 @@ pub enum IdError {
         /// The maximum.
         max: usize,
     },
-    /// The value holds whitespace or a control character.
+    /// The value holds whitespace or a control character (or, where spaces
+    /// are allowed, starts or ends with one).
     #[error("invalid character {ch:?} at position {position} of id")]
     InvalidChar {
         /// The character.

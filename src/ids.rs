@@ -121,7 +121,8 @@ macro_rules! string_id {
             /// # Errors
             ///
             /// [`IdError`] if `s` is empty, longer than the maximum, or holds
-            /// a control character or whitespace.
+            /// a control character or whitespace (where spaces are allowed,
+            /// one first or last).
             pub fn new(s: &str) -> Result<Self, IdError> {
                 check_token(s, $max, $allow_space)?;
                 InlineStr::new(s)

@@ -68,6 +68,38 @@ fn every_template_error_names_the_problem_and_its_position() {
             r#"macro "affiliate_id" at position 8 of postback template comes before the path"#,
         ),
         (
+            "{sub1}https://p.example/pb",
+            TemplateError::MacroBeforePath {
+                name: label("sub1"),
+                position: 0,
+            },
+            r#"macro "sub1" at position 0 of postback template comes before the path"#,
+        ),
+        (
+            "http{sub1}://p.example/pb",
+            TemplateError::MacroBeforePath {
+                name: label("sub1"),
+                position: 4,
+            },
+            r#"macro "sub1" at position 4 of postback template comes before the path"#,
+        ),
+        (
+            "https://p.example/pb?cid={click_id}\n",
+            TemplateError::Whitespace {
+                ch: '\n',
+                position: 35,
+            },
+            r#"whitespace or control character '\n' at position 35 of postback template"#,
+        ),
+        (
+            "https://p.example/pb?note=hello world",
+            TemplateError::Whitespace {
+                ch: ' ',
+                position: 31,
+            },
+            r#"whitespace or control character ' ' at position 31 of postback template"#,
+        ),
+        (
             // Positions count characters, not bytes.
             "https://ü.example/?é={bogus}",
             TemplateError::UnknownMacro {
@@ -239,16 +271,14 @@ fn credited_click(id: &str) -> (Conversion, attributor::Decision) {
 
 #[test]
 fn a_placeholder_that_a_url_parser_reads_as_the_host_is_refused() {
-    // Browsers and the `url` crate skip extra slashes and backslashes and
-    // drop tabs and newlines after `https:`, so in each of these the click
-    // id, which a visitor can choose, would pick the partner's server.
+    // Browsers and the `url` crate skip extra slashes and backslashes after
+    // `https:`, so in each of these the click id, which a visitor can
+    // choose, would pick the partner's server.
     for template in [
         "https:{click_id}/pb",
         "https:/{click_id}/pb",
         "https:///{click_id}/pb",
         "https:\\\\{click_id}/pb",
-        "https:/\t/{click_id}/pb",
-        "https://\n/{click_id}/pb",
         "https://p.example:{amount}/pb",
         "https://{sub1}@p.example/pb",
     ] {
@@ -256,6 +286,17 @@ fn a_placeholder_that_a_url_parser_reads_as_the_host_is_refused() {
         assert!(
             matches!(err, TemplateError::MacroBeforePath { .. }),
             "{template}: {err}"
+        );
+    }
+    // They drop tabs and newlines too, which a template may not hold.
+    for (template, ch, position) in [
+        ("https:/\t/{click_id}/pb", '\t', 7),
+        ("https://\n/{click_id}/pb", '\n', 8),
+    ] {
+        assert_eq!(
+            PostbackTemplate::parse(template),
+            Err(TemplateError::Whitespace { ch, position }),
+            "{template}"
         );
     }
     // Text before a placeholder may look odd, as long as the placeholder
@@ -267,10 +308,10 @@ fn a_placeholder_that_a_url_parser_reads_as_the_host_is_refused() {
     assert_eq!(url::Url::parse(&rendered).unwrap().host_str(), Some("p.example"));
     // The first placeholder that moves the host is named.
     assert_eq!(
-        PostbackTemplate::parse("https://\n/{transaction_id}/x/{click_id}").unwrap_err(),
+        PostbackTemplate::parse("https:///{transaction_id}/x/{click_id}").unwrap_err(),
         TemplateError::MacroBeforePath {
             name: label("transaction_id"),
-            position: 10,
+            position: 9,
         }
     );
 }
@@ -298,14 +339,16 @@ fn a_click_id_of_dots_cannot_climb_the_partners_path() {
         assert!(url.path().starts_with("/partner/7/pb/"), "{id}: {}", url.path());
         assert!(url.path().ends_with("/conv"), "{id}: {}", url.path());
     }
-    // A segment that is the value and template dots together counts too;
-    // one with other text, or the template's own dots, is kept.
+    // A segment that is the value and template dots together counts too,
+    // encoded dots as well; one with other text, or the template's own dots
+    // beside a value that renders nothing, is kept.
     let (conversion, decision) = credited_click(".");
-    let mixed = PostbackTemplate::parse("https://p.example/a/.{click_id}/b/x{click_id}/./c").unwrap();
-    assert_eq!(
-        mixed.render(&conversion, &decision, None),
-        "https://p.example/a//b/x././c"
-    );
+    let mixed =
+        PostbackTemplate::parse("https://p.example/a/.{click_id}/b/x{click_id}/./c/%2E{click_id}/..{sub1}/d")
+            .unwrap();
+    let rendered = mixed.render(&conversion, &decision, None);
+    assert_eq!(rendered, "https://p.example/a//b/x././c//../d");
+    assert_eq!(url::Url::parse(&rendered).unwrap().path(), "/a//b/x./c/d");
 }
 
 // Inbound postbacks.
@@ -451,6 +494,14 @@ fn every_inbound_error_names_its_field() {
                 value: label("99999999999999999999"),
             },
             r#"field timestamp has "99999999999999999999", which is neither an rfc 3339 time nor unix seconds before the year 10000"#,
+        ),
+        (
+            // The year 10000 in UTC, though 9999 where it was sent.
+            "transaction_id=A&event=purchase&timestamp=9999-12-31T23%3A30%3A00-01%3A00".into(),
+            PostbackError::BadTimestamp {
+                value: label("9999-12-31T23:30:00-01:00"),
+            },
+            r#"field timestamp has "9999-12-31T23:30:00-01:00", which is neither an rfc 3339 time nor unix seconds before the year 10000"#,
         ),
         (
             // Milliseconds sent as seconds: the year 58385.

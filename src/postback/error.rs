@@ -23,6 +23,15 @@ pub enum TemplateError {
         /// The position of the `{`, in characters from zero.
         position: usize,
     },
+    /// The template holds whitespace or a control character outside the
+    /// braces, which URL parsers drop or move (write a space as `%20`).
+    #[error("whitespace or control character {ch:?} at position {position} of postback template")]
+    Whitespace {
+        /// The character.
+        ch: char,
+        /// Its position, in characters from zero.
+        position: usize,
+    },
     /// A placeholder stands in the scheme, user, host or port, where a value
     /// could break the URL or choose its server (as URL parsers read it, so
     /// `https:///{click_id}/` too): placeholders belong in the path, query
@@ -88,8 +97,9 @@ pub enum PostbackError {
         /// The value given (its first bytes).
         value: Label,
     },
-    /// The `timestamp` field is neither RFC 3339 nor unix seconds, or is
-    /// unix seconds past the year 9999 (as a count of milliseconds is).
+    /// The `timestamp` field is neither RFC 3339 nor unix seconds, or is a
+    /// time past the year 9999 in UTC (as a count of milliseconds is), or
+    /// before the year 0000.
     #[error("field timestamp has {:?}, which is neither an rfc 3339 time nor unix seconds before the year 10000", value.as_str())]
     BadTimestamp {
         /// The value given (its first bytes).

@@ -1,6 +1,6 @@
 //! Inbound postbacks: a query string or a form body into a [`Conversion`].
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use crate::code::CouponCode;
 use crate::conversion::{Amount, Conversion, Currency, EnteredCodes, EventKind};
@@ -64,7 +64,7 @@ impl Field {
 /// |------------------|----------|--------------------------------------------------------|
 /// | `transaction_id` | yes      | the conversion id ([`ConversionId`])                   |
 /// | `event`          | yes      | a built-in event name, or a declared custom event      |
-/// | `timestamp`      | yes      | when it happened: RFC 3339, or whole unix seconds up to the year 9999 |
+/// | `timestamp`      | yes      | when it happened: RFC 3339, or whole unix seconds; in UTC, at most the year 9999 |
 /// | `click_id`       | no       | the click id carried to the conversion                 |
 /// | `code`           | no       | coupon codes, comma-separated, in entry order          |
 /// | `amount`         | no       | a decimal amount, at most four decimals; needs `currency` |
@@ -227,29 +227,28 @@ fn bad_id(field: Field, value: &str, source: IdError) -> PostbackError {
     }
 }
 
-/// The unix seconds of 1970-01-01T00:00:00Z and of 9999-12-31T23:59:59Z:
-/// the last second RFC 3339 can write, so that a count of milliseconds
-/// sent by mistake (`1780315200000`, the year 58385) is refused, and every
-/// time accepted renders back through the `{timestamp}` macro.
-const UNIX_SECONDS: core::ops::RangeInclusive<i64> = 0..=253_402_300_799;
-
-/// RFC 3339 (any offset, converted to UTC), or whole unix seconds (ASCII
-/// digits only) in [`UNIX_SECONDS`].
+/// RFC 3339 (any offset), or whole unix seconds (ASCII digits only), in UTC
+/// from 1970 (unix seconds) or the year 0000 (RFC 3339) to the end of
+/// 9999: the years RFC 3339 writes in UTC, so that every time accepted
+/// renders back through the `{timestamp}` macro, and a count of
+/// milliseconds sent by mistake (`1780315200000`, the year 58385) is
+/// refused.
 fn timestamp(value: &str) -> Result<DateTime<Utc>, PostbackError> {
     let parsed = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         value
             .parse::<i64>()
             .ok()
-            .filter(|secs| UNIX_SECONDS.contains(secs))
             .and_then(|secs| DateTime::from_timestamp(secs, 0))
     } else {
         DateTime::parse_from_rfc3339(value)
             .ok()
             .map(|t| t.with_timezone(&Utc))
     };
-    parsed.ok_or_else(|| PostbackError::BadTimestamp {
-        value: truncate(value),
-    })
+    parsed
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .ok_or_else(|| PostbackError::BadTimestamp {
+            value: truncate(value),
+        })
 }
 
 fn coupon_codes(value: &str) -> Result<EnteredCodes, PostbackError> {

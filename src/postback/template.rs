@@ -67,8 +67,9 @@ pub enum Macro {
     /// are not zero (`2026-06-01T12:00:00Z`).
     Timestamp,
     /// `{timestamp_unix}`: whole seconds since 1970-01-01 UTC, rounded down
-    /// (negative before 1970, which [`PostbackParser`](crate::PostbackParser)
-    /// refuses as a sign of a broken clock).
+    /// (negative before 1970; [`PostbackParser`](crate::PostbackParser)
+    /// refuses negative seconds as a sign of a broken clock, and reads such
+    /// a time only as RFC 3339, from `{timestamp}`).
     TimestampUnix,
 }
 
@@ -143,7 +144,8 @@ enum Piece {
 /// * `{name}` is a placeholder; the name is one of [`Macro::ALL`], exactly,
 ///   lower case, no spaces.
 /// * `{` with no `}` after it, and `}` with no `{` before it, are errors:
-///   a URL has no business holding a raw brace.
+///   a URL has no business holding a raw brace, nor raw whitespace or
+///   control characters.
 /// * With every placeholder filled, the template must be an absolute
 ///   `http` or `https` URL.
 ///
@@ -185,6 +187,8 @@ impl PostbackTemplate {
     ///   [`Macro`], with its position;
     /// * [`TemplateError::Unclosed`] for a `{` with no `}` after it;
     /// * [`TemplateError::Unopened`] for a `}` with no `{` before it;
+    /// * [`TemplateError::Whitespace`] for whitespace or a control character
+    ///   outside the braces (write a space in a URL as `%20`);
     /// * [`TemplateError::MacroBeforePath`] for a placeholder in the scheme,
     ///   user, host or port, where a value could choose the server;
     /// * [`TemplateError::Malformed`] if, filled in, it is not a URL;
@@ -231,6 +235,12 @@ impl PostbackTemplate {
                     positions.push(position);
                 }
                 '}' => return Err(TemplateError::Unopened { position }),
+                // URL parsers drop tabs and newlines anywhere, and spaces and
+                // controls at the ends, so such text would not say what the
+                // partner gets (and `..` plus a newline is a dot segment).
+                other if other.is_whitespace() || other.is_control() => {
+                    return Err(TemplateError::Whitespace { ch: other, position });
+                }
                 other => text.push(other),
             }
         }
@@ -410,7 +420,7 @@ impl PostbackTemplate {
                 }
                 Piece::Macro(m) => *m,
             };
-            path.value_follows();
+            let before = out.len();
             let sub = |n: usize| sub_ids.get(n).map(|s| s.as_str());
             match m {
                 Macro::ClickId => push(&mut out, click_id.as_ref().map(|c| c.as_str())),
@@ -435,6 +445,9 @@ impl PostbackTemplate {
                     push(&mut out, Some(&conversion.occurred_at.timestamp().to_string()));
                 }
             }
+            if out.len() > before {
+                path.value_rendered();
+            }
         }
         path.end(&mut out);
         out
@@ -446,7 +459,8 @@ impl PostbackTemplate {
 /// "here" or "up one", and percent-encoding does not stop them (`%2E%2E`
 /// counts too), so a click id `..` in `/pb/{click_id}/conv` would send the
 /// postback to `/pb/conv`. A segment that a value helped to make only of
-/// dots renders empty instead.
+/// dots renders empty instead. (The template holds no whitespace, which
+/// parsers would drop around the dots.)
 #[derive(Default)]
 struct PathSegment {
     /// The query or fragment has begun: there are no more segments.
@@ -481,24 +495,36 @@ impl PathSegment {
         out.push_str(rest);
     }
 
-    /// Notes that a value is about to be rendered into the current segment.
-    fn value_follows(&mut self) {
+    /// Notes that a value was rendered into the current segment.
+    fn value_rendered(&mut self) {
         if !self.past_path {
             self.has_value = true;
         }
     }
 
-    /// Ends the current segment: empties it if a value made it all dots.
+    /// Ends the current segment: empties it if a value helped make it all
+    /// dots, literal or encoded (`%2e`), as URL parsers count them.
     fn end(&mut self, out: &mut String) {
         if !self.past_path
             && core::mem::take(&mut self.has_value)
-            && out
-                .get(self.start..)
-                .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b == b'.'))
+            && out.get(self.start..).is_some_and(only_dots)
         {
             out.truncate(self.start);
         }
     }
+}
+
+/// Whether `segment` is one or more dots, each `.` or `%2e` in any case.
+fn only_dots(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    while !rest.is_empty() {
+        rest = match rest {
+            [b'.', tail @ ..] => tail,
+            [b'%', b'2', b'e' | b'E', tail @ ..] => tail,
+            _ => return false,
+        };
+    }
+    !segment.is_empty()
 }
 
 /// Appends `value`, percent-encoded; nothing for `None`.
@@ -546,6 +572,12 @@ impl core::str::FromStr for PostbackTemplate {
 /// parser reads as a host. (Without `://` the template is no absolute URL,
 /// which the URL check reports.)
 fn authority_ended(head: &str) -> bool {
-    head.split_once("://")
-        .is_none_or(|(_, rest)| rest.contains(['/', '?', '#']))
+    // Nothing but a scheme's characters so far: the placeholder is in it.
+    let in_scheme = head
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    !in_scheme
+        && head
+            .split_once("://")
+            .is_none_or(|(_, rest)| rest.contains(['/', '?', '#']))
 }
