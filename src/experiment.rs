@@ -450,8 +450,10 @@ where
 
     /// Adds a policy under test, named for the report. Add every policy
     /// before replaying: one added later has missed what came before.
+    /// A policy added under a name already used replaces the earlier one,
+    /// in its place, with a fresh tally.
     pub fn policy(mut self, name: Label, policies: impl Into<PolicySet>) -> Self {
-        self.arms.push(Arm {
+        let arm = Arm {
             name,
             attributor: Attributor::new(
                 self.registry,
@@ -461,7 +463,11 @@ where
                 policies,
             ),
             tally: Tally::default(),
-        });
+        };
+        match self.arms.iter_mut().find(|a| a.name == name) {
+            Some(slot) => *slot = arm,
+            None => self.arms.push(arm),
+        }
         self
     }
 

@@ -401,7 +401,10 @@ impl TryFrom<PolicyFields> for Policy {
 /// assert_eq!(*set.for_event(&EventKind::Registration), Policy::click_first());
 /// assert_eq!(*set.for_event(&EventKind::Purchase), Policy::coupon_first());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Two sets are equal when they pick the same policy for every event,
+/// whatever order their overrides were added in.
+#[derive(Clone, Debug)]
 pub struct PolicySet {
     default: Policy,
     overrides: smallvec::SmallVec<[(EventKind, Policy); 4]>,
@@ -439,8 +442,48 @@ impl PolicySet {
     }
 }
 
+impl PartialEq for PolicySet {
+    fn eq(&self, other: &Self) -> bool {
+        self.default == other.default
+            && self.overrides.iter().all(|(e, p)| other.for_event(e) == p)
+            && other.overrides.iter().all(|(e, p)| self.for_event(e) == p)
+    }
+}
+
+impl Eq for PolicySet {}
+
 impl From<Policy> for PolicySet {
     fn from(policy: Policy) -> Self {
         Self::new(policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_sets_that_pick_the_same_policy_for_every_event_are_equal() {
+        let registrations = Policy::click_first();
+        let deposits = Policy::split(3_000).unwrap();
+        let a = PolicySet::new(Policy::coupon_first())
+            .with(EventKind::Registration, registrations.clone())
+            .with(EventKind::Deposit, deposits.clone());
+        let b = PolicySet::new(Policy::coupon_first())
+            .with(EventKind::Deposit, deposits)
+            .with(EventKind::Registration, registrations.clone());
+        assert_eq!(a, b, "the order overrides were added in does not matter");
+
+        let redundant =
+            PolicySet::new(Policy::coupon_first()).with(EventKind::Purchase, Policy::coupon_first());
+        assert_eq!(redundant, PolicySet::new(Policy::coupon_first()));
+
+        let other = PolicySet::new(Policy::coupon_first()).with(EventKind::Registration, registrations);
+        assert_ne!(a, other, "a has a deposit override that other lacks");
+        assert_ne!(other, a);
+        assert_ne!(
+            PolicySet::new(Policy::coupon_first()),
+            PolicySet::new(Policy::click_first())
+        );
     }
 }

@@ -486,3 +486,29 @@ fn with_serde_the_report_is_json() {
     assert_eq!(json["codes"][0]["probably_leaked"], false);
     assert_eq!(json["moved"], serde_json::json!([]));
 }
+
+#[test]
+fn a_policy_added_again_under_its_name_replaces_the_first_in_its_place() {
+    let (registry, clicks) = stores();
+    registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
+    click(&clicks, "k1", B, "shopper", now() - days(1));
+    let mut experiment = Experiment::new(&registry, &clicks)
+        .policy(name("current"), Policy::coupon_first())
+        .policy(name("proposed"), Policy::coupon_first())
+        .policy(name("current"), Policy::click_first());
+    experiment
+        .replay(&purchase("o1", "shopper").code(code("ALICE")))
+        .unwrap();
+    let report = experiment.report();
+
+    let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["current", "proposed"]);
+    let current = report.policy("current").unwrap();
+    assert_eq!(
+        current.affiliate(B).unwrap().by_click,
+        1,
+        "the click-first policy replaced coupon-first"
+    );
+    assert!(current.affiliate(A).is_none());
+    assert_eq!(report.moved_total, 1);
+}
