@@ -21,7 +21,10 @@ pub const MAX_CODE_LEN: usize = 32;
 /// [`CouponCode::parse`] turns what a customer typed into the canonical form:
 ///
 /// 1. full-width forms U+FF01..U+FF5E fold to their ASCII twins
-///    (`Ｍ` -> `M`, `１` -> `1`, `－` -> `-`);
+///    (`Ｍ` -> `M`, `１` -> `1`, `－` -> `-`), the ideographic space U+3000
+///    that a full-width keyboard types folds to a space, and the dashes
+///    that typography and autocorrect put for a hyphen (U+2010..U+2014,
+///    minus sign U+2212) fold to `-`;
 /// 2. surrounding whitespace is trimmed;
 /// 3. the separators space, `-`, `_` and `.` are ignored;
 /// 4. the invisible characters that copy-paste from social posts brings are
@@ -82,12 +85,14 @@ fn is_invisible(ch: char) -> bool {
     matches!(ch, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00A0}')
 }
 
-/// Folds a full-width form U+FF01..U+FF5E to its ASCII twin.
-fn fold_full_width(ch: char) -> char {
-    if ('\u{FF01}'..='\u{FF5E}').contains(&ch) {
-        char::from_u32(u32::from(ch) - 0xFEE0).unwrap_or(ch)
-    } else {
-        ch
+/// Folds a full-width form U+FF01..U+FF5E to its ASCII twin, the
+/// ideographic space to a space and a typographic dash to `-`.
+fn fold_wide_and_dashes(ch: char) -> char {
+    match ch {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(ch) - 0xFEE0).unwrap_or(ch),
+        '\u{3000}' => ' ',
+        '\u{2010}'..='\u{2014}' | '\u{2212}' => '-',
+        _ => ch,
     }
 }
 
@@ -181,7 +186,7 @@ impl CouponCode {
         let mut bytes = [0u8; MAX_CODE_LEN];
         let mut len = 0usize;
         for (i, raw) in trimmed.chars().enumerate() {
-            let ch = fold_full_width(raw);
+            let ch = fold_wide_and_dashes(raw);
             if matches!(ch, ' ' | '-' | '_' | '.') || is_invisible(ch) {
                 continue;
             }

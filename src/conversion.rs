@@ -24,7 +24,19 @@ use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, SubId};
 /// assert_eq!("upsell".parse::<EventKind>()?.to_string(), "upsell");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// A custom event named like a built-in one *is* the built-in one: it is
+/// equal to it, hashes and orders as it, falls in its [`EventKinds`] bit
+/// and gets its policy, as it reads back as it from text.
+///
+/// ```
+/// use attributor::{EventKind, Label};
+/// let from_config = EventKind::Custom(Label::new("purchase")?);
+/// assert_eq!(from_config, EventKind::Purchase);
+/// assert_ne!(EventKind::Custom(Label::new("upsell")?), EventKind::Purchase);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum EventKind {
     /// A customer registered.
@@ -64,7 +76,8 @@ impl EventKind {
         }
     }
 
-    /// The event's bit in an [`EventKinds`] set.
+    /// The event's bit in an [`EventKinds`] set, in declaration order; a
+    /// custom event with a built-in name has that kind's bit.
     fn bit(&self) -> u8 {
         match self {
             Self::Registration => 1,
@@ -73,8 +86,49 @@ impl EventKind {
             Self::ChallengePurchase => 1 << 3,
             Self::ChallengeReset => 1 << 4,
             Self::Purchase => 1 << 5,
-            Self::Custom(_) => 1 << 6,
+            Self::Custom(label) => BUILT_IN
+                .iter()
+                .find(|(_, name)| *name == label.as_str())
+                .map_or(CUSTOM_BIT, |(kind, _)| kind.bit()),
         }
+    }
+
+    /// What equality, hashing and order compare: the bit, and the name of a
+    /// custom event that is not a built-in one.
+    fn key(&self) -> (u8, Option<&str>) {
+        match self.bit() {
+            CUSTOM_BIT => (CUSTOM_BIT, Some(self.name())),
+            bit => (bit, None),
+        }
+    }
+}
+
+/// [`EventKind::bit`] of a custom event.
+const CUSTOM_BIT: u8 = 1 << 6;
+
+impl PartialEq for EventKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for EventKind {}
+
+impl core::hash::Hash for EventKind {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialOrd for EventKind {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for EventKind {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.key().cmp(&other.key())
     }
 }
 
@@ -121,10 +175,27 @@ impl<'de> serde::Deserialize<'de> for EventKind {
 /// assert!(!set.contains(&EventKind::Purchase));
 /// assert!(EventKinds::of(EventKind::Purchase).contains(&EventKind::Purchase));
 /// ```
+///
+/// In JSON a set is its bits as a number (`0` to `127`); a number with
+/// another bit is refused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(transparent))]
 pub struct EventKinds(u8);
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for EventKinds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bits = u8::deserialize(d)?;
+        if bits & !Self::ALL.0 != 0 {
+            return Err(serde::de::Error::custom(format_args!(
+                "event kinds {bits} has a bit above {}",
+                Self::ALL.0
+            )));
+        }
+        Ok(Self(bits))
+    }
+}
 
 impl EventKinds {
     /// No event.
@@ -144,7 +215,7 @@ impl EventKinds {
     /// [`EventKind::Purchase`].
     pub const PURCHASE: Self = Self(1 << 5);
     /// Every [`EventKind::Custom`] event.
-    pub const CUSTOM: Self = Self(1 << 6);
+    pub const CUSTOM: Self = Self(CUSTOM_BIT);
 
     /// The set holding one kind.
     pub fn of(kind: EventKind) -> Self {
@@ -208,10 +279,20 @@ impl Amount {
     }
 
     /// `self * bp / 10000`, rounded toward zero: the part of an amount a
-    /// share in basis points earns.
+    /// share in basis points earns. Saturates at the bounds, keeping the
+    /// sign, when `bp` is above 10000.
+    ///
+    /// ```
+    /// use attributor::Amount;
+    /// let refund: Amount = "-10.01".parse()?;
+    /// assert_eq!(refund.share(5_000).to_string(), "-5.005");
+    /// assert_eq!(Amount::from_ten_thousandths(i64::MIN).share(20_000), Amount::from_ten_thousandths(i64::MIN));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn share(self, bp: u16) -> Self {
         let part = i128::from(self.0) * i128::from(bp) / 10_000;
-        Self(i64::try_from(part).unwrap_or(i64::MAX))
+        let bounded = part.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+        Self(i64::try_from(bounded).unwrap_or(i64::MAX))
     }
 
     /// The sum, saturating at the bounds.

@@ -467,11 +467,11 @@ mod tests {
         let registrations = Policy::click_first();
         let deposits = Policy::split(3_000).unwrap();
         let a = PolicySet::new(Policy::coupon_first())
-            .with(EventKind::Registration, registrations.clone())
-            .with(EventKind::Deposit, deposits.clone());
+            .with(EventKind::Registration, registrations)
+            .with(EventKind::Deposit, deposits);
         let b = PolicySet::new(Policy::coupon_first())
             .with(EventKind::Deposit, deposits)
-            .with(EventKind::Registration, registrations.clone());
+            .with(EventKind::Registration, registrations);
         assert_eq!(a, b, "the order overrides were added in does not matter");
 
         let redundant =

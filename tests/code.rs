@@ -62,7 +62,11 @@ fn normalisation_table() {
         err("SAVE\t10", invalid('\t', 4)),
         err("SAVE/10", invalid('/', 4)),
         err("ＳＡＶＥ！", invalid('！', 4)),
-        err("code\u{3000}x", invalid('\u{3000}', 4)),
+        err("code\u{2028}x", invalid('\u{2028}', 4)),
+        ok("ＭＫＢＨＤ\u{3000}１０", "MKBHD10"),
+        ok("mkbhd\u{2013}10", "MKBHD10"),
+        ok("mkbhd\u{2014}10", "MKBHD10"),
+        ok("\u{2010}save\u{2011}20\u{2012}now\u{2212}", "SAVE20NOW"),
     ];
     assert!(table.len() >= 25);
     for (input, want) in table {

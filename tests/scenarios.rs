@@ -445,6 +445,20 @@ fn registrations_and_challenge_purchases_follow_their_own_policies() {
 }
 
 #[test]
+fn a_custom_event_named_registration_in_config_follows_the_registration_policy() {
+    let set = PolicySet::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION))
+        .with(EventKind::Registration, Policy::click_first().bind_on(EventKinds::REGISTRATION));
+    let world = World::new(set);
+    world.code("TRADER", A);
+    world.click(B, "trader", days(1));
+    let from_config = EventKind::Custom("registration".parse().unwrap());
+    let reg = world.attribute(&conversion("reg", from_config, "trader", now()).code(code("TRADER")));
+    assert_eq!(only_credit(&reg), (B, Method::Click, 10_000));
+    assert!(reg.binding.is_some(), "a registration binds under this policy");
+    assert_eq!(reg.event.to_string().parse::<EventKind>().unwrap(), reg.event);
+}
+
+#[test]
 fn a_free_purchase_with_a_code_is_still_credited() {
     let world = World::new(Policy::coupon_first());
     world.code("FREEBIE", A);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use attributor::{Decision, Policy};
+use attributor::{Decision, EventKinds, Policy};
 use common::*;
 
 #[test]
@@ -43,5 +43,16 @@ fn an_invalid_policy_is_refused_when_read_back() {
     assert!(serde_json::from_value::<Policy>(json).is_err());
     let mut json = serde_json::to_value(Policy::coupon_first()).unwrap();
     json["click_window_secs"] = serde_json::json!(-5);
+    assert!(serde_json::from_value::<Policy>(json).is_err());
+}
+
+#[test]
+fn event_kinds_read_back_only_the_bits_of_known_kinds() {
+    let all: EventKinds = serde_json::from_str("127").unwrap();
+    assert_eq!(all, EventKinds::ALL);
+    let err = serde_json::from_str::<EventKinds>("255").unwrap_err();
+    assert!(err.to_string().contains("event kinds 255"), "{err}");
+    let mut json = serde_json::to_value(Policy::coupon_first()).unwrap();
+    json["bind_on"] = serde_json::json!(128);
     assert!(serde_json::from_value::<Policy>(json).is_err());
 }
