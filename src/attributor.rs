@@ -25,25 +25,27 @@ pub type AttributorError<R, C, B, L> = AttributeError<
 /// [`Attributor::attribute`] runs, in this order:
 ///
 /// 1. **ledger lookup**: a conversion id seen before returns the recorded
-///    decision unchanged, even if the stores changed since;
+///    decision unchanged, even if the stores changed since, after writing
+///    its binding again, if it has one;
 /// 2. **gather** the evidence ([`Attributor::gather`]);
 /// 3. **resolve** it under the event's policy ([`resolve`]);
-/// 4. **write the binding** the decision names, if any;
-/// 5. **record** the decision in the ledger, insert-if-absent.
+/// 4. **record** the decision in the ledger, insert-if-absent;
+/// 5. **write the binding** the recorded decision names, if any.
 ///
 /// If a store fails, the call returns the error. A retry gives the decision
-/// an unfailing run would have given: the ledger is written last and only
-/// once, a binding never applies to the conversion that made it (the
-/// [`BindingStore`] contract), and rewriting it is idempotent. So nothing is
-/// credited twice and nothing is lost.
+/// an unfailing run would have given: nothing is written before the ledger
+/// records the decision, and once it has, a retry returns that decision and
+/// writes its binding again (rewriting a binding is idempotent, the
+/// [`BindingStore`] contract). So nothing is credited twice, nothing is
+/// lost, and the binding store holds no binding that a recorded decision
+/// does not name.
 ///
 /// Attribute one customer's conversions in time order, as they happen: a
-/// conversion sees the bindings of those decided before it. Two calls for
-/// the same conversion may race; the first to reach the ledger wins, and
-/// its binding is written again if the other call replaced it. One case is
-/// left: if the stores changed between a failed try and its retry so that
-/// the first try bound the customer and the retry does not, the first try's
-/// binding stays (the store has no way to remove one).
+/// conversion sees the bindings of those decided before it (retry a failed
+/// call before going on to the customer's next conversion: until the retry,
+/// its binding may be missing). Two calls for the same conversion may race;
+/// the first to reach the ledger wins, and the other returns its decision
+/// and writes its binding, never its own.
 ///
 /// ```
 /// use attributor::{AffiliateId, Attributor, Conversion, CouponCode, EventKind, MemoryBindingStore,
@@ -103,6 +105,10 @@ where
     /// [`AttributeError`] naming the store that failed. Retrying is safe.
     pub fn attribute(&self, conversion: &Conversion) -> Result<Decision, AttributorError<R, C, B, L>> {
         if let Some(recorded) = self.ledger.get(&conversion.id).map_err(AttributeError::Ledger)? {
+            // An earlier call may have failed between recording and binding.
+            if let Some(binding) = &recorded.binding {
+                self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
+            }
             return Ok(recorded);
         }
         // The decision stays in the `Result` that `preview` wrote, and is
@@ -112,17 +118,17 @@ where
         let Ok(decision) = &out else {
             return out;
         };
-        if let Some(binding) = &decision.binding {
-            self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
-        }
         if let Some(earlier) = self.ledger.record(decision).map_err(AttributeError::Ledger)? {
             // Another call recorded this conversion first (a concurrent
-            // retry): its decision stands, and so must its binding, which
-            // the write above may have replaced.
-            if let Some(binding) = earlier.binding.filter(|b| Some(b) != decision.binding.as_ref()) {
-                self.bindings.bind(&binding).map_err(AttributeError::Bindings)?;
-            }
+            // retry): its decision stands, and its binding is the one to write.
             out = Ok(earlier);
+        }
+        if let Ok(Decision {
+            binding: Some(binding),
+            ..
+        }) = &out
+        {
+            self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
         }
         out
     }

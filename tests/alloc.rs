@@ -317,6 +317,14 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
         "{full} allocations for 1000 decisions and {written} bindings"
     );
     println!("the full path with bindings made {full} allocations for 1000 decisions and {written} bindings");
+
+    // A retry writes the recorded binding again; the store finds it held.
+    let (hits, _) = allocations(|| {
+        for c in &conversions {
+            attributor.attribute(c).unwrap();
+        }
+    });
+    assert_eq!(hits, 0, "retried postbacks whose decisions bind");
 }
 
 #[test]

@@ -274,6 +274,14 @@ fn failing_stores_never_credit_twice_nor_lose_a_conversion() {
     let faulty_ledger = faulty.ledger().inner.decisions();
     assert_eq!(clean_ledger.len(), conversions.len());
     assert_eq!(clean_ledger, faulty_ledger);
+    // And the binding store holds what the ledger's decisions name.
+    for customer in conversions.iter().filter_map(|c| c.customer.as_ref()) {
+        assert_eq!(
+            clean.bindings().history(customer),
+            faulty.bindings().inner.history(customer),
+            "{customer}"
+        );
+    }
     // The traffic exercises every method and bindings.
     for method in [
         attributor::Method::Binding,
@@ -438,4 +446,129 @@ fn a_page_tells_the_stores_each_batch_of_16_before_attributing_it() {
         }
     }
     assert_eq!(*log.lock().unwrap(), expected);
+}
+
+/// A ledger read by a call that raced another: its lookup ran before the
+/// other call recorded, so it misses, and its `record` finds the winner.
+struct LostTheRace<'a>(&'a MemoryLedger);
+
+impl Ledger for LostTheRace<'_> {
+    type Error = attributor::LedgerError;
+    fn get(&self, _: &ConversionId) -> Result<Option<Decision>, Self::Error> {
+        Ok(None)
+    }
+    fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error> {
+        self.0.record(decision)
+    }
+}
+
+/// A binding store that fails to write one binding, once.
+struct FailsOnce<'a> {
+    inner: &'a MemoryBindingStore,
+    binding: Cell<Option<Binding>>,
+}
+
+impl BindingStore for FailsOnce<'_> {
+    type Error = Injected;
+    fn binding_before(&self, customer: &CustomerId, at: DateTime<Utc>) -> Result<Option<Binding>, Injected> {
+        self.inner.binding_before(customer, at).map_err(|_| Injected)
+    }
+    fn bind(&self, binding: &Binding) -> Result<(), Injected> {
+        if self.binding.get().as_ref() == Some(binding) {
+            self.binding.set(None);
+            return Err(Injected);
+        }
+        self.inner.bind(binding).map_err(|_| Injected)
+    }
+}
+
+fn customer() -> CustomerId {
+    "shopper".parse().unwrap()
+}
+
+#[test]
+fn a_call_that_loses_the_race_to_a_decision_without_binding_binds_nobody() {
+    let (registry, clicks, bindings, ledger) = (
+        MemoryCodeRegistry::new(),
+        MemoryClickStore::new(),
+        MemoryBindingStore::new(),
+        MemoryLedger::new(),
+    );
+    let policy = Policy::click_first().bind_on(EventKinds::PURCHASE);
+    let order = Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, now()).customer(customer());
+    // The first call decides before the click reaches the store: nobody.
+    let winner = Attributor::new(&registry, &clicks, &bindings, &ledger, policy)
+        .attribute(&order)
+        .unwrap();
+    assert!(winner.binding.is_none());
+    // The click lands; a retry running beside the first call read the
+    // ledger before the first call recorded, and sees the click.
+    clicks
+        .insert(
+            Click::new(
+                "k1".parse().unwrap(),
+                AffiliateId::new(9),
+                now() - TimeDelta::hours(1),
+            )
+            .customer(customer()),
+        )
+        .unwrap();
+    let loser = Attributor::new(&registry, &clicks, &bindings, LostTheRace(&ledger), policy)
+        .attribute(&order)
+        .unwrap();
+
+    assert_eq!(loser, winner, "the first decision recorded stands");
+    assert_eq!(
+        bindings.history(&customer()),
+        [],
+        "no binding the ledger does not name"
+    );
+}
+
+#[test]
+fn a_binding_lost_to_a_failure_after_losing_the_race_is_written_by_the_retry() {
+    let (registry, clicks, bindings, ledger) = (
+        MemoryCodeRegistry::new(),
+        MemoryClickStore::new(),
+        MemoryBindingStore::new(),
+        MemoryLedger::new(),
+    );
+    let policy = Policy::click_first().bind_on(EventKinds::PURCHASE);
+    let order = Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, now()).customer(customer());
+    let click = |id: &str, affiliate: u64, ago: TimeDelta| {
+        clicks
+            .insert(
+                Click::new(id.parse().unwrap(), AffiliateId::new(affiliate), now() - ago)
+                    .customer(customer()),
+            )
+            .unwrap();
+    };
+    click("k5", 5, TimeDelta::hours(2));
+    let winner = Attributor::new(&registry, &clicks, &bindings, &ledger, policy)
+        .attribute(&order)
+        .unwrap();
+    assert_eq!(winner.binding.map(|b| b.affiliate), Some(AffiliateId::new(5)));
+    // A racing call sees a later click and decides for affiliate 9; the
+    // binding store fails to write the first call's binding.
+    click("k9", 9, TimeDelta::hours(1));
+    let flaky = FailsOnce {
+        inner: &bindings,
+        binding: Cell::new(winner.binding),
+    };
+    let racing = Attributor::new(&registry, &clicks, &flaky, LostTheRace(&ledger), policy);
+    assert!(racing.attribute(&order).is_err());
+    // Its sender retries, and this time reads the ledger.
+    let retry = Attributor::new(&registry, &clicks, &flaky, &ledger, policy)
+        .attribute(&order)
+        .unwrap();
+
+    assert_eq!(retry, winner);
+    let bound = bindings
+        .binding_before(&customer(), now() + TimeDelta::days(1))
+        .unwrap();
+    assert_eq!(
+        bound.map(|b| b.affiliate),
+        Some(AffiliateId::new(5)),
+        "the store agrees with the ledger"
+    );
 }

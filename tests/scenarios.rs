@@ -446,8 +446,10 @@ fn registrations_and_challenge_purchases_follow_their_own_policies() {
 
 #[test]
 fn a_custom_event_named_registration_in_config_follows_the_registration_policy() {
-    let set = PolicySet::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION))
-        .with(EventKind::Registration, Policy::click_first().bind_on(EventKinds::REGISTRATION));
+    let set = PolicySet::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION)).with(
+        EventKind::Registration,
+        Policy::click_first().bind_on(EventKinds::REGISTRATION),
+    );
     let world = World::new(set);
     world.code("TRADER", A);
     world.click(B, "trader", days(1));

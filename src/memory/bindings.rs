@@ -278,8 +278,16 @@ impl BindingStore for MemoryBindingStore {
 
     fn bind(&self, binding: &Binding) -> Result<(), Infallible> {
         let (hash, lock) = self.place(&binding.customer);
-        let mut shard = write(lock);
         let customer = binding.customer;
+        // A binding written again, as a retry does, is already there: a read
+        // finds it without the write lock or a new encoding.
+        let held = read(lock)
+            .find(hash, |e| e.is_of(&customer))
+            .is_some_and(|e| bindings_of(e, customer).any(|b| b == *binding));
+        if held {
+            return Ok(());
+        }
+        let mut shard = write(lock);
         let entry = shard.find_mut(hash, |e| e.is_of(&customer));
         // The customer's bindings with this one in its place (replacing
         // one of the same conversion), encoded on the stack.
