@@ -58,7 +58,8 @@ impl Binding {
 ///
 /// * [`BindingStore::binding_before`] returns the latest binding of the
 ///   customer with `bound_at` strictly before `at` (the greatest
-///   (`bound_at`, `conversion`) pair among them), expired or not, or `None`.
+///   (`bound_at`, `conversion`) pair among them, conversion ids compared
+///   byte by byte in UTF-8 as `Ord` on them does), expired or not, or `None`.
 ///   A binding therefore never applies to the conversion that made it, nor
 ///   to another conversion at the same instant; and a retried conversion
 ///   sees the same binding as its first try did.

@@ -40,8 +40,11 @@ pub struct ClickQuery {
 ///   affiliate's; when it names one to `exclude`, none of that
 ///   affiliate's. It returns the one with the earliest `clicked_at` for
 ///   [`ClickPick::First`] or the latest for [`ClickPick::Last`]; among
-///   clicks with the same time, the one with the smallest [`ClickId`]. It
-///   returns `None` when no click qualifies, including when `from > to`.
+///   clicks with the same time, the one with the smallest [`ClickId`], as
+///   `Ord` on ids compares them: byte by byte in UTF-8, so `B-7` before
+///   `a-9` before `a1` (a database must sort ids by bytes, not by a
+///   collation that folds case or skips punctuation). It returns `None`
+///   when no click qualifies, including when `from > to`.
 ///
 /// Reads have no side effects. An `Err` means the backend failed.
 /// [`conformance::check_click_store`](crate::conformance::check_click_store)

@@ -295,6 +295,7 @@ where
 pub fn click_fixture() -> Result<Vec<Click>, Violation> {
     let c: CustomerId = id("alice")?;
     let other: CustomerId = id("bob")?;
+    let dave: CustomerId = id("dave")?;
     let (a1, a2) = (AffiliateId::new(1), AffiliateId::new(2));
     Ok(vec![
         Click::new(id("k1")?, a1, day(1)).customer(c),
@@ -307,6 +308,11 @@ pub fn click_fixture() -> Result<Vec<Click>, Violation> {
         ),
         Click::new(id("k5")?, a1, day(2)).customer(other),
         Click::new(id("anon")?, a1, day(2)),
+        // A tie that byte-wise order breaks otherwise than a collation
+        // that ignores case or punctuation would.
+        Click::new(id("a1")?, a2, day(4)).customer(dave),
+        Click::new(id("a-9")?, a2, day(4)).customer(dave),
+        Click::new(id("B-7")?, a1, day(4)).customer(dave),
     ])
 }
 
@@ -426,6 +432,27 @@ where
         "empty range",
         id_of(store.find(&q(day(9), day(0), ClickPick::First, None))),
         None,
+    )?;
+    let dave_id: CustomerId = id("dave")?;
+    let dave = |pick, exclude| ClickQuery {
+        customer: dave_id,
+        exclude,
+        ..q(day(0), day(9), pick, None)
+    };
+    expect(
+        "ids compare byte-wise: upper case before lower case",
+        id_of(store.find(&dave(ClickPick::First, None))),
+        some("B-7"),
+    )?;
+    expect(
+        "ids compare byte-wise on a tie for the last click too",
+        id_of(store.find(&dave(ClickPick::Last, None))),
+        some("B-7"),
+    )?;
+    expect(
+        "ids compare byte-wise: `-` before digits",
+        id_of(store.find(&dave(ClickPick::Last, Some(a1)))),
+        some("a-9"),
     )?;
     expect(
         "nothing in range",
@@ -596,6 +623,17 @@ where
         "a binding without expiry on a custom event comes back whole",
         before(day(71)),
         Some(lasting),
+    )?;
+    // Conversion ids compare byte-wise: `B` (0x42) before `a` (0x61), where
+    // a case-insensitive collation would put `a-9` first.
+    let upper = binding(9, 80, "B-7")?;
+    let lower = binding(10, 80, "a-9")?;
+    write(&lower, "bind a lower-case conversion id")?;
+    write(&upper, "bind an upper-case conversion id at the same instant")?;
+    expect(
+        "equal times go to the byte-wise greater conversion id",
+        before(day(81)),
+        Some(lower),
     )?;
     expect(
         "other customers are not bound",

@@ -203,3 +203,84 @@ fn a_ledger_that_keeps_only_the_outcome_is_caught() {
         "a decision comes back whole, with its credits, evidence and binding"
     );
 }
+
+/// How a SQL backend under a case- and punctuation-blind collation would
+/// order ids: `a-9` and `a1` before `B-7`.
+fn collated(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[test]
+fn a_click_store_that_breaks_ties_by_a_collation_is_caught() {
+    use attributor::{Click, ClickId, ClickPick, ClickQuery, ClickStore};
+    use std::convert::Infallible;
+
+    /// Scans its clicks and breaks ties on time by the collated id.
+    struct Collated(Vec<Click>);
+    impl ClickStore for Collated {
+        type Error = Infallible;
+        fn click(&self, id: &ClickId) -> Result<Option<Click>, Infallible> {
+            Ok(self.0.iter().find(|c| c.id == *id).copied())
+        }
+        fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Infallible> {
+            let matching = self.0.iter().filter(|c| {
+                c.customer == Some(query.customer)
+                    && (query.from..=query.to).contains(&c.clicked_at)
+                    && query.affiliate.is_none_or(|a| a == c.affiliate)
+                    && query.exclude != Some(c.affiliate)
+            });
+            Ok(match query.pick {
+                ClickPick::First => matching.min_by_key(|c| (c.clicked_at, collated(c.id.as_str()))),
+                ClickPick::Last => {
+                    matching.max_by_key(|c| (c.clicked_at, std::cmp::Reverse(collated(c.id.as_str()))))
+                }
+            }
+            .copied())
+        }
+    }
+    let violation = conformance::check_click_store(|clicks| Collated(clicks.to_vec())).unwrap_err();
+    assert_eq!(
+        violation.check,
+        "ids compare byte-wise: upper case before lower case"
+    );
+}
+
+#[test]
+fn a_binding_store_that_breaks_ties_by_a_collation_is_caught() {
+    use attributor::{Binding, BindingStore, CustomerId};
+    use chrono::{DateTime, Utc};
+    use std::{convert::Infallible, sync::Mutex};
+
+    /// Keeps every binding and orders ties on time by the collated id.
+    #[derive(Default)]
+    struct Collated(Mutex<Vec<Binding>>);
+    impl BindingStore for Collated {
+        type Error = Infallible;
+        fn binding_before(
+            &self,
+            customer: &CustomerId,
+            at: DateTime<Utc>,
+        ) -> Result<Option<Binding>, Infallible> {
+            let all = self.0.lock().unwrap();
+            Ok(all
+                .iter()
+                .filter(|b| b.customer == *customer && b.bound_at < at)
+                .max_by_key(|b| (b.bound_at, collated(b.conversion.as_str())))
+                .copied())
+        }
+        fn bind(&self, binding: &Binding) -> Result<(), Infallible> {
+            let mut all = self.0.lock().unwrap();
+            all.retain(|b| !(b.customer == binding.customer && b.conversion == binding.conversion));
+            all.push(*binding);
+            Ok(())
+        }
+    }
+    let violation = conformance::check_binding_store(Collated::default).unwrap_err();
+    assert_eq!(
+        violation.check,
+        "equal times go to the byte-wise greater conversion id"
+    );
+}
