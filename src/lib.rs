@@ -37,8 +37,9 @@
 //!
 //! * [`resolve`] is the pure core: a [`Conversion`], its [`Evidence`] and a
 //!   [`Policy`] in, a [`Decision`] out. It reads no clock and no store, gives
-//!   the same answer for the same input whatever the order of the evidence,
-//!   and does not allocate in the common case.
+//!   the same answer for the same input whatever the order of the evidence
+//!   (with each code's lookup listed once), and does not allocate in the
+//!   common case.
 //! * Storage sits behind four small synchronous traits: [`CodeRegistry`]
 //!   (who owned a code when), [`ClickStore`], [`BindingStore`] (a customer
 //!   locked to an affiliate for repeat conversions) and [`Ledger`] (the
@@ -183,7 +184,8 @@
 //!    to 10000 when anyone is credited.
 //! 10. **New bindings.** When someone is credited by coupon or click, the
 //!     conversion has a customer, and either the event is in
-//!     [`Policy::bind_on`] with a lifetime other than one-off or a binding
+//!     [`Policy::bind_on`] with a lifetime longer than zero (not one-off,
+//!     not `Days(0)`) or a binding
 //!     was broken (rule 6), the decision binds the customer to the affiliate
 //!     with the largest share (the code owner on a tie) from `t` for the
 //!     lifetime. A broken binding with a one-off lifetime is replaced by one

@@ -53,7 +53,8 @@ impl From<Click> for ClickEvidence {
 ///
 /// The order of `codes` and `clicks` does not matter: codes are weighed in
 /// the conversion's entry order, and a code missing here counts as unknown.
-/// A click listed twice counts once.
+/// A click listed twice counts once. List each code's lookup once: of two
+/// lookups of one code, the first counts.
 ///
 /// ```
 /// use attributor::{AffiliateId, ClickEvidence, Evidence};
