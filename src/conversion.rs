@@ -145,7 +145,7 @@ impl FromStr for EventKind {
             return Ok(*kind);
         }
         Label::new(s).map(Self::Custom).map_err(|_| ValueError::Event {
-            value: crate::ids::truncate(s),
+            value: crate::ids::Excerpt::new(s),
         })
     }
 }
@@ -318,7 +318,7 @@ impl FromStr for Amount {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, ValueError> {
         let bad = || ValueError::Amount {
-            value: crate::ids::truncate(s),
+            value: crate::ids::Excerpt::new(s),
         };
         let (negative, digits) = match s.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -395,7 +395,7 @@ impl FromStr for Currency {
                 c.to_ascii_uppercase(),
             ])),
             _ => Err(ValueError::Currency {
-                value: crate::ids::truncate(s),
+                value: crate::ids::Excerpt::new(s),
             }),
         }
     }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::code::CouponCode;
-use crate::ids::Label;
+use crate::ids::Excerpt;
 use crate::registry::CodeAssignment;
 
 /// A string id or an affiliate number was refused.
@@ -35,7 +35,7 @@ pub enum IdError {
     #[error("affiliate id {:?} is not a number", value.as_str())]
     NotANumber {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
 }
 
@@ -189,19 +189,19 @@ pub enum ValueError {
     #[error("{:?} is not an event name", value.as_str())]
     Event {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
     /// Not a decimal amount with at most four fractional digits.
     #[error("{:?} is not an amount with at most four decimals", value.as_str())]
     Amount {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
     /// Not three ASCII letters.
     #[error("{:?} is not a three-letter currency code", value.as_str())]
     Currency {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
 }
 

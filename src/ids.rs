@@ -340,25 +340,67 @@ impl FromStr for AffiliateId {
             return Err(IdError::Empty);
         }
         if !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(IdError::NotANumber { value: truncate(s) });
+            return Err(IdError::NotANumber {
+                value: Excerpt::new(s),
+            });
         }
-        s.parse::<u64>()
-            .map(Self)
-            .map_err(|_| IdError::NotANumber { value: truncate(s) })
+        s.parse::<u64>().map(Self).map_err(|_| IdError::NotANumber {
+            value: Excerpt::new(s),
+        })
     }
 }
 
-/// Keeps an error's copy of a bad value short and inline.
-pub(crate) fn truncate(s: &str) -> Label {
-    let mut end = s.len().min(MAX_LABEL_LEN);
-    while !s.is_char_boundary(end) {
-        end -= 1;
+/// The start of a refused input, kept in an error to say what was wrong:
+/// at most [`MAX_LABEL_LEN`] bytes, cut at a character boundary, held
+/// inline. It is whatever came in, so it may be empty or hold characters no
+/// id allows; it is not a [`Label`]. `Display` shows it as it is; the
+/// errors quote it with `{:?}`, which escapes control characters.
+///
+/// ```
+/// use attributor::Amount;
+/// let err = "12\n".parse::<Amount>().unwrap_err();
+/// assert_eq!(err.to_string(), r#""12\n" is not an amount with at most four decimals"#);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Excerpt(InlineStr<MAX_LABEL_LEN>);
+
+impl Excerpt {
+    /// The start of `s`: its first [`MAX_LABEL_LEN`] bytes, or fewer to end
+    /// on a character boundary.
+    ///
+    /// ```
+    /// use attributor::Excerpt;
+    /// assert_eq!(Excerpt::new("sub4").as_str(), "sub4");
+    /// assert_eq!(Excerpt::new(&"é".repeat(20)).as_str().len(), 32);
+    /// ```
+    pub fn new(s: &str) -> Self {
+        let mut end = s.len().min(MAX_LABEL_LEN);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let head = s.get(..end).unwrap_or_default();
+        Self(InlineStr::new(head).unwrap_or(InlineStr {
+            len: 0,
+            bytes: [0; MAX_LABEL_LEN],
+        }))
     }
-    let head = s.get(..end).unwrap_or_default();
-    Label(InlineStr::new(head).unwrap_or(InlineStr {
-        len: 0,
-        bytes: [0; MAX_LABEL_LEN],
-    }))
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 #[cfg(test)]
@@ -430,8 +472,8 @@ mod tests {
     }
 
     #[test]
-    fn truncate_respects_char_boundaries() {
+    fn an_excerpt_ends_on_a_char_boundary() {
         let s = "é".repeat(40);
-        assert_eq!(truncate(&s).as_str().chars().count(), 16);
+        assert_eq!(Excerpt::new(&s).as_str().chars().count(), 16);
     }
 }

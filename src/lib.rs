@@ -254,7 +254,8 @@ pub use experiment::{
     PolicyReport, ReasonTally, UncreditedReason,
 };
 pub use ids::{
-    AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Label, MAX_ID_LEN, MAX_LABEL_LEN, SubId,
+    AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Excerpt, Label, MAX_ID_LEN, MAX_LABEL_LEN,
+    SubId,
 };
 pub use ledger::Ledger;
 #[cfg(feature = "postback")]

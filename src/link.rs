@@ -5,7 +5,7 @@ use url::Url;
 
 use crate::conversion::{Click, SubIds};
 use crate::error::IdError;
-use crate::ids::{AffiliateId, Campaign, ClickId, CustomerId, Label, SubId, truncate};
+use crate::ids::{AffiliateId, Campaign, ClickId, CustomerId, Excerpt, Label, SubId};
 use crate::postback::form;
 
 /// The parts a tracked affiliate link carries in its query: whose link it is,
@@ -119,7 +119,7 @@ impl TrackedLink {
         for (name, _) in url.query_pairs() {
             if params.part_named(&name).is_some() {
                 return Err(LinkError::Duplicate {
-                    param: truncate(&name),
+                    param: Excerpt::new(&name),
                 });
             }
         }
@@ -187,13 +187,13 @@ impl TrackedLink {
             if let Some(seen) = seen.get_mut(index) {
                 if *seen {
                     return Err(LinkError::Duplicate {
-                        param: truncate(&name),
+                        param: Excerpt::new(&name),
                     });
                 }
                 *seen = true;
             }
             let value = value.ok_or_else(|| LinkError::NotUtf8 {
-                param: truncate(&name),
+                param: Excerpt::new(&name),
             })?;
             let bad = |source| value_error(&name, &value, source);
             match part {
@@ -205,7 +205,7 @@ impl TrackedLink {
             }
         }
         out.affiliate = affiliate.ok_or_else(|| LinkError::Missing {
-            param: truncate(params.name(Part::Affiliate)),
+            param: Excerpt::new(params.name(Part::Affiliate)),
         })?;
         Ok(out)
     }
@@ -243,7 +243,7 @@ impl TrackedLink {
 
 fn parse_url(s: &str) -> Result<Url, LinkError> {
     Url::parse(s).map_err(|source| LinkError::Malformed {
-        url: truncate(s),
+        url: Excerpt::new(s),
         source,
     })
 }
@@ -251,13 +251,13 @@ fn parse_url(s: &str) -> Result<Url, LinkError> {
 fn value_error(param: &str, value: &str, source: IdError) -> LinkError {
     match source {
         IdError::TooLong { len, max } => LinkError::TooLong {
-            param: truncate(param),
+            param: Excerpt::new(param),
             len,
             max,
         },
         source => LinkError::BadValue {
-            param: truncate(param),
-            value: truncate(value),
+            param: Excerpt::new(param),
+            value: Excerpt::new(value),
             source,
         },
     }
@@ -426,7 +426,7 @@ impl LinkParams {
 
     fn set(mut self, part: Part, name: &str) -> Result<Self, LinkError> {
         let label = Label::new(name).map_err(|source| LinkError::BadParamName {
-            name: truncate(name),
+            name: Excerpt::new(name),
             source,
         })?;
         if self
@@ -460,7 +460,7 @@ pub enum LinkError {
     #[error("malformed url {:?}: {source}", url.as_str())]
     Malformed {
         /// The text given (its first bytes).
-        url: Label,
+        url: Excerpt,
         /// Why the `url` crate refused it.
         source: url::ParseError,
     },
@@ -468,20 +468,20 @@ pub enum LinkError {
     #[error("link has no affiliate parameter {:?}", param.as_str())]
     Missing {
         /// The parameter's name.
-        param: Label,
+        param: Excerpt,
     },
     /// A link parameter appears more than once, or a landing URL already has
     /// one.
     #[error("parameter {:?} appears more than once", param.as_str())]
     Duplicate {
         /// The parameter's name.
-        param: Label,
+        param: Excerpt,
     },
     /// A value is longer than its limit (see [`TrackedLink`]).
     #[error("value of parameter {:?} is {len} bytes long, more than the maximum of {max}", param.as_str())]
     TooLong {
         /// The parameter's name.
-        param: Label,
+        param: Excerpt,
         /// The value's length, in bytes of UTF-8, once decoded.
         len: usize,
         /// The limit.
@@ -491,9 +491,9 @@ pub enum LinkError {
     #[error("parameter {:?} has bad value {:?}: {source}", param.as_str(), value.as_str())]
     BadValue {
         /// The parameter's name.
-        param: Label,
+        param: Excerpt,
         /// The value, decoded (its first bytes).
-        value: Label,
+        value: Excerpt,
         /// What is wrong with it.
         source: IdError,
     },
@@ -501,7 +501,7 @@ pub enum LinkError {
     #[error("value of parameter {:?} is not utf-8 once percent-decoded", param.as_str())]
     NotUtf8 {
         /// The parameter's name.
-        param: Label,
+        param: Excerpt,
     },
     /// [`TrackedLink::to_click`] needs a click id, and the link has none.
     #[error("link has no click id")]
@@ -511,7 +511,7 @@ pub enum LinkError {
     #[error("bad parameter name {:?}: {source}", name.as_str())]
     BadParamName {
         /// The name given (its first bytes).
-        name: Label,
+        name: Excerpt,
         /// What is wrong with it.
         source: IdError,
     },

@@ -10,8 +10,8 @@ use attributor::{
 use common::*;
 use proptest::prelude::*;
 
-fn label(s: &str) -> attributor::Label {
-    attributor::Label::new(s).unwrap()
+fn excerpt(s: &str) -> attributor::Excerpt {
+    attributor::Excerpt::new(s)
 }
 
 fn defaults() -> LinkParams {
@@ -118,7 +118,7 @@ fn two_visits_whose_click_ids_differ_only_in_bytes_that_are_not_utf8_are_refused
         assert_eq!(
             TrackedLink::parse(link, &defaults()),
             Err(LinkError::NotUtf8 {
-                param: label("click_id")
+                param: excerpt("click_id")
             }),
             "{link}"
         );
@@ -181,7 +181,7 @@ fn every_link_error_is_typed_and_names_what_is_wrong() {
             "not a url",
             TrackedLink::parse("shop.example/?aff_id=1", &defaults()),
             LinkError::Malformed {
-                url: label("shop.example/?aff_id=1"),
+                url: excerpt("shop.example/?aff_id=1"),
                 source: url::ParseError::RelativeUrlWithoutBase,
             },
             r#"malformed url "shop.example/?aff_id=1": relative URL without a base"#,
@@ -190,7 +190,7 @@ fn every_link_error_is_typed_and_names_what_is_wrong() {
             "a value that is not utf-8",
             TrackedLink::parse("https://s.example/?aff_id=1&click_id=c%FF", &defaults()),
             LinkError::NotUtf8 {
-                param: label("click_id"),
+                param: excerpt("click_id"),
             },
             r#"value of parameter "click_id" is not utf-8 once percent-decoded"#,
         ),
@@ -198,7 +198,7 @@ fn every_link_error_is_typed_and_names_what_is_wrong() {
             "no affiliate",
             TrackedLink::parse("https://s.example/?sub1=a", &defaults()),
             LinkError::Missing {
-                param: label("aff_id"),
+                param: excerpt("aff_id"),
             },
             r#"link has no affiliate parameter "aff_id""#,
         ),
@@ -206,21 +206,23 @@ fn every_link_error_is_typed_and_names_what_is_wrong() {
             "affiliate twice with one value",
             TrackedLink::parse("https://s.example/?aff_id=1&aff_id=1", &defaults()),
             LinkError::Duplicate {
-                param: label("aff_id"),
+                param: excerpt("aff_id"),
             },
             r#"parameter "aff_id" appears more than once"#,
         ),
         (
             "sub id twice, once empty",
             TrackedLink::parse("https://s.example/?aff_id=1&sub4=&sub4=x", &defaults()),
-            LinkError::Duplicate { param: label("sub4") },
+            LinkError::Duplicate {
+                param: excerpt("sub4"),
+            },
             r#"parameter "sub4" appears more than once"#,
         ),
         (
             "click id too long",
             TrackedLink::parse(&too_long_click, &defaults()),
             LinkError::TooLong {
-                param: label("click_id"),
+                param: excerpt("click_id"),
                 len: 65,
                 max: 64,
             },
@@ -230,7 +232,7 @@ fn every_link_error_is_typed_and_names_what_is_wrong() {
             "campaign too long",
             TrackedLink::parse(&too_long_campaign, &defaults()),
             LinkError::TooLong {
-                param: label("campaign"),
+                param: excerpt("campaign"),
                 len: 65,
                 max: 64,
             },
@@ -240,10 +242,10 @@ fn every_link_error_is_typed_and_names_what_is_wrong() {
             "affiliate not a number",
             TrackedLink::parse("https://s.example/?aff_id=seven", &defaults()),
             LinkError::BadValue {
-                param: label("aff_id"),
-                value: label("seven"),
+                param: excerpt("aff_id"),
+                value: excerpt("seven"),
                 source: IdError::NotANumber {
-                    value: label("seven"),
+                    value: excerpt("seven"),
                 },
             },
             r#"parameter "aff_id" has bad value "seven": affiliate id "seven" is not a number"#,
@@ -252,8 +254,8 @@ fn every_link_error_is_typed_and_names_what_is_wrong() {
             "space in a click id",
             TrackedLink::parse("https://s.example/?aff_id=1&click_id=a+b", &defaults()),
             LinkError::BadValue {
-                param: label("click_id"),
-                value: label("a b"),
+                param: excerpt("click_id"),
+                value: excerpt("a b"),
                 source: IdError::InvalidChar { ch: ' ', position: 1 },
             },
             r#"parameter "click_id" has bad value "a b": invalid character ' ' at position 1 of id"#,
@@ -310,24 +312,26 @@ fn building_refuses_a_landing_url_that_would_make_the_link_ambiguous() {
         (
             "https://s.example/?aff_id=9",
             LinkError::Duplicate {
-                param: label("aff_id"),
+                param: excerpt("aff_id"),
             },
         ),
         (
             "https://s.example/?x=1&sub2=old",
-            LinkError::Duplicate { param: label("sub2") },
+            LinkError::Duplicate {
+                param: excerpt("sub2"),
+            },
         ),
         (
             "/relative/path",
             LinkError::Malformed {
-                url: label("/relative/path"),
+                url: excerpt("/relative/path"),
                 source: url::ParseError::RelativeUrlWithoutBase,
             },
         ),
         (
             "https://exa mple.com/",
             LinkError::Malformed {
-                url: label("https://exa mple.com/"),
+                url: excerpt("https://exa mple.com/"),
                 source: url::ParseError::IdnaError,
             },
         ),
@@ -394,7 +398,7 @@ fn every_parameter_name_error_is_typed() {
     assert_eq!(
         LinkParams::new().click("aff_id"),
         Err(LinkError::ParamNameTaken {
-            name: label("aff_id")
+            name: attributor::Label::new("aff_id").unwrap()
         })
     );
     assert_eq!(LinkParams::new().sub(6, "s6"), Err(LinkError::NoSuchSub { n: 6 }));

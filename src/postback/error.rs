@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::{CodeError, IdError};
-use crate::ids::Label;
+use crate::ids::Excerpt;
 
 /// A [`PostbackTemplate`](crate::PostbackTemplate) was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -13,7 +13,7 @@ pub enum TemplateError {
     #[error("unknown macro {:?} at position {position} of postback template", name.as_str())]
     UnknownMacro {
         /// The name between the braces (its first bytes).
-        name: Label,
+        name: Excerpt,
         /// The position of its `{`, in characters from zero.
         position: usize,
     },
@@ -39,7 +39,7 @@ pub enum TemplateError {
     #[error("macro {:?} at position {position} of postback template comes before the path", name.as_str())]
     MacroBeforePath {
         /// The macro's name (its first bytes).
-        name: Label,
+        name: Excerpt,
         /// The position of its `{`, in characters from zero.
         position: usize,
     },
@@ -53,7 +53,7 @@ pub enum TemplateError {
     #[error("postback template {:?} is not a url: {source}", template.as_str())]
     Malformed {
         /// The template (its first bytes).
-        template: Label,
+        template: Excerpt,
         /// Why the `url` crate refused it.
         source: url::ParseError,
     },
@@ -61,7 +61,7 @@ pub enum TemplateError {
     #[error("postback template has scheme {:?}, not http or https", scheme.as_str())]
     NotHttp {
         /// The scheme (its first bytes).
-        scheme: Label,
+        scheme: Excerpt,
     },
 }
 
@@ -95,7 +95,7 @@ pub enum PostbackError {
     #[error("field event has unknown event name {:?}", value.as_str())]
     UnknownEvent {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
     /// The `timestamp` field is neither RFC 3339 nor unix seconds, or is a
     /// time past the year 9999 in UTC (as a count of milliseconds is), or
@@ -103,20 +103,20 @@ pub enum PostbackError {
     #[error("field timestamp has {:?}, which is neither an rfc 3339 time nor unix seconds before the year 10000", value.as_str())]
     BadTimestamp {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
     /// The `amount` field is not a decimal number with at most four
     /// fractional digits.
     #[error("field amount has {:?}, which is not a number with at most four decimals", value.as_str())]
     BadAmount {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
     /// The `currency` field is not three ASCII letters.
     #[error("field currency has {:?}, which is not a three-letter currency code", value.as_str())]
     BadCurrency {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
     /// An id field (`transaction_id`, `click_id`, `customer_id`) is not a
     /// valid id.
@@ -125,7 +125,7 @@ pub enum PostbackError {
         /// The field.
         field: &'static str,
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
         /// What is wrong with it.
         source: IdError,
     },
@@ -133,7 +133,7 @@ pub enum PostbackError {
     #[error("field code has bad coupon code {:?}: {source}", value.as_str())]
     BadCode {
         /// The entry (its first bytes).
-        value: Label,
+        value: Excerpt,
         /// What is wrong with it.
         source: CodeError,
     },
@@ -181,13 +181,13 @@ pub enum SignatureError {
     #[error("signing timestamp {:?} is not unix seconds", value.as_str())]
     BadTimestamp {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
     /// The signature is not hexadecimal.
     #[error("signature {:?} is not hex", value.as_str())]
     BadHex {
         /// The value given (its first bytes).
-        value: Label,
+        value: Excerpt,
     },
     /// The signature is not the HMAC-SHA256 of the message under any of the
     /// secrets: the postback was forged or altered, signed with another

@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, Utc};
 use crate::code::CouponCode;
 use crate::conversion::{Amount, Conversion, Currency, EnteredCodes, EventKind};
 use crate::error::IdError;
-use crate::ids::{ClickId, ConversionId, CustomerId, Label, truncate};
+use crate::ids::{ClickId, ConversionId, CustomerId, Excerpt, Label};
 use crate::postback::error::PostbackError;
 use crate::postback::form;
 
@@ -175,7 +175,7 @@ impl<'a> PostbackParser<'a> {
                 Field::Code => codes = coupon_codes(&value)?,
                 Field::Amount => {
                     amount = Some(value.parse::<Amount>().map_err(|_| PostbackError::BadAmount {
-                        value: truncate(&value),
+                        value: Excerpt::new(&value),
                     })?);
                 }
                 Field::Currency => {
@@ -183,7 +183,7 @@ impl<'a> PostbackParser<'a> {
                         value
                             .parse::<Currency>()
                             .map_err(|_| PostbackError::BadCurrency {
-                                value: truncate(&value),
+                                value: Excerpt::new(&value),
                             })?,
                     );
                 }
@@ -212,7 +212,7 @@ impl<'a> PostbackParser<'a> {
                 Ok(EventKind::Custom(label))
             }
             Ok(EventKind::Custom(_)) | Err(_) => Err(PostbackError::UnknownEvent {
-                value: truncate(value),
+                value: Excerpt::new(value),
             }),
             Ok(built_in) => Ok(built_in),
         }
@@ -222,7 +222,7 @@ impl<'a> PostbackParser<'a> {
 fn bad_id(field: Field, value: &str, source: IdError) -> PostbackError {
     PostbackError::BadId {
         field: field.name(),
-        value: truncate(value),
+        value: Excerpt::new(value),
         source,
     }
 }
@@ -247,7 +247,7 @@ fn timestamp(value: &str) -> Result<DateTime<Utc>, PostbackError> {
     parsed
         .filter(|t| (0..=9999).contains(&t.year()))
         .ok_or_else(|| PostbackError::BadTimestamp {
-            value: truncate(value),
+            value: Excerpt::new(value),
         })
 }
 
@@ -263,7 +263,7 @@ fn coupon_codes(value: &str) -> Result<EnteredCodes, PostbackError> {
         .split(',')
         .map(|entry| {
             CouponCode::parse(entry).map_err(|source| PostbackError::BadCode {
-                value: truncate(entry),
+                value: Excerpt::new(entry),
                 source,
             })
         })

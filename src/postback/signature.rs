@@ -8,7 +8,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use url::form_urlencoded;
 
-use crate::ids::truncate;
+use crate::ids::Excerpt;
 use crate::postback::error::SignatureError;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -241,7 +241,7 @@ impl<'a> PostbackVerifier<'a> {
         let signature = signature.ok_or(SignatureError::MissingSignature)?;
         let seconds = signed_at.ok_or(SignatureError::MissingTimestamp)?;
         let at = unix_seconds(seconds).ok_or_else(|| SignatureError::BadTimestamp {
-            value: truncate(seconds),
+            value: Excerpt::new(seconds),
         })?;
         self.check_mac(&[seconds.as_bytes(), b".", payload], signature)?;
         self.check_time(at, now)?;
@@ -298,7 +298,7 @@ impl<'a> PostbackVerifier<'a> {
 
     fn check_mac(&self, message: &[&[u8]], signature: &str) -> Result<(), SignatureError> {
         let tag = hex::decode(signature).map_err(|_| SignatureError::BadHex {
-            value: truncate(signature),
+            value: Excerpt::new(signature),
         })?;
         // An empty secret is a misconfiguration anyone could guess: it
         // matches nothing, so the verifier fails closed.

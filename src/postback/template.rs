@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::conversion::{Click, Conversion};
 use crate::decision::{Decision, Outcome, Subject};
-use crate::ids::{AffiliateId, truncate};
+use crate::ids::{AffiliateId, Excerpt};
 use crate::postback::error::TemplateError;
 
 /// Bytes left as they are in a rendered value: the URI's unreserved
@@ -219,12 +219,12 @@ impl PostbackTemplate {
                         return Err(TemplateError::Unclosed { position });
                     }
                     let found = Macro::from_name(&name).ok_or_else(|| TemplateError::UnknownMacro {
-                        name: truncate(&name),
+                        name: Excerpt::new(&name),
                         position,
                     })?;
                     if pieces.is_empty() && !authority_ended(&text) {
                         return Err(TemplateError::MacroBeforePath {
-                            name: truncate(&name),
+                            name: Excerpt::new(&name),
                             position,
                         });
                     }
@@ -263,12 +263,12 @@ impl PostbackTemplate {
     /// as the host `{click_id}`. `positions` are the placeholders'.
     fn check_url(&self, positions: &[usize]) -> Result<(), TemplateError> {
         let url = Url::parse(&self.sample(None)).map_err(|source| TemplateError::Malformed {
-            template: truncate(&self.text),
+            template: Excerpt::new(&self.text),
             source,
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(TemplateError::NotHttp {
-                scheme: truncate(url.scheme()),
+                scheme: Excerpt::new(url.scheme()),
             });
         }
         for (index, (found, &position)) in self.macros().zip(positions).enumerate() {
@@ -289,7 +289,7 @@ impl PostbackTemplate {
             });
             if moved {
                 return Err(TemplateError::MacroBeforePath {
-                    name: truncate(found.name()),
+                    name: Excerpt::new(found.name()),
                     position,
                 });
             }
