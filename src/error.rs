@@ -22,8 +22,10 @@ pub enum IdError {
         /// The maximum.
         max: usize,
     },
-    /// The value holds whitespace or a control character (or, where spaces
-    /// are allowed, starts or ends with one).
+    /// The value holds whitespace, a control character or an invisible
+    /// formatting character such as a byte order mark, a zero-width space
+    /// or a bidi control (or, where spaces are allowed, starts or ends with
+    /// a space).
     #[error("invalid character {ch:?} at position {position} of id")]
     InvalidChar {
         /// The character.

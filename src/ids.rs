@@ -75,10 +75,33 @@ impl<const N: usize> Ord for InlineStr<N> {
     }
 }
 
-/// Checks an opaque id: not empty, at most `max` bytes, no whitespace and no
-/// control characters; with `allow_space`, spaces between other characters
-/// (not first or last, where they would make `"upsell "` a name apart from
-/// `"upsell"`).
+/// Whether `ch` is an invisible formatting character that has no place in
+/// an id: zero-width space, left-to-right and right-to-left marks, bidi
+/// embeddings, overrides and isolates, word joiner and invisible operators,
+/// byte order mark, soft hyphen. Two ids that differ only by one look the
+/// same, and a bidi control reorders the text around it. The joiners
+/// U+200C and U+200D stay: scripts and emoji need them.
+fn is_invisible_format(ch: char) -> bool {
+    matches!(
+        ch,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Checks an opaque id: not empty, at most `max` bytes, no whitespace, no
+/// control characters and no invisible formatting characters
+/// ([`is_invisible_format`]); with `allow_space`, spaces between other
+/// characters (not first or last, where they would make `"upsell "` a name
+/// apart from `"upsell"`).
 fn check_token(s: &str, max: usize, allow_space: bool) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
@@ -101,7 +124,8 @@ fn check_token(s: &str, max: usize, allow_space: bool) -> Result<(), IdError> {
         return Ok(());
     }
     for (position, ch) in s.chars().enumerate() {
-        let bad = ch.is_control() || (ch.is_whitespace() && !(allow_space && ch == ' '));
+        let bad =
+            ch.is_control() || is_invisible_format(ch) || (ch.is_whitespace() && !(allow_space && ch == ' '));
         if bad {
             return Err(IdError::InvalidChar { ch, position });
         }
@@ -121,8 +145,9 @@ macro_rules! string_id {
             /// # Errors
             ///
             /// [`IdError`] if `s` is empty, longer than the maximum, or holds
-            /// a control character or whitespace (where spaces are allowed,
-            /// one first or last).
+            /// a control character, an invisible formatting character (byte
+            /// order mark, zero-width space, bidi control) or whitespace
+            /// (where spaces are allowed, one first or last).
             pub fn new(s: &str) -> Result<Self, IdError> {
                 check_token(s, $max, $allow_space)?;
                 InlineStr::new(s)
@@ -469,6 +494,33 @@ mod tests {
             "seven".parse::<AffiliateId>(),
             Err(IdError::NotANumber { .. })
         ));
+    }
+
+    #[test]
+    fn invisible_formatting_characters_are_refused_in_ids() {
+        // A CSV export's byte order mark would make "ORD-1" a second ledger
+        // key, and a bidi override would scramble an id in a report.
+        assert_eq!(
+            ConversionId::new("\u{FEFF}ORD-1"),
+            Err(IdError::InvalidChar {
+                ch: '\u{FEFF}',
+                position: 0
+            })
+        );
+        for ch in [
+            '\u{200B}', '\u{200E}', '\u{202E}', '\u{2066}', '\u{2060}', '\u{00AD}',
+        ] {
+            let id = format!("cust{ch}9");
+            assert_eq!(
+                CustomerId::new(&id),
+                Err(IdError::InvalidChar { ch, position: 4 }),
+                "{ch:?}"
+            );
+            assert!(Label::new(&id).is_err(), "{ch:?}");
+        }
+        // Joiners belong to scripts and emoji, and stay.
+        assert!(Label::new("می\u{200C}خواهم").is_ok());
+        assert!(CustomerId::new("👩\u{200D}💻-7").is_ok());
     }
 
     #[test]
