@@ -249,7 +249,8 @@ impl core::ops::BitOr for EventKinds {
 /// let a: Amount = "49.99".parse()?;
 /// assert_eq!(a.to_string(), "49.99");
 /// assert_eq!(Amount::from_minor(4999, 2), a);
-/// assert!("4.99999".parse::<Amount>().is_err());
+/// assert_eq!("49.990000".parse::<Amount>()?, a); // zeros past four decimals
+/// assert!("4.99999".parse::<Amount>().is_err()); // a fifth digit would be lost
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -325,6 +326,11 @@ impl FromStr for Amount {
             None => (false, s),
         };
         let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        // Zeros past the fourth decimal change nothing ("49.990000").
+        let frac = match frac.get(4..) {
+            Some(rest) if rest.bytes().all(|b| b == b'0') => frac.get(..4).unwrap_or(frac),
+            _ => frac,
+        };
         let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
         if whole.is_empty()
             || !all_digits(whole)
