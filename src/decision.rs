@@ -87,7 +87,9 @@ pub enum Outcome {
     },
     /// The click is older than the click window.
     OutsideWindow,
-    /// The conversion came sooner after the click than the minimum allows.
+    /// The conversion came sooner after the click than the minimum allows
+    /// (a click stamped after the conversion, within the clock skew
+    /// tolerance, counts as no time at all).
     TooFast,
     /// The click is stamped after the conversion, beyond the skew tolerance.
     AfterConversion,
@@ -200,7 +202,9 @@ impl Decision {
     pub fn primary(&self) -> Option<AffiliateId> {
         let mut best: Option<&Credit> = None;
         for c in &self.credits {
-            if best.is_none_or(|b| c.share > b.share) {
+            let code_owner_on_a_tie =
+                |b: &Credit| c.share == b.share && c.method == Method::Coupon && b.method != Method::Coupon;
+            if best.is_none_or(|b| c.share > b.share || code_owner_on_a_tie(b)) {
                 best = Some(c);
             }
         }
@@ -279,6 +283,17 @@ impl fmt::Display for Decision {
                     Some(c) => write!(f, " by {}", SubjectText(c).by_text())?,
                     None => write!(f, " by {}", credit.method)?,
                 }
+                // One affiliate with both the code and the chosen click in a
+                // split: credited by coupon, and its click counted too.
+                let own_click = self.considered.iter().find(|c| {
+                    credit.method == Method::Coupon
+                        && c.outcome == Outcome::Credited
+                        && c.affiliate == Some(credit.affiliate)
+                        && matches!(c.subject, Subject::Click { .. })
+                });
+                if let Some(c) = own_click {
+                    write!(f, " and {}", SubjectText(c).by_text())?;
+                }
             }
         }
         for c in self.considered.iter().filter(|c| c.outcome != Outcome::Credited) {
@@ -293,19 +308,28 @@ impl fmt::Display for Decision {
                     "was outside the click window of {}",
                     Span(self.policy.get_click_window())
                 )?,
-                Outcome::TooFast => write!(
-                    f,
-                    "came less than {} before the conversion (too fast)",
-                    Span(self.policy.get_min_click_age())
-                )?,
+                Outcome::TooFast => match c.subject {
+                    Subject::Click { at, .. } if at > self.occurred_at => write!(
+                        f,
+                        "was stamped after the conversion, within the clock skew allowed, so less than {} had passed (too fast)",
+                        Span(self.policy.get_min_click_age())
+                    )?,
+                    _ => write!(
+                        f,
+                        "came less than {} before the conversion (too fast)",
+                        Span(self.policy.get_min_click_age())
+                    )?,
+                },
                 Outcome::AfterConversion => f.write_str("was stamped after the conversion")?,
                 Outcome::CodeUnknown => f.write_str("is unknown")?,
                 Outcome::CodeExpired => f.write_str("had expired")?,
                 Outcome::CodeRevoked => f.write_str("had been revoked")?,
                 Outcome::CodeNotYetActive => f.write_str("was not yet active")?,
-                Outcome::OwnerNotInvolved => f.write_str("needs its owner's click, and there was none")?,
+                Outcome::OwnerNotInvolved => {
+                    f.write_str("needs a qualifying click from its owner, and there was none")?
+                }
                 Outcome::SelfReferral => f.write_str("was rejected as self-referral")?,
-                Outcome::Superseded { by } => write!(f, "was superseded by code {by}, entered first")?,
+                Outcome::Superseded { by } => write!(f, "was superseded by code {by}, entered before it")?,
                 Outcome::BindingHeld { affiliate } => {
                     write!(f, "lost to the binding to affiliate {affiliate}")?
                 }

@@ -811,7 +811,7 @@ pub enum UncreditedReason {
     CodeRevoked,
     /// The code's first assignment starts later.
     CodeNotYetActive,
-    /// The code needs its owner's click, and there was none.
+    /// The code needs a qualifying click from its owner, and there was none.
     OwnerNotInvolved,
     /// The code, click or binding belongs to the customer.
     SelfReferral,
@@ -1192,7 +1192,10 @@ impl fmt::Display for ExperimentReport {
                 self.moved_total
             )?;
             if self.moved_not_listed() > 0 {
-                write!(f, "; the first {} are listed", self.moved.len())?;
+                match self.moved.len() {
+                    1 => write!(f, "; the first is listed")?,
+                    n => write!(f, "; the first {n} are listed")?,
+                }
             }
             writeln!(f)?;
             for moved in &self.moved {
@@ -1211,8 +1214,8 @@ impl fmt::Display for ExperimentReport {
 
         writeln!(
             f,
-            "\nleak signals by code (last {} days against before; a flag is a signal to check, never applied)",
-            self.recent_days
+            "\nleak signals by code (last {} against before; a flag is a signal to check, never applied)",
+            counted(u64::from(self.recent_days), "day", "days")
         )?;
         if self.codes.is_empty() {
             return writeln!(f, "  no code was used");
@@ -1234,7 +1237,11 @@ impl fmt::Display for ExperimentReport {
                 signal.uses.to_string(),
                 percent(u64::from(signal.without_click_share())),
                 signal.recent_uses.to_string(),
-                format!("{} in {} days", signal.earlier_uses, signal.earlier_days),
+                format!(
+                    "{} in {}",
+                    signal.earlier_uses,
+                    counted(signal.earlier_days, "day", "days")
+                ),
                 if signal.probably_leaked {
                     "probably leaked".to_owned()
                 } else {
@@ -1244,7 +1251,8 @@ impl fmt::Display for ExperimentReport {
         }
         write!(f, "{}", Table(rows))?;
         if self.codes.len() > shown {
-            writeln!(f, "  ... and {} more codes", self.codes.len() - shown)?;
+            let more = u64::try_from(self.codes.len().saturating_sub(shown)).unwrap_or(u64::MAX);
+            writeln!(f, "  ... and {}", counted(more, "more code", "more codes"))?;
         }
         Ok(())
     }

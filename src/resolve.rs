@@ -392,10 +392,13 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
                 by: Method::Click,
                 affiliate,
             },
-            (Winner::Split { click, .. }, Role::OtherClick) => Outcome::Outranked {
-                by: Method::Click,
-                affiliate: click,
-            },
+            // In a split, a click loses only to the chosen click.
+            (Winner::Split { click: affiliate, .. } | Winner::Both(affiliate), Role::OtherClick) => {
+                Outcome::Outranked {
+                    by: Method::Click,
+                    affiliate,
+                }
+            }
             (
                 Winner::Coupon(affiliate) | Winner::Both(affiliate) | Winner::Split { code: affiliate, .. },
                 _,

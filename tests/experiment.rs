@@ -282,6 +282,38 @@ fn the_moved_list_is_capped_and_the_rest_are_counted() {
     );
 }
 
+#[test]
+fn the_report_counts_one_of_a_thing_in_the_singular() {
+    let (registry, clicks) = stores();
+    let mut experiment = Experiment::new(&registry, &clicks)
+        .policy(name("coupon-first"), Policy::coupon_first())
+        .policy(name("click-first"), Policy::click_first())
+        .options(ExperimentOptions::new().moved_limit(1).recent_days(1).unwrap());
+    // Eleven codes, one a day, each moved by another affiliate's click.
+    for i in 0..11 {
+        let at = now() - days(11) + days(i);
+        registry
+            .assign(code(&format!("CODE{i:02}")), A, now() - days(90))
+            .unwrap();
+        let customer = format!("c{i}");
+        click(&clicks, &format!("k{i}"), B, &customer, at - secs(60));
+        experiment
+            .replay(
+                &conversion(&format!("o{i}"), EventKind::Purchase, &customer, at)
+                    .code(code(&format!("CODE{i:02}"))),
+            )
+            .unwrap();
+    }
+    let text = experiment.report().to_string();
+
+    assert!(
+        text.contains("paid differently by the policies: 11; the first is listed"),
+        "{text}"
+    );
+    assert!(text.contains("(last 1 day against before;"), "{text}");
+    assert!(text.contains("  ... and 1 more code\n"), "{text}");
+}
+
 /// A code used `before` times over the 90 days before the recent period and
 /// `recent` times in it, none of them with a click from its owner.
 fn code_used(before: i64, recent: i64) -> attributor::ExperimentReport {

@@ -3,8 +3,8 @@
 mod common;
 
 use attributor::{
-    Amount, BindingLifetime, CodeAssignment, CreditMode, EventKind, EventKinds, Method, Outcome, Policy,
-    PolicySet, Subject,
+    Amount, BindingLifetime, ClickEvidence, CodeAssignment, CodeLookup, CreditMode, EventKind, EventKinds,
+    Evidence, Method, Outcome, Policy, PolicySet, Subject, resolve,
 };
 use common::*;
 
@@ -483,4 +483,103 @@ fn a_decision_reads_as_one_sentence_for_a_dispute() {
     );
     assert!(text.ends_with('.'));
     assert_eq!(text.lines().count(), 1);
+}
+
+#[test]
+fn a_split_won_by_one_affiliate_with_code_and_click_names_both_and_says_its_click_outranked_the_other() {
+    // A backend that gathers every click of the window hands both over.
+    let owner_click = ClickEvidence {
+        id: "own".parse().unwrap(),
+        affiliate: A,
+        clicked_at: now() - secs(3_600),
+    };
+    let other_click = ClickEvidence {
+        id: "other".parse().unwrap(),
+        affiliate: B,
+        clicked_at: now() - secs(7_200),
+    };
+    let assignment = CodeAssignment::new(code("MKBHD10"), A, now() - days(365));
+    let evidence = Evidence::new()
+        .with_code(code("MKBHD10"), CodeLookup::Active(assignment))
+        .with_click(owner_click)
+        .with_click(other_click);
+    let decision = resolve(
+        &purchase("o1", "s").code(code("MKBHD10")),
+        &evidence,
+        &Policy::split(5_000).unwrap(),
+    );
+    let text = decision.to_string();
+
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+    assert!(
+        text.contains("credits affiliate 1 by code MKBHD10 and click own"),
+        "{text}"
+    );
+    assert!(
+        text.contains("click other of affiliate 2 was outranked by the click of affiliate 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_click_stamped_after_the_conversion_within_the_clock_skew_is_not_said_to_come_before_it() {
+    let policy = Policy::click_first()
+        .clock_skew(secs(60))
+        .unwrap()
+        .min_click_age(secs(5))
+        .unwrap();
+    let world = World::new(policy);
+    let late = world.click(A, "s", secs(-30));
+    let decision = world.attribute(&purchase("o1", "s").click(late));
+    let text = decision.to_string();
+
+    assert!(decision.credits.is_empty(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "click {late} of affiliate 1 was stamped after the conversion, within the clock skew allowed, so less than 5 seconds had passed (too fast)"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_owner_click_outside_the_window_is_not_called_no_click() {
+    let world = World::new(Policy::coupon_first());
+    world.assignment(CodeAssignment::new(code("LEAKY"), A, now() - days(365)).mode(CreditMode::IfInvolved));
+    world.click(A, "s", days(31));
+    let text = world
+        .attribute(&purchase("o1", "s").code(code("LEAKY")))
+        .to_string();
+
+    assert!(
+        text.contains(
+            "code LEAKY of affiliate 1 needs a qualifying click from its owner, and there was none"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_superseded_code_names_the_valid_code_entered_before_it() {
+    let world = World::new(Policy::coupon_first());
+    world.code("BBB22", A).code("CCC33", B);
+    let order = purchase("o1", "s")
+        .code(code("NOPE1"))
+        .code(code("BBB22"))
+        .code(code("CCC33"));
+    let text = world.attribute(&order).to_string();
+
+    assert!(text.contains("code NOPE1 is unknown"), "{text}");
+    assert!(
+        text.contains("code CCC33 of affiliate 2 was superseded by code BBB22, entered before it"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_primary_affiliate_of_an_even_split_is_the_code_owner_whatever_the_order_of_credits() {
+    let (mut decision, _) = code_against_click(Policy::split(5_000).unwrap());
+    assert_eq!(decision.primary(), Some(A));
+    decision.credits.reverse();
+    assert_eq!(decision.primary(), Some(A), "{:?}", decision.credits);
 }
