@@ -309,10 +309,12 @@ pub fn click_fixture() -> Result<Vec<Click>, Violation> {
         Click::new(id("k5")?, a1, day(2)).customer(other),
         Click::new(id("anon")?, a1, day(2)),
         // A tie that byte-wise order breaks otherwise than a collation
-        // that ignores case or punctuation would.
+        // that ignores case or punctuation would. The first click listed
+        // wins this tie and the last listed wins alice's, so that a store
+        // breaking ties by the order of insertion fails one of them.
+        Click::new(id("B-7")?, a1, day(4)).customer(dave),
         Click::new(id("a1")?, a2, day(4)).customer(dave),
         Click::new(id("a-9")?, a2, day(4)).customer(dave),
-        Click::new(id("B-7")?, a1, day(4)).customer(dave),
     ])
 }
 
@@ -582,10 +584,12 @@ where
         before(day(6)),
         Some(late),
     )?;
+    // The winner of this tie is written last, and of the tie at day 80
+    // first, so that a store breaking ties by the order of writes fails one.
     let twin = binding(5, 30, "c9")?;
     let sibling = binding(6, 30, "c8")?;
-    write(&twin, "bind at an instant")?;
-    write(&sibling, "bind another conversion at the same instant")?;
+    write(&sibling, "bind at an instant")?;
+    write(&twin, "bind another conversion at the same instant")?;
     expect(
         "equal times go to the greater conversion id",
         before(day(31)),

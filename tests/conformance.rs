@@ -284,3 +284,88 @@ fn a_binding_store_that_breaks_ties_by_a_collation_is_caught() {
         "equal times go to the byte-wise greater conversion id"
     );
 }
+
+#[test]
+fn a_click_store_that_breaks_ties_by_insertion_order_is_caught() {
+    use attributor::{Click, ClickId, ClickPick, ClickQuery, ClickStore};
+    use std::convert::Infallible;
+
+    /// Scans its clicks in insertion order; on a tie the one inserted
+    /// first or last wins, as `first_wins` says, whatever the ids.
+    struct InsertionOrder(Vec<Click>, bool);
+    impl ClickStore for InsertionOrder {
+        type Error = Infallible;
+        fn click(&self, id: &ClickId) -> Result<Option<Click>, Infallible> {
+            Ok(self.0.iter().find(|c| c.id == *id).copied())
+        }
+        fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Infallible> {
+            let mut best: Option<Click> = None;
+            for c in self.0.iter().filter(|c| {
+                c.customer == Some(query.customer)
+                    && (query.from..=query.to).contains(&c.clicked_at)
+                    && query.affiliate.is_none_or(|a| a == c.affiliate)
+                    && query.exclude != Some(c.affiliate)
+            }) {
+                let better = best.is_none_or(|b| match (query.pick, self.1) {
+                    (ClickPick::First, true) => c.clicked_at < b.clicked_at,
+                    (ClickPick::First, false) => c.clicked_at <= b.clicked_at,
+                    (ClickPick::Last, true) => c.clicked_at > b.clicked_at,
+                    (ClickPick::Last, false) => c.clicked_at >= b.clicked_at,
+                });
+                if better {
+                    best = Some(*c);
+                }
+            }
+            Ok(best)
+        }
+    }
+    for first_wins in [true, false] {
+        let result = conformance::check_click_store(|clicks| InsertionOrder(clicks.to_vec(), first_wins));
+        assert!(result.is_err(), "first_wins: {first_wins}");
+    }
+}
+
+#[test]
+fn a_binding_store_that_breaks_ties_by_write_order_is_caught() {
+    use attributor::{Binding, BindingStore, CustomerId};
+    use chrono::{DateTime, Utc};
+    use std::{convert::Infallible, sync::Mutex};
+
+    /// Keeps every binding; on a tie in time the one written first or last
+    /// wins, as `first_wins` says, whatever the conversion ids.
+    struct WriteOrder(Mutex<Vec<Binding>>, bool);
+    impl BindingStore for WriteOrder {
+        type Error = Infallible;
+        fn binding_before(
+            &self,
+            customer: &CustomerId,
+            at: DateTime<Utc>,
+        ) -> Result<Option<Binding>, Infallible> {
+            let all = self.0.lock().unwrap();
+            let mut best: Option<Binding> = None;
+            for b in all.iter().filter(|b| b.customer == *customer && b.bound_at < at) {
+                let better = best.is_none_or(|x| {
+                    if self.1 {
+                        b.bound_at > x.bound_at
+                    } else {
+                        b.bound_at >= x.bound_at
+                    }
+                });
+                if better {
+                    best = Some(*b);
+                }
+            }
+            Ok(best)
+        }
+        fn bind(&self, binding: &Binding) -> Result<(), Infallible> {
+            let mut all = self.0.lock().unwrap();
+            all.retain(|b| !(b.customer == binding.customer && b.conversion == binding.conversion));
+            all.push(*binding);
+            Ok(())
+        }
+    }
+    for first_wins in [true, false] {
+        let result = conformance::check_binding_store(|| WriteOrder(Mutex::default(), first_wins));
+        assert!(result.is_err(), "first_wins: {first_wins}");
+    }
+}
