@@ -78,9 +78,10 @@ impl<const N: usize> Ord for InlineStr<N> {
 /// Whether `ch` is an invisible formatting character that has no place in
 /// an id: zero-width space, left-to-right and right-to-left marks, bidi
 /// embeddings, overrides and isolates, word joiner and invisible operators,
-/// byte order mark, soft hyphen. Two ids that differ only by one look the
-/// same, and a bidi control reorders the text around it. The joiners
-/// U+200C and U+200D stay: scripts and emoji need them.
+/// the deprecated format characters U+206A..U+206F, byte order mark,
+/// interlinear annotation marks, soft hyphen. Two ids that differ only by
+/// one look the same, and a bidi control reorders the text around it. The
+/// joiners U+200C and U+200D stay: scripts and emoji need them.
 fn is_invisible_format(ch: char) -> bool {
     matches!(
         ch,
@@ -92,8 +93,9 @@ fn is_invisible_format(ch: char) -> bool {
             | '\u{200F}'
             | '\u{202A}'..='\u{202E}'
             | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
+            | '\u{2066}'..='\u{206F}'
             | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
     )
 }
 
