@@ -486,40 +486,57 @@ fn customer() -> CustomerId {
     "shopper".parse().unwrap()
 }
 
+/// Memory stores for two calls that race over one order, under a policy
+/// that binds the customer to a purchase's clicker.
+struct Race {
+    registry: MemoryCodeRegistry,
+    clicks: MemoryClickStore,
+    bindings: MemoryBindingStore,
+    ledger: MemoryLedger,
+    policy: Policy,
+    order: Conversion,
+}
+
+impl Race {
+    fn new() -> Self {
+        Self {
+            registry: MemoryCodeRegistry::new(),
+            clicks: MemoryClickStore::new(),
+            bindings: MemoryBindingStore::new(),
+            ledger: MemoryLedger::new(),
+            policy: Policy::click_first().bind_on(EventKinds::PURCHASE),
+            order: Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, now()).customer(customer()),
+        }
+    }
+
+    /// A click of the customer's by `affiliate`, `ago` before the order.
+    fn click(&self, id: &str, affiliate: u64, ago: TimeDelta) {
+        let click = Click::new(id.parse().unwrap(), AffiliateId::new(affiliate), now() - ago);
+        self.clicks.insert(click.customer(customer())).unwrap();
+    }
+
+    /// The order attributed with these binding store and ledger.
+    fn attribute<B: BindingStore, L: Ledger>(&self, bindings: B, ledger: L) -> Result<Decision, ()> {
+        Attributor::new(&self.registry, &self.clicks, bindings, ledger, self.policy)
+            .attribute(&self.order)
+            .map_err(|_| ())
+    }
+}
+
 #[test]
 fn a_call_that_loses_the_race_to_a_decision_without_binding_binds_nobody() {
-    let (registry, clicks, bindings, ledger) = (
-        MemoryCodeRegistry::new(),
-        MemoryClickStore::new(),
-        MemoryBindingStore::new(),
-        MemoryLedger::new(),
-    );
-    let policy = Policy::click_first().bind_on(EventKinds::PURCHASE);
-    let order = Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, now()).customer(customer());
+    let race = Race::new();
     // The first call decides before the click reaches the store: nobody.
-    let winner = Attributor::new(&registry, &clicks, &bindings, &ledger, policy)
-        .attribute(&order)
-        .unwrap();
+    let winner = race.attribute(&race.bindings, &race.ledger).unwrap();
     assert!(winner.binding.is_none());
     // The click lands; a retry running beside the first call read the
     // ledger before the first call recorded, and sees the click.
-    clicks
-        .insert(
-            Click::new(
-                "k1".parse().unwrap(),
-                AffiliateId::new(9),
-                now() - TimeDelta::hours(1),
-            )
-            .customer(customer()),
-        )
-        .unwrap();
-    let loser = Attributor::new(&registry, &clicks, &bindings, LostTheRace(&ledger), policy)
-        .attribute(&order)
-        .unwrap();
+    race.click("k1", 9, TimeDelta::hours(1));
+    let loser = race.attribute(&race.bindings, LostTheRace(&race.ledger)).unwrap();
 
     assert_eq!(loser, winner, "the first decision recorded stands");
     assert_eq!(
-        bindings.history(&customer()),
+        race.bindings.history(&customer()),
         [],
         "no binding the ledger does not name"
     );
@@ -527,43 +544,24 @@ fn a_call_that_loses_the_race_to_a_decision_without_binding_binds_nobody() {
 
 #[test]
 fn a_binding_lost_to_a_failure_after_losing_the_race_is_written_by_the_retry() {
-    let (registry, clicks, bindings, ledger) = (
-        MemoryCodeRegistry::new(),
-        MemoryClickStore::new(),
-        MemoryBindingStore::new(),
-        MemoryLedger::new(),
-    );
-    let policy = Policy::click_first().bind_on(EventKinds::PURCHASE);
-    let order = Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, now()).customer(customer());
-    let click = |id: &str, affiliate: u64, ago: TimeDelta| {
-        clicks
-            .insert(
-                Click::new(id.parse().unwrap(), AffiliateId::new(affiliate), now() - ago)
-                    .customer(customer()),
-            )
-            .unwrap();
-    };
-    click("k5", 5, TimeDelta::hours(2));
-    let winner = Attributor::new(&registry, &clicks, &bindings, &ledger, policy)
-        .attribute(&order)
-        .unwrap();
+    let race = Race::new();
+    race.click("k5", 5, TimeDelta::hours(2));
+    let winner = race.attribute(&race.bindings, &race.ledger).unwrap();
     assert_eq!(winner.binding.map(|b| b.affiliate), Some(AffiliateId::new(5)));
     // A racing call sees a later click and decides for affiliate 9; the
     // binding store fails to write the first call's binding.
-    click("k9", 9, TimeDelta::hours(1));
+    race.click("k9", 9, TimeDelta::hours(1));
     let flaky = FailsOnce {
-        inner: &bindings,
+        inner: &race.bindings,
         binding: Cell::new(winner.binding),
     };
-    let racing = Attributor::new(&registry, &clicks, &flaky, LostTheRace(&ledger), policy);
-    assert!(racing.attribute(&order).is_err());
+    assert!(race.attribute(&flaky, LostTheRace(&race.ledger)).is_err());
     // Its sender retries, and this time reads the ledger.
-    let retry = Attributor::new(&registry, &clicks, &flaky, &ledger, policy)
-        .attribute(&order)
-        .unwrap();
+    let retry = race.attribute(&flaky, &race.ledger).unwrap();
 
     assert_eq!(retry, winner);
-    let bound = bindings
+    let bound = race
+        .bindings
         .binding_before(&customer(), now() + TimeDelta::days(1))
         .unwrap();
     assert_eq!(

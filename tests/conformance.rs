@@ -213,35 +213,84 @@ fn collated(id: &str) -> String {
         .collect()
 }
 
-#[test]
-fn a_click_store_that_breaks_ties_by_a_collation_is_caught() {
-    use attributor::{Click, ClickId, ClickPick, ClickQuery, ClickStore};
-    use std::convert::Infallible;
+mod listed {
+    //! Backends that keep a plain list and scan it, with a tie-break rule
+    //! of their own, for the conformance suite to judge.
 
-    /// Scans its clicks and breaks ties on time by the collated id.
-    struct Collated(Vec<Click>);
-    impl ClickStore for Collated {
+    use std::{convert::Infallible, sync::Mutex};
+
+    use attributor::{Binding, BindingStore, Click, ClickId, ClickPick, ClickQuery, ClickStore, CustomerId};
+    use chrono::{DateTime, Utc};
+
+    /// Clicks in insertion order; `(self.1)(c, best, pick)` says whether `c`
+    /// is a better answer than `best`.
+    pub struct Clicks<F>(pub Vec<Click>, pub F);
+
+    impl<F: Fn(&Click, &Click, ClickPick) -> bool> ClickStore for Clicks<F> {
         type Error = Infallible;
         fn click(&self, id: &ClickId) -> Result<Option<Click>, Infallible> {
             Ok(self.0.iter().find(|c| c.id == *id).copied())
         }
         fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Infallible> {
-            let matching = self.0.iter().filter(|c| {
+            let mut best: Option<&Click> = None;
+            for c in self.0.iter().filter(|c| {
                 c.customer == Some(query.customer)
                     && (query.from..=query.to).contains(&c.clicked_at)
                     && query.affiliate.is_none_or(|a| a == c.affiliate)
                     && query.exclude != Some(c.affiliate)
-            });
-            Ok(match query.pick {
-                ClickPick::First => matching.min_by_key(|c| (c.clicked_at, collated(c.id.as_str()))),
-                ClickPick::Last => {
-                    matching.max_by_key(|c| (c.clicked_at, std::cmp::Reverse(collated(c.id.as_str()))))
+            }) {
+                if best.is_none_or(|b| (self.1)(c, b, query.pick)) {
+                    best = Some(c);
                 }
             }
-            .copied())
+            Ok(best.copied())
         }
     }
-    let violation = conformance::check_click_store(|clicks| Collated(clicks.to_vec())).unwrap_err();
+
+    /// Bindings in write order; `(self.1)(b, best)` says whether `b` is a
+    /// later binding than `best`.
+    pub struct Bindings<F>(pub Mutex<Vec<Binding>>, pub F);
+
+    impl<F: Fn(&Binding, &Binding) -> bool> BindingStore for Bindings<F> {
+        type Error = Infallible;
+        fn binding_before(
+            &self,
+            customer: &CustomerId,
+            at: DateTime<Utc>,
+        ) -> Result<Option<Binding>, Infallible> {
+            let all = self.0.lock().unwrap();
+            let mut best: Option<&Binding> = None;
+            for b in all.iter().filter(|b| b.customer == *customer && b.bound_at < at) {
+                if best.is_none_or(|x| (self.1)(b, x)) {
+                    best = Some(b);
+                }
+            }
+            Ok(best.copied())
+        }
+        fn bind(&self, binding: &Binding) -> Result<(), Infallible> {
+            let mut all = self.0.lock().unwrap();
+            all.retain(|b| !(b.customer == binding.customer && b.conversion == binding.conversion));
+            all.push(*binding);
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn a_click_store_that_breaks_ties_by_a_collation_is_caught() {
+    use attributor::ClickPick;
+    use std::cmp::Reverse;
+
+    // The earliest or latest time, then the smallest collated id.
+    let by_collation = |c: &attributor::Click, best: &attributor::Click, pick| {
+        let id = |c: &attributor::Click| collated(c.id.as_str());
+        match pick {
+            ClickPick::First => (c.clicked_at, id(c)) < (best.clicked_at, id(best)),
+            ClickPick::Last => (c.clicked_at, Reverse(id(c))) > (best.clicked_at, Reverse(id(best))),
+        }
+    };
+    let violation =
+        conformance::check_click_store(|clicks| listed::Clicks(clicks.to_vec(), by_collation)).unwrap_err();
     assert_eq!(
         violation.check,
         "ids compare byte-wise: upper case before lower case"
@@ -250,35 +299,11 @@ fn a_click_store_that_breaks_ties_by_a_collation_is_caught() {
 
 #[test]
 fn a_binding_store_that_breaks_ties_by_a_collation_is_caught() {
-    use attributor::{Binding, BindingStore, CustomerId};
-    use chrono::{DateTime, Utc};
-    use std::{convert::Infallible, sync::Mutex};
-
-    /// Keeps every binding and orders ties on time by the collated id.
-    #[derive(Default)]
-    struct Collated(Mutex<Vec<Binding>>);
-    impl BindingStore for Collated {
-        type Error = Infallible;
-        fn binding_before(
-            &self,
-            customer: &CustomerId,
-            at: DateTime<Utc>,
-        ) -> Result<Option<Binding>, Infallible> {
-            let all = self.0.lock().unwrap();
-            Ok(all
-                .iter()
-                .filter(|b| b.customer == *customer && b.bound_at < at)
-                .max_by_key(|b| (b.bound_at, collated(b.conversion.as_str())))
-                .copied())
-        }
-        fn bind(&self, binding: &Binding) -> Result<(), Infallible> {
-            let mut all = self.0.lock().unwrap();
-            all.retain(|b| !(b.customer == binding.customer && b.conversion == binding.conversion));
-            all.push(*binding);
-            Ok(())
-        }
-    }
-    let violation = conformance::check_binding_store(Collated::default).unwrap_err();
+    let by_collation = |b: &attributor::Binding, best: &attributor::Binding| {
+        (b.bound_at, collated(b.conversion.as_str())) > (best.bound_at, collated(best.conversion.as_str()))
+    };
+    let violation =
+        conformance::check_binding_store(|| listed::Bindings(Default::default(), by_collation)).unwrap_err();
     assert_eq!(
         violation.check,
         "equal times go to the byte-wise greater conversion id"
@@ -287,85 +312,31 @@ fn a_binding_store_that_breaks_ties_by_a_collation_is_caught() {
 
 #[test]
 fn a_click_store_that_breaks_ties_by_insertion_order_is_caught() {
-    use attributor::{Click, ClickId, ClickPick, ClickQuery, ClickStore};
-    use std::convert::Infallible;
+    use attributor::{Click, ClickPick};
 
-    /// Scans its clicks in insertion order; on a tie the one inserted
-    /// first or last wins, as `first_wins` says, whatever the ids.
-    struct InsertionOrder(Vec<Click>, bool);
-    impl ClickStore for InsertionOrder {
-        type Error = Infallible;
-        fn click(&self, id: &ClickId) -> Result<Option<Click>, Infallible> {
-            Ok(self.0.iter().find(|c| c.id == *id).copied())
-        }
-        fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Infallible> {
-            let mut best: Option<Click> = None;
-            for c in self.0.iter().filter(|c| {
-                c.customer == Some(query.customer)
-                    && (query.from..=query.to).contains(&c.clicked_at)
-                    && query.affiliate.is_none_or(|a| a == c.affiliate)
-                    && query.exclude != Some(c.affiliate)
-            }) {
-                let better = best.is_none_or(|b| match (query.pick, self.1) {
-                    (ClickPick::First, true) => c.clicked_at < b.clicked_at,
-                    (ClickPick::First, false) => c.clicked_at <= b.clicked_at,
-                    (ClickPick::Last, true) => c.clicked_at > b.clicked_at,
-                    (ClickPick::Last, false) => c.clicked_at >= b.clicked_at,
-                });
-                if better {
-                    best = Some(*c);
-                }
-            }
-            Ok(best)
-        }
-    }
+    // On a tie in time, the click inserted first wins, or the one inserted last.
     for first_wins in [true, false] {
-        let result = conformance::check_click_store(|clicks| InsertionOrder(clicks.to_vec(), first_wins));
+        let by_insertion = move |c: &Click, best: &Click, pick| match (pick, first_wins) {
+            (ClickPick::First, true) => c.clicked_at < best.clicked_at,
+            (ClickPick::First, false) => c.clicked_at <= best.clicked_at,
+            (ClickPick::Last, true) => c.clicked_at > best.clicked_at,
+            (ClickPick::Last, false) => c.clicked_at >= best.clicked_at,
+        };
+        let result = conformance::check_click_store(|clicks| listed::Clicks(clicks.to_vec(), by_insertion));
         assert!(result.is_err(), "first_wins: {first_wins}");
     }
 }
 
 #[test]
 fn a_binding_store_that_breaks_ties_by_write_order_is_caught() {
-    use attributor::{Binding, BindingStore, CustomerId};
-    use chrono::{DateTime, Utc};
-    use std::{convert::Infallible, sync::Mutex};
+    use attributor::Binding;
 
-    /// Keeps every binding; on a tie in time the one written first or last
-    /// wins, as `first_wins` says, whatever the conversion ids.
-    struct WriteOrder(Mutex<Vec<Binding>>, bool);
-    impl BindingStore for WriteOrder {
-        type Error = Infallible;
-        fn binding_before(
-            &self,
-            customer: &CustomerId,
-            at: DateTime<Utc>,
-        ) -> Result<Option<Binding>, Infallible> {
-            let all = self.0.lock().unwrap();
-            let mut best: Option<Binding> = None;
-            for b in all.iter().filter(|b| b.customer == *customer && b.bound_at < at) {
-                let better = best.is_none_or(|x| {
-                    if self.1 {
-                        b.bound_at > x.bound_at
-                    } else {
-                        b.bound_at >= x.bound_at
-                    }
-                });
-                if better {
-                    best = Some(*b);
-                }
-            }
-            Ok(best)
-        }
-        fn bind(&self, binding: &Binding) -> Result<(), Infallible> {
-            let mut all = self.0.lock().unwrap();
-            all.retain(|b| !(b.customer == binding.customer && b.conversion == binding.conversion));
-            all.push(*binding);
-            Ok(())
-        }
-    }
+    // On a tie in time, the binding written first wins, or the one written last.
     for first_wins in [true, false] {
-        let result = conformance::check_binding_store(|| WriteOrder(Mutex::default(), first_wins));
+        let by_write = move |b: &Binding, best: &Binding| {
+            b.bound_at > best.bound_at || (!first_wins && b.bound_at == best.bound_at)
+        };
+        let result = conformance::check_binding_store(|| listed::Bindings(Default::default(), by_write));
         assert!(result.is_err(), "first_wins: {first_wins}");
     }
 }
