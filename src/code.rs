@@ -28,9 +28,10 @@ pub const MAX_CODE_LEN: usize = 32;
 /// 2. surrounding whitespace is trimmed;
 /// 3. the separators space, `-`, `_` and `.` are ignored;
 /// 4. the invisible characters that copy-paste from social posts brings are
-///    ignored: zero-width space and joiners U+200B..U+200D, left-to-right
-///    and right-to-left marks U+200E and U+200F, word joiner U+2060, byte
-///    order mark U+FEFF, soft hyphen U+00AD and non-breaking space U+00A0;
+///    ignored: the invisible formatting characters that ids refuse (zero-width
+///    space, left-to-right and right-to-left marks, bidi controls, word
+///    joiner, byte order mark, soft hyphen and the like), the joiners U+200C
+///    and U+200D, and non-breaking space U+00A0;
 /// 5. ASCII letters fold to upper case.
 ///
 /// Anything else, including non-ASCII letters such as Cyrillic `А` or `Ä`,
@@ -83,10 +84,7 @@ pub struct Skeleton(CouponCode);
 
 /// Whether a character is one of the invisible ones copy-paste brings.
 fn is_invisible(ch: char) -> bool {
-    matches!(
-        ch,
-        '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{00A0}' | '\u{00AD}'
-    )
+    crate::ids::is_invisible_format(ch) || matches!(ch, '\u{200C}' | '\u{200D}' | '\u{00A0}')
 }
 
 /// Folds a full-width form U+FF01..U+FF5E to its ASCII twin, the

@@ -64,6 +64,11 @@ const BUILT_IN: [(EventKind, &str); 6] = [
     (EventKind::Purchase, "purchase"),
 ];
 
+/// The built-in kind named `name`, if any.
+fn built_in(name: &str) -> Option<EventKind> {
+    BUILT_IN.iter().find(|(_, n)| *n == name).map(|(kind, _)| *kind)
+}
+
 impl EventKind {
     /// The event's name in text.
     pub fn name(&self) -> &str {
@@ -86,10 +91,7 @@ impl EventKind {
             Self::ChallengePurchase => 1 << 3,
             Self::ChallengeReset => 1 << 4,
             Self::Purchase => 1 << 5,
-            Self::Custom(label) => BUILT_IN
-                .iter()
-                .find(|(_, name)| *name == label.as_str())
-                .map_or(CUSTOM_BIT, |(kind, _)| kind.bit()),
+            Self::Custom(label) => built_in(label.as_str()).map_or(CUSTOM_BIT, |kind| kind.bit()),
         }
     }
 
@@ -141,8 +143,8 @@ impl fmt::Display for EventKind {
 impl FromStr for EventKind {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, ValueError> {
-        if let Some((kind, _)) = BUILT_IN.iter().find(|(_, name)| *name == s) {
-            return Ok(*kind);
+        if let Some(kind) = built_in(s) {
+            return Ok(kind);
         }
         Label::new(s).map(Self::Custom).map_err(|_| ValueError::Event {
             value: crate::ids::Excerpt::new(s),

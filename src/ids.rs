@@ -82,7 +82,7 @@ impl<const N: usize> Ord for InlineStr<N> {
 /// interlinear annotation marks, soft hyphen. Two ids that differ only by
 /// one look the same, and a bidi control reorders the text around it. The
 /// joiners U+200C and U+200D stay: scripts and emoji need them.
-fn is_invisible_format(ch: char) -> bool {
+pub(crate) fn is_invisible_format(ch: char) -> bool {
     matches!(
         ch,
         '\u{00AD}'

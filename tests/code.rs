@@ -19,6 +19,7 @@ fn normalisation_table() {
         ok("\u{FEFF}save20", "SAVE20"),
         ok("save\u{00A0}20", "SAVE20"),
         ok("\u{200F}save\u{00AD}20\u{200E}", "SAVE20"),
+        ok("\u{202E}save\u{2066}20", "SAVE20"),
         ok("ｓａｖｅ－２０", "SAVE20"),
         ok("a-b-c", "ABC"),
         ok("abc", "ABC"),
