@@ -98,6 +98,8 @@ impl TrackedLink {
     /// # Errors
     ///
     /// * [`LinkError::Malformed`] if `landing` is not an absolute URL;
+    /// * [`LinkError::Scheme`] if its scheme runs script in a browser
+    ///   (`javascript:`, `vbscript:`, `data:`, `file:`);
     /// * [`LinkError::Duplicate`] if `landing` already has one of the
     ///   parameters of `params`, which would make the link ambiguous.
     ///
@@ -148,6 +150,7 @@ impl TrackedLink {
     /// # Errors
     ///
     /// * [`LinkError::Malformed`] if `link` is not an absolute URL;
+    /// * [`LinkError::Scheme`] if its scheme runs script in a browser;
     /// * [`LinkError::Missing`] if it has no affiliate parameter;
     /// * [`LinkError::Duplicate`] if one of the parameters of `params`
     ///   appears twice, even with the same value or empty;
@@ -241,11 +244,22 @@ impl TrackedLink {
     }
 }
 
+/// Schemes a browser runs or reads locally: a link with one would run what
+/// it holds in the dashboard that shows it.
+const REFUSED_SCHEMES: [&str; 4] = ["javascript", "vbscript", "data", "file"];
+
 fn parse_url(s: &str) -> Result<Url, LinkError> {
-    Url::parse(s).map_err(|source| LinkError::Malformed {
+    let url = Url::parse(s).map_err(|source| LinkError::Malformed {
         url: Excerpt::new(s),
         source,
-    })
+    })?;
+    // The parser lower-cases the scheme and drops tabs and newlines in it.
+    if REFUSED_SCHEMES.contains(&url.scheme()) {
+        return Err(LinkError::Scheme {
+            scheme: Excerpt::new(url.scheme()),
+        });
+    }
+    Ok(url)
 }
 
 fn value_error(param: &str, value: &str, source: IdError) -> LinkError {
@@ -520,6 +534,15 @@ pub enum LinkError {
     ParamNameTaken {
         /// The name.
         name: Label,
+    },
+    /// The URL's scheme runs script or reads local data in a browser
+    /// (`javascript`, `vbscript`, `data`, `file`), so a dashboard that shows
+    /// the link would run what it holds. Web links and app deep links
+    /// (`myapp://...`) are kept.
+    #[error("url scheme {:?} is not allowed in a link", scheme.as_str())]
+    Scheme {
+        /// The scheme, lower case.
+        scheme: Excerpt,
     },
     /// There are sub ids 1 to 5 only.
     #[error("there is no sub id {n}; sub ids are 1 to 5")]

@@ -342,6 +342,34 @@ fn building_refuses_a_landing_url_that_would_make_the_link_ambiguous() {
 }
 
 #[test]
+fn a_link_that_would_run_script_in_a_browser_is_refused_but_app_deep_links_are_kept() {
+    let link = TrackedLink::new(AffiliateId::new(1));
+    for landing in [
+        "javascript:alert(1)",
+        "JavaScript://%0Aalert(document.cookie)",
+        "vbscript:msgbox(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+    ] {
+        let scheme = landing.split(':').next().unwrap().to_ascii_lowercase();
+        let want = LinkError::Scheme {
+            scheme: excerpt(&scheme),
+        };
+        assert_eq!(link.build(landing, &defaults()), Err(want), "{landing}");
+        let tracked = format!("{landing}?aff_id=1");
+        assert_eq!(TrackedLink::parse(&tracked, &defaults()), Err(want), "{tracked}");
+    }
+    let err = link.build("javascript:alert(1)", &defaults()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"url scheme "javascript" is not allowed in a link"#
+    );
+
+    let deep = link.build("myapp://open/offer?id=5", &defaults()).unwrap();
+    assert_eq!(deep, "myapp://open/offer?id=5&aff_id=1");
+}
+
+#[test]
 fn every_parameter_name_error_is_typed() {
     let long = "p".repeat(33);
     let cases = [
