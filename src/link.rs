@@ -15,7 +15,10 @@ use crate::postback::form;
 /// [`TrackedLink::build`] adds them to a landing URL, keeping its path, query
 /// and fragment; [`TrackedLink::parse`] reads them back. The query parameter
 /// names come from [`LinkParams`]. Values are encoded and decoded as
-/// `application/x-www-form-urlencoded` by the `url` crate.
+/// `application/x-www-form-urlencoded` by the `url` crate. Web links and
+/// app deep links (`myapp://open/offer`) are both links; a URL that a
+/// browser would run as script or read from disk (`javascript:`,
+/// `vbscript:`, `data:`, `file:`) is refused.
 ///
 /// # Limits
 ///
