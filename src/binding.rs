@@ -27,6 +27,7 @@ use crate::ids::{AffiliateId, ConversionId, CustomerId};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Binding {
     /// The customer bound.
     pub customer: CustomerId,

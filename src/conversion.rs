@@ -457,6 +457,7 @@ pub type EnteredCodes = SmallVec<[CouponCode; 2]>;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Conversion {
     /// The conversion's id: the ledger's key.
     pub id: ConversionId,
@@ -580,6 +581,7 @@ impl SubIds {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Click {
     /// The click's id.
     pub id: ClickId,

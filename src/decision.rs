@@ -37,6 +37,7 @@ impl fmt::Display for Method {
 /// Credit to one affiliate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Credit {
     /// Who is credited.
     pub affiliate: AffiliateId,
@@ -128,6 +129,7 @@ pub enum Outcome {
 /// One piece of evidence and its outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Considered {
     /// The evidence.
     pub subject: Subject,
@@ -180,6 +182,7 @@ pub type ConsideredList = SmallVec<[Considered; 4]>;
 /// 8 challenge purchase, 16 challenge reset, 32 purchase, 64 custom events.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Decision {
     /// The conversion decided.
     pub conversion: ConversionId,

@@ -204,7 +204,9 @@
 //!   `default-features = false` for the attribution core without them.
 //! * `serde`: `Serialize` and `Deserialize` for the data types; a
 //!   [`Decision`] serialises to the stable JSON shape documented on it, and
-//!   an [`ExperimentReport`] to JSON.
+//!   an [`ExperimentReport`] to JSON. Reading refuses a field the type does
+//!   not have, so a misspelled optional field (`valid_to` for
+//!   `valid_until`) is an error, not a value left at its default.
 //! * `proptest`: the `strategies` module of [proptest] strategies for
 //!   coupon codes (valid and invalid text), conversions, clicks, code
 //!   assignment histories, policies, and conversions with their evidence, so

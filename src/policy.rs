@@ -337,6 +337,7 @@ impl core::fmt::Display for PolicyName {
 /// The serialised form of a [`Policy`], checked when read back.
 #[cfg(feature = "serde")]
 #[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PolicyFields {
     priority: Priority,
     click_window_secs: i64,

@@ -56,3 +56,63 @@ fn event_kinds_read_back_only_the_bits_of_known_kinds() {
     json["bind_on"] = serde_json::json!(128);
     assert!(serde_json::from_value::<Policy>(json).is_err());
 }
+
+/// Reads `json` with `field` added as `T`, and returns the error.
+fn with_field<T: serde::de::DeserializeOwned + core::fmt::Debug>(
+    mut json: serde_json::Value,
+    field: &str,
+) -> String {
+    json[field] = serde_json::json!("2026-07-01T00:00:00Z");
+    serde_json::from_value::<T>(json).unwrap_err().to_string()
+}
+
+#[test]
+fn a_misspelled_field_is_refused_rather_than_dropped() {
+    use attributor::{AffiliateId, Binding, Click, CodeAssignment, Conversion, ImportRow};
+
+    // `valid_to` for `valid_until` would leave a code active for ever.
+    let assignment = serde_json::json!({
+        "code": "TOM10", "affiliate": 101, "valid_from": "2025-06-19T00:00:00Z",
+        "revoked": false, "mode": "standard"
+    });
+    assert!(serde_json::from_value::<CodeAssignment>(assignment.clone()).is_ok());
+    let err = with_field::<CodeAssignment>(assignment, "valid_to");
+    assert!(err.contains("unknown field `valid_to`"), "{err}");
+
+    // `code` for `codes` would leave the order without its code.
+    let mut conversion = serde_json::json!({
+        "id": "CP-2", "event": "purchase", "occurred_at": "2026-01-05T10:00:00Z"
+    });
+    assert!(serde_json::from_value::<Conversion>(conversion.clone()).is_ok());
+    conversion["code"] = serde_json::json!("TOM10");
+    let err = serde_json::from_value::<Conversion>(conversion)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `code`"), "{err}");
+
+    let click = serde_json::json!({
+        "id": "k-1", "affiliate": 201, "clicked_at": "2026-01-05T01:02:03Z"
+    });
+    assert!(serde_json::from_value::<Click>(click.clone()).is_ok());
+    let err = with_field::<Click>(click, "visitor");
+    assert!(err.contains("unknown field `visitor`"), "{err}");
+
+    let row = serde_json::to_value(ImportRow::new("TOM10", AffiliateId::new(1), now())).unwrap();
+    let err = with_field::<ImportRow>(row, "valid_to");
+    assert!(err.contains("unknown field `valid_to`"), "{err}");
+
+    let policy = serde_json::to_value(Policy::coupon_first()).unwrap();
+    let err = with_field::<Policy>(policy, "click_windows_secs");
+    assert!(err.contains("unknown field `click_windows_secs`"), "{err}");
+
+    let binding = Binding {
+        customer: "cust-1".parse().unwrap(),
+        affiliate: AffiliateId::new(1),
+        bound_at: now(),
+        expires_at: None,
+        event: attributor::EventKind::Registration,
+        conversion: "ORD-1".parse().unwrap(),
+    };
+    let err = with_field::<Binding>(serde_json::to_value(binding).unwrap(), "expires");
+    assert!(err.contains("unknown field `expires`"), "{err}");
+}

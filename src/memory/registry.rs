@@ -859,6 +859,7 @@ impl CodeRegistry for MemoryCodeRegistry {
 /// platform spelled it, and its assignment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct ImportRow {
     /// The code as exported, before normalisation.
     pub code: String,
