@@ -18,7 +18,9 @@
 //! * `conversions.jsonl`: a `Conversion` a line, **in time order**, e.g.
 //!   `{"id":"CP-000002","event":"challenge_purchase","occurred_at":"2026-01-05T09:00:00Z","customer":"t-00007","codes":["TOM10"],"amount":"99","currency":"USD"}`.
 //!
-//! Conversions are streamed: one line is read, replayed and dropped.
+//! Conversions are streamed: one line is read, replayed and dropped. A
+//! line that cannot be read or stored stops the replay with its file and
+//! line number; a field the type does not have is refused, not ignored.
 //!
 //! `--policy SPEC`, repeated, names the policies to compare. A spec is a
 //! preset, then options separated by commas:
@@ -28,7 +30,8 @@
 //! * `window=DAYS`: the click window (default 30);
 //! * `pick=first` or `pick=last`: which click counts (default last);
 //! * `bind=EVENT+EVENT`: the events that bind the customer, e.g.
-//!   `bind=registration` or `bind=challenge_purchase+first_deposit`;
+//!   `bind=registration` or `bind=challenge_purchase+first_deposit`
+//!   (`custom` stands for every custom event; other names are refused);
 //! * `lifetime=DAYS`, `lifetime=forever` or `lifetime=one-off`: how long a
 //!   binding lasts (default forever);
 //! * `breaks`: a valid code breaks a binding.
@@ -41,7 +44,7 @@
 
 use std::error::Error;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use attributor::{
@@ -56,8 +59,15 @@ const DEFAULT_POLICIES: [&str; 3] = [
     "split:5000,bind=challenge_purchase",
 ];
 
+/// `value` as a number, or an error that names `what` it was for.
+fn number<T: std::str::FromStr>(what: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{what} needs a whole number in range, not {value:?}"))
+}
+
 /// Parses a `--policy` spec; see the module docs.
-fn parse_policy(spec: &str) -> Result<Policy, Box<dyn Error>> {
+pub fn parse_policy(spec: &str) -> Result<Policy, Box<dyn Error>> {
     let mut parts = spec.split(',').map(str::trim);
     let preset = parts.next().unwrap_or_default();
     let mut policy = match preset {
@@ -77,19 +87,25 @@ fn parse_policy(spec: &str) -> Result<Policy, Box<dyn Error>> {
     for option in parts {
         let (key, value) = option.split_once('=').unwrap_or((option, ""));
         policy = match (key, value) {
-            ("window", days) => policy.click_window(TimeDelta::days(days.parse()?))?,
+            ("window", days) => {
+                let window = TimeDelta::try_days(number("window=DAYS", days)?)
+                    .ok_or_else(|| format!("window={days} is more days than a clock holds"))?;
+                policy.click_window(window)?
+            }
             ("pick", "first") => policy.click_pick(ClickPick::First),
             ("pick", "last") => policy.click_pick(ClickPick::Last),
             ("bind", events) => {
                 let mut set = EventKinds::NONE;
                 for event in events.split('+') {
-                    set = set | EventKinds::of(event.parse::<EventKind>()?);
+                    set = set | EventKinds::of(bind_event(event)?);
                 }
                 policy.bind_on(set)
             }
             ("lifetime", "forever") => policy.binding_lifetime(BindingLifetime::Forever),
             ("lifetime", "one-off") => policy.binding_lifetime(BindingLifetime::OneOff),
-            ("lifetime", days) => policy.binding_lifetime(BindingLifetime::Days(days.parse()?)),
+            ("lifetime", days) => {
+                policy.binding_lifetime(BindingLifetime::Days(number("lifetime=DAYS", days)?))
+            }
             ("breaks", "") => policy.coupon_breaks_binding(true),
             _ => return Err(format!("unknown option {option:?} in policy {spec:?}").into()),
         };
@@ -97,10 +113,47 @@ fn parse_policy(spec: &str) -> Result<Policy, Box<dyn Error>> {
     Ok(policy)
 }
 
-/// The JSON lines of `path`, parsed, with the line number in errors.
-fn read_lines<T: serde::de::DeserializeOwned>(
+/// An event of `bind=`: a built-in name, or `custom` for every custom
+/// event. Any other name is refused, since a typo (`purchse`) would
+/// otherwise name a custom event no conversion has and bind nobody.
+fn bind_event(name: &str) -> Result<EventKind, Box<dyn Error>> {
+    let event: EventKind = name.parse()?;
+    match event {
+        EventKind::Custom(_) if name != "custom" => Err(format!(
+            "unknown event {name:?} in bind=; the events are registration, first_deposit, \
+             deposit, challenge_purchase, challenge_reset, purchase, and custom for every \
+             custom event"
+        )
+        .into()),
+        event => Ok(event),
+    }
+}
+
+/// The policies of `specs`, each named by its preset, made unique.
+pub fn named_policies(specs: &[String]) -> Result<Vec<(Label, Policy)>, Box<dyn Error>> {
+    let mut named: Vec<(Label, Policy)> = Vec::new();
+    for spec in specs {
+        let policy = parse_policy(spec).map_err(|e| format!("--policy {spec:?}: {e}"))?;
+        let preset = spec.split(',').next().unwrap_or_default().trim();
+        let mut name = preset.to_owned();
+        let mut n = 1;
+        while named.iter().any(|(taken, _)| taken.as_str() == name) {
+            n += 1;
+            name = format!("{preset}#{n}");
+        }
+        named.push((Label::new(&name)?, policy));
+    }
+    Ok(named)
+}
+
+/// A value read from a file, with where it was read (`path:line`).
+pub type Located<T> = Result<(String, T), Box<dyn Error>>;
+
+/// The JSON lines of `path`, parsed, each with where it was read
+/// (`path:line`), which errors name too.
+pub fn read_lines<T: serde::de::DeserializeOwned>(
     path: &Path,
-) -> Result<impl Iterator<Item = Result<T, Box<dyn Error>>>, Box<dyn Error>> {
+) -> Result<impl Iterator<Item = Located<T>>, Box<dyn Error>> {
     let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let name = path.display().to_string();
     Ok(BufReader::new(file)
@@ -108,14 +161,24 @@ fn read_lines<T: serde::de::DeserializeOwned>(
         .enumerate()
         .filter(|(_, line)| line.as_ref().map_or(true, |l| !l.trim().is_empty()))
         .map(move |(i, line)| {
-            let line = line?;
-            serde_json::from_str(&line).map_err(|e| format!("{name}:{}: {e}", i + 1).into())
+            let at = format!("{name}:{}", i + 1);
+            let value = line
+                .map_err(|e| format!("{at}: {e}"))
+                .and_then(|line| serde_json::from_str(&line).map_err(|e| format!("{at}: {e}")))?;
+            Ok((at, value))
         }))
 }
 
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader stopped reading (`replay | head`): not a failure.
+        Err(e)
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("replay: {e}");
             std::process::ExitCode::FAILURE
@@ -128,20 +191,27 @@ fn run() -> Result<(), Box<dyn Error>> {
     let mut specs: Vec<String> = Vec::new();
     let mut options = ExperimentOptions::new().moved_limit(5);
     let mut json = false;
+    let mut out = io::stdout().lock();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--data" => data = value()?.into(),
             "--policy" => specs.push(value()?),
-            "--moved" => options = options.moved_limit(value()?.parse()?),
-            "--recent-days" => options = options.recent_days(value()?.parse()?)?,
+            "--moved" => options = options.moved_limit(number("--moved", &value()?)?),
+            "--recent-days" => {
+                options = options.recent_days(number("--recent-days", &value()?)?)?;
+            }
             "--json" => json = true,
             "--help" | "-h" => {
-                println!(
+                writeln!(
+                    out,
                     "usage: replay [--data DIR] [--policy SPEC]... [--moved N] [--recent-days N] [--json]"
-                );
-                println!("see the top of examples/replay.rs for the file formats and the policy specs");
+                )?;
+                writeln!(
+                    out,
+                    "see the top of examples/replay.rs for the file formats and the policy specs"
+                )?;
                 return Ok(());
             }
             other => return Err(format!("unknown argument {other:?}; try --help").into()),
@@ -150,46 +220,49 @@ fn run() -> Result<(), Box<dyn Error>> {
     if specs.is_empty() {
         specs = DEFAULT_POLICIES.iter().map(|s| s.to_string()).collect();
     }
+    let policies = named_policies(&specs)?;
 
     let registry = MemoryCodeRegistry::new();
-    for assignment in read_lines::<CodeAssignment>(&data.join("assignments.jsonl"))? {
-        registry.insert(assignment?)?;
+    for line in read_lines::<CodeAssignment>(&data.join("assignments.jsonl"))? {
+        let (at, assignment) = line?;
+        registry.insert(assignment).map_err(|e| format!("{at}: {e}"))?;
     }
     let clicks = MemoryClickStore::new();
-    for click in read_lines::<Click>(&data.join("clicks.jsonl"))? {
-        clicks.insert(click?)?;
+    for line in read_lines::<Click>(&data.join("clicks.jsonl"))? {
+        let (at, click) = line?;
+        clicks.insert(click).map_err(|e| format!("{at}: {e}"))?;
     }
 
     let mut experiment = Experiment::new(&registry, &clicks).options(options);
-    let mut names: Vec<String> = Vec::new();
-    for spec in &specs {
-        let policy = parse_policy(spec)?;
-        // Name each policy by its preset, made unique.
-        let preset = spec.split(',').next().unwrap_or_default().to_owned();
-        let mut name = preset.clone();
-        let mut n = 1;
-        while names.contains(&name) {
-            n += 1;
-            name = format!("{preset}#{n}");
-        }
-        experiment = experiment.policy(Label::new(&name)?, policy);
-        names.push(name);
-    }
     if !json {
-        println!("replaying {} under:", data.join("conversions.jsonl").display());
-        for (name, spec) in names.iter().zip(&specs) {
-            println!("  {name}: {spec}");
+        writeln!(
+            out,
+            "replaying {} under:",
+            data.join("conversions.jsonl").display()
+        )?;
+        for ((name, _), spec) in policies.iter().zip(&specs) {
+            writeln!(out, "  {name}: {spec}")?;
         }
-        println!("{} codes and {} clicks loaded\n", registry.len(), clicks.len());
+        writeln!(
+            out,
+            "{} codes and {} clicks loaded\n",
+            registry.len(),
+            clicks.len()
+        )?;
     }
-    for conversion in read_lines::<Conversion>(&data.join("conversions.jsonl"))? {
-        experiment.replay(&conversion?)?;
+    for (name, policy) in policies {
+        experiment = experiment.policy(name, policy);
+    }
+    for line in read_lines::<Conversion>(&data.join("conversions.jsonl"))? {
+        let (at, conversion) = line?;
+        experiment.replay(&conversion).map_err(|e| format!("{at}: {e}"))?;
     }
     let report = experiment.report();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{report}");
+        write!(out, "{report}")?;
     }
+    out.flush()?;
     Ok(())
 }

@@ -6,6 +6,10 @@
 #[path = "../examples/gen_data.rs"]
 mod gen_data;
 
+#[allow(dead_code)]
+#[path = "../examples/replay.rs"]
+mod replay;
+
 use attributor::{
     Click, CodeAssignment, Conversion, CouponCode, EventKinds, Experiment, MemoryClickStore,
     MemoryCodeRegistry, Policy, UncreditedReason,
@@ -97,4 +101,69 @@ fn replaying_the_shipped_sample_flags_the_leaked_code_and_nothing_else() {
             "the sample has conversions uncredited for {reason}"
         );
     }
+}
+
+fn refused(spec: &str) -> String {
+    replay::parse_policy(spec).unwrap_err().to_string()
+}
+
+#[test]
+fn the_replay_tool_refuses_a_click_window_longer_than_a_clock_holds_instead_of_crashing() {
+    let err = refused("coupon-first,window=200000000000");
+    assert!(
+        err.contains("window=200000000000 is more days than a clock holds"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_replay_tool_refuses_a_misspelled_binding_event_instead_of_binding_nobody() {
+    let err = refused("coupon-first,bind=purchse");
+    assert!(err.contains(r#"unknown event "purchse" in bind="#), "{err}");
+    let binds = |events| Policy::coupon_first().bind_on(events);
+    assert_eq!(
+        replay::parse_policy("coupon-first,bind=purchase+registration").unwrap(),
+        binds(EventKinds::PURCHASE | EventKinds::REGISTRATION)
+    );
+    assert_eq!(
+        replay::parse_policy("coupon-first,bind=custom").unwrap(),
+        binds(EventKinds::CUSTOM)
+    );
+}
+
+#[test]
+fn the_replay_tool_names_the_option_a_bad_number_was_for() {
+    for (spec, option) in [
+        ("coupon-first,window=1.5", "window=DAYS"),
+        ("coupon-first,lifetime=-1", "lifetime=DAYS"),
+    ] {
+        let err = refused(spec);
+        assert!(err.contains(option), "{spec}: {err}");
+    }
+}
+
+#[test]
+fn the_replay_tool_names_policies_by_their_preset_without_spaces_and_tells_repeats_apart() {
+    let specs = [" click-first".to_owned(), "click-first, window=7".to_owned()];
+    let names: Vec<String> = replay::named_policies(&specs)
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert_eq!(names, ["click-first", "click-first#2"]);
+}
+
+#[test]
+fn the_replay_tool_names_the_file_and_line_of_a_line_it_cannot_read() {
+    let path = std::env::temp_dir().join(format!("attributor-replay-{}.jsonl", std::process::id()));
+    let good = r#"{"id":"k-1","affiliate":1,"clicked_at":"2026-01-05T01:02:03Z"}"#;
+    std::fs::write(&path, [good.as_bytes(), b"\n\n\xff\n"].concat()).unwrap();
+    let lines: Vec<_> = replay::read_lines::<Click>(&path).unwrap().collect();
+    std::fs::remove_file(&path).unwrap();
+    let (at, click) = lines[0].as_ref().unwrap();
+    assert_eq!(*at, format!("{}:1", path.display()));
+    assert_eq!(click.id.as_str(), "k-1");
+    let err = lines[1].as_ref().unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}:3: ", path.display())), "{err}");
+    assert_eq!(lines.len(), 2);
 }
