@@ -138,12 +138,19 @@ pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
             .mode(CreditMode::IfInvolved)
             .label(id::<Label>("spring-sale")?),
         CodeAssignment::new(code("ALWAYS")?, a2, day(10)).mode(CreditMode::Always),
+        // Revoked, then given again: the latest interval, not any revoked
+        // one, says why nothing is active.
+        CodeAssignment::new(code("RETURNS")?, a1, day(10))
+            .until(day(20))
+            .revoked(),
+        CodeAssignment::new(code("RETURNS")?, a2, day(30)).until(day(40)),
     ])
 }
 
 /// Checks the [`CodeRegistry`] contract: active, expired, revoked, not yet
 /// active and unknown codes, both interval boundaries (also within a
-/// second), a reassignment history, and that an assignment's credit mode
+/// second), a reassignment history, a revoked interval followed by a later
+/// one, and that an assignment's credit mode
 /// and label come back. `build` makes a registry holding exactly the
 /// assignments given.
 ///
@@ -176,7 +183,7 @@ where
         find(5)?,
         find(6)?,
     );
-    let (creator, always) = (find(7)?, find(8)?);
+    let (creator, always, returns_a, returns_b) = (find(7)?, find(8)?, find(9)?, find(10)?);
     let ns = TimeDelta::nanoseconds(1);
     let at = |c: &str, t| -> Result<_, Violation> { Ok(registry.lookup(&code(c)?, t)) };
 
@@ -258,6 +265,16 @@ where
         CodeLookup::Expired(gap_b),
     )?;
     expect(
+        "revoked between a revoked interval and a later one",
+        at("RETURNS", day(25))?,
+        CodeLookup::Revoked(returns_a),
+    )?;
+    expect(
+        "expired after a revoked interval and a later one",
+        at("RETURNS", day(50))?,
+        CodeLookup::Expired(returns_b),
+    )?;
+    expect(
         "credit mode and label come back",
         at("CREATOR", day(15))?,
         CodeLookup::Active(creator),
@@ -319,7 +336,7 @@ pub fn click_fixture() -> Result<Vec<Click>, Violation> {
 }
 
 /// Checks the [`ClickStore`] contract: lookup by id, first and last click
-/// in an inclusive range (also at a boundary within a second), ties to the
+/// in an inclusive range (also at both boundaries within a second), ties to the
 /// smaller id, the affiliate filter and exclusion, an empty range, and that
 /// a click comes back whole, its customer and sub ids included. `build`
 /// makes a store holding exactly the clicks given.
@@ -375,6 +392,11 @@ where
         "to is inclusive",
         id_of(store.find(&q(day_ms(3, 500), day_ms(3, 500), ClickPick::First, None))),
         some("k4"),
+    )?;
+    expect(
+        "from is exact within a second",
+        id_of(store.find(&q(day_ms(3, 501), day(9), ClickPick::First, None))),
+        None,
     )?;
     expect(
         "to is exact within a second",

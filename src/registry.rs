@@ -101,12 +101,21 @@ impl CodeAssignment {
         self
     }
 
+    /// Whether the interval holds no instant: it was revoked at its very
+    /// start.
+    fn is_empty(&self) -> bool {
+        self.valid_until.is_some_and(|end| end <= self.valid_from)
+    }
+
     /// `valid_from <= at < valid_until`.
     pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
         self.valid_from <= at && self.valid_until.is_none_or(|end| at < end)
     }
 
-    /// Whether the two intervals share an instant.
+    /// Whether the two intervals share an instant. An empty interval
+    /// (`valid_until == valid_from`, left by a revocation at its very start)
+    /// stands for that instant: it overlaps an interval that holds it, since
+    /// the code was handed out then, but not one that starts or ends there.
     pub fn overlaps(&self, other: &CodeAssignment) -> bool {
         let starts_before_other_ends = other.valid_until.is_none_or(|end| self.valid_from < end);
         let other_starts_before_end = self.valid_until.is_none_or(|end| other.valid_from < end);
@@ -146,8 +155,8 @@ impl CodeLookup {
     }
 
     /// Answers the question from a code's history: the intervals of one
-    /// code, sorted by `valid_from`, not overlapping. A helper for
-    /// implementations of [`CodeRegistry`].
+    /// code, sorted by `valid_from`, not overlapping (at equal starts, in
+    /// either order). A helper for implementations of [`CodeRegistry`].
     ///
     /// ```
     /// use attributor::{AffiliateId, CodeAssignment, CodeLookup, CouponCode};
@@ -164,14 +173,17 @@ impl CodeLookup {
     /// ```
     pub fn from_history(history: &[CodeAssignment], at: DateTime<Utc>) -> Self {
         // The intervals that start at or before `at`; an active one wins,
-        // else the latest (an empty interval may share its start with the next).
+        // else the latest.
         let started = history
             .get(..history.partition_point(|a| a.valid_from <= at))
             .unwrap_or_default();
         if let Some(a) = started.iter().rev().find(|a| a.is_active_at(at)) {
             return Self::Active(*a);
         }
-        match started.last() {
+        // The latest: at equal starts an empty interval (revoked at its very
+        // start) is the earlier, whichever way the history sorted them; of
+        // equal keys `max_by_key` takes the last.
+        match started.iter().max_by_key(|a| (a.valid_from, !a.is_empty())) {
             Some(a) if a.revoked => Self::Revoked(*a),
             Some(a) => Self::Expired(*a),
             None => history.first().map_or(Self::Unknown, |a| Self::NotYetActive(*a)),
@@ -192,7 +204,9 @@ impl CodeLookup {
 ///    `None`);
 /// 2. otherwise, when some assignment starts at or before `t`, the latest of
 ///    those: [`CodeLookup::Revoked`] if it was revoked, else
-///    [`CodeLookup::Expired`];
+///    [`CodeLookup::Expired`]. Of two that start at the same instant, an
+///    empty one (`valid_until == valid_from`, revoked at its very start)
+///    is the earlier;
 /// 3. otherwise, when the code has assignments (all starting after `t`),
 ///    [`CodeLookup::NotYetActive`] with the earliest;
 /// 4. otherwise [`CodeLookup::Unknown`].

@@ -123,6 +123,72 @@ fn a_registry_that_forgets_credit_modes_and_labels_is_caught() {
 }
 
 #[test]
+fn a_registry_that_reports_any_earlier_revocation_is_caught() {
+    use attributor::{CodeLookup, CodeRegistry, CouponCode};
+    use chrono::{DateTime, Utc};
+
+    /// Says "revoked" when any interval started before `at` was revoked,
+    /// not only the latest.
+    struct AnyRevoked(MemoryCodeRegistry);
+    impl CodeRegistry for AnyRevoked {
+        type Error = <MemoryCodeRegistry as CodeRegistry>::Error;
+        fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
+            Ok(match self.0.lookup(code, at)? {
+                CodeLookup::Expired(a) => {
+                    let history = self.0.history(code);
+                    let revoked = history.iter().find(|h| h.revoked && h.valid_from <= at);
+                    revoked.map_or(CodeLookup::Expired(a), |r| CodeLookup::Revoked(*r))
+                }
+                other => other,
+            })
+        }
+    }
+    let violation = conformance::check_code_registry(|assignments| {
+        let registry = MemoryCodeRegistry::new();
+        for a in assignments {
+            registry.insert(*a).unwrap();
+        }
+        AnyRevoked(registry)
+    })
+    .unwrap_err();
+    assert_eq!(
+        violation.check,
+        "expired after a revoked interval and a later one"
+    );
+}
+
+#[test]
+fn a_click_store_that_rounds_the_start_of_a_range_down_to_the_second_is_caught() {
+    use attributor::{Click, ClickId, ClickQuery, ClickStore, MemoryClickStore};
+    use chrono::SubsecRound;
+
+    /// Queries from the start of `from`'s second, as a SQL backend
+    /// comparing against `date_trunc('second', $from)` would.
+    struct FloorsFrom(MemoryClickStore);
+    impl ClickStore for FloorsFrom {
+        type Error = <MemoryClickStore as ClickStore>::Error;
+        fn click(&self, id: &ClickId) -> Result<Option<Click>, Self::Error> {
+            self.0.click(id)
+        }
+        fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Self::Error> {
+            self.0.find(&ClickQuery {
+                from: query.from.trunc_subsecs(0),
+                ..*query
+            })
+        }
+    }
+    let violation = conformance::check_click_store(|clicks| {
+        let store = MemoryClickStore::new();
+        for c in clicks {
+            store.insert(*c).unwrap();
+        }
+        FloorsFrom(store)
+    })
+    .unwrap_err();
+    assert_eq!(violation.check, "from is exact within a second");
+}
+
+#[test]
 fn a_click_store_that_drops_sub_ids_is_caught() {
     use attributor::{Click, ClickId, ClickQuery, ClickStore, SubIds};
 

@@ -253,6 +253,59 @@ fn a_code_revoked_at_its_start_and_given_again_at_that_instant_is_active() {
 }
 
 #[test]
+fn a_code_cancelled_at_its_start_and_given_again_then_ended_is_expired_however_its_history_is_sorted() {
+    // Both orders are sorted by start; a backend's ORDER BY valid_from may
+    // hand either to from_history.
+    let cancelled = CodeAssignment::new(code("OOPS10"), A, day(5))
+        .until(day(5))
+        .revoked();
+    let given = CodeAssignment::new(code("OOPS10"), B, day(5)).until(day(10));
+    for history in [[cancelled, given], [given, cancelled]] {
+        assert_eq!(
+            CodeLookup::from_history(&history, day(30)),
+            CodeLookup::Expired(given)
+        );
+        assert_eq!(
+            CodeLookup::from_history(&history, day(7)),
+            CodeLookup::Active(given)
+        );
+    }
+    // The cancelled interval alone still says the code was revoked.
+    assert_eq!(
+        CodeLookup::from_history(&[cancelled], day(30)),
+        CodeLookup::Revoked(cancelled)
+    );
+
+    let registry = MemoryCodeRegistry::new();
+    registry.assign(code("OOPS10"), A, day(5)).unwrap();
+    registry.revoke(code("OOPS10"), day(5)).unwrap();
+    registry.insert(given).unwrap();
+    assert_eq!(
+        registry.lookup(&code("OOPS10"), day(30)).unwrap(),
+        CodeLookup::Expired(given)
+    );
+}
+
+#[test]
+fn a_code_cancelled_at_its_start_cannot_be_given_to_another_affiliate_backdated_around_that_instant() {
+    let registry = MemoryCodeRegistry::new();
+    registry.assign(code("OOPS10"), A, day(5)).unwrap();
+    registry.revoke(code("OOPS10"), day(5)).unwrap();
+    let cancelled = registry.history(&code("OOPS10"))[0];
+    let around = CodeAssignment::new(code("OOPS10"), B, day(0)).until(day(10));
+    assert!(cancelled.overlaps(&around) && around.overlaps(&cancelled));
+    assert!(matches!(
+        registry.insert(around),
+        Err(RegistryError::Overlap { existing, .. }) if *existing == cancelled
+    ));
+    // From that instant on, or ending at it, it can.
+    let before = CodeAssignment::new(code("OOPS10"), B, day(0)).until(day(5));
+    assert!(!cancelled.overlaps(&before));
+    registry.insert(before).unwrap();
+    registry.assign(code("OOPS10"), B, day(5)).unwrap();
+}
+
+#[test]
 fn reassigning_inside_an_interval_that_ends_in_a_revocation_hands_the_revocation_on() {
     let registry = MemoryCodeRegistry::new();
     registry.assign(code("SHORT1"), A, day(0)).unwrap();
