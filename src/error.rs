@@ -90,6 +90,14 @@ pub enum RegistryError {
         /// The end given.
         until: DateTime<Utc>,
     },
+    /// The assignment is marked revoked but has no end: a revocation ends
+    /// an interval, so it would read as revoked and answer as active for
+    /// ever.
+    #[error("assignment of code {code} is marked revoked but has no end; revoking ends it")]
+    RevokedWithoutEnd {
+        /// The code.
+        code: CouponCode,
+    },
     /// The interval overlaps another assignment of the same code.
     #[error("assignment of code {code} overlaps its assignment to affiliate {} from {}", existing.affiliate, existing.valid_from)]
     Overlap {

@@ -112,6 +112,20 @@ fn an_empty_interval_is_refused() {
 }
 
 #[test]
+fn an_assignment_marked_revoked_without_an_end_is_refused_rather_than_active_for_ever() {
+    let registry = MemoryCodeRegistry::new();
+    let err = registry
+        .insert(CodeAssignment::new(code("BANNED"), A, day(5)).revoked())
+        .unwrap_err();
+    assert_eq!(err, RegistryError::RevokedWithoutEnd { code: code("BANNED") });
+    assert_eq!(
+        err.to_string(),
+        "assignment of code BANNED is marked revoked but has no end; revoking ends it"
+    );
+    assert!(registry.is_empty());
+}
+
+#[test]
 fn a_confusable_code_of_another_affiliate_is_refused_but_the_same_affiliate_may_hold_both() {
     let registry = MemoryCodeRegistry::new();
     registry.assign(code("BOSS20"), A, day(0)).unwrap();

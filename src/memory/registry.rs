@@ -194,6 +194,9 @@ fn check(
             });
         }
     }
+    if new.revoked && new.valid_until.is_none() {
+        return Err(RegistryError::RevokedWithoutEnd { code: new.code });
+    }
     // The start is kept as an instant, the end as nanoseconds.
     let unkept_start = Some(new.valid_from).filter(|t| to_nanos(*t).is_none());
     let unkept_end = new.valid_until.filter(|t| exact_nanos(*t).is_none());
@@ -493,10 +496,10 @@ impl MemoryCodeRegistry {
     ///
     /// # Errors
     ///
-    /// [`RegistryError`] if the interval is empty or out of range, overlaps
-    /// another assignment of the code, or makes the code confusable with
-    /// another affiliate's code at an overlapping time. The registry is
-    /// unchanged.
+    /// [`RegistryError`] if the interval is empty or out of range, is marked
+    /// revoked without an end, overlaps another assignment of the code, or
+    /// makes the code confusable with another affiliate's code at an
+    /// overlapping time. The registry is unchanged.
     pub fn insert(&self, assignment: CodeAssignment) -> Result<(), RegistryError> {
         let (hash, lock) = self.place(&assignment.code);
         let mut shard = Self::write(lock);
