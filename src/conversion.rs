@@ -456,8 +456,7 @@ pub type EnteredCodes = SmallVec<[CouponCode; 2]>;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Conversion {
     /// The conversion's id: the ledger's key.
     pub id: ConversionId,
@@ -466,24 +465,66 @@ pub struct Conversion {
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
     /// Who converted, if known.
-    #[cfg_attr(feature = "serde", serde(default))]
     pub customer: Option<CustomerId>,
     /// The affiliate account that belongs to the customer, if the customer
     /// is also an affiliate.
-    #[cfg_attr(feature = "serde", serde(default))]
     pub customer_affiliate: Option<AffiliateId>,
     /// The click id carried to the conversion, if any.
-    #[cfg_attr(feature = "serde", serde(default))]
     pub click: Option<ClickId>,
     /// The coupon codes entered, in entry order.
-    #[cfg_attr(feature = "serde", serde(default))]
     pub codes: EnteredCodes,
     /// The amount, if any.
-    #[cfg_attr(feature = "serde", serde(default))]
     pub amount: Option<Amount>,
     /// The amount's currency, if any.
-    #[cfg_attr(feature = "serde", serde(default))]
     pub currency: Option<Currency>,
+}
+
+/// A [`Conversion`] as read from JSON, checked before it becomes one.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConversionFields {
+    id: ConversionId,
+    event: EventKind,
+    occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    customer: Option<CustomerId>,
+    #[serde(default)]
+    customer_affiliate: Option<AffiliateId>,
+    #[serde(default)]
+    click: Option<ClickId>,
+    #[serde(default)]
+    codes: EnteredCodes,
+    #[serde(default)]
+    amount: Option<Amount>,
+    #[serde(default)]
+    currency: Option<Currency>,
+}
+
+/// Reads the fields [`Conversion`] serialises to; those that are null may be
+/// left out. An amount without its currency, or a currency without an
+/// amount, is refused, as the inbound postback parser refuses it.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Conversion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = ConversionFields::deserialize(d)?;
+        if f.amount.is_some() != f.currency.is_some() {
+            return Err(serde::de::Error::custom(
+                "a conversion's amount and currency come together: give both or neither",
+            ));
+        }
+        Ok(Self {
+            id: f.id,
+            event: f.event,
+            occurred_at: f.occurred_at,
+            customer: f.customer,
+            customer_affiliate: f.customer_affiliate,
+            click: f.click,
+            codes: f.codes,
+            amount: f.amount,
+            currency: f.currency,
+        })
+    }
 }
 
 impl Conversion {

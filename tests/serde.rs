@@ -116,3 +116,30 @@ fn a_misspelled_field_is_refused_rather_than_dropped() {
     let err = with_field::<Binding>(serde_json::to_value(binding).unwrap(), "expires");
     assert!(err.contains("unknown field `expires`"), "{err}");
 }
+
+#[test]
+fn a_conversion_read_from_json_has_its_amount_and_currency_together_or_neither() {
+    use attributor::Conversion;
+
+    let base = serde_json::json!({
+        "id": "CP-1", "event": "challenge_purchase", "occurred_at": "2026-01-05T10:00:00Z"
+    });
+    let with = |fields: serde_json::Value| {
+        let mut json = base.clone();
+        for (k, v) in fields.as_object().unwrap() {
+            json[k] = v.clone();
+        }
+        serde_json::from_value::<Conversion>(json)
+    };
+    let both = with(serde_json::json!({ "amount": "99", "currency": "USD" })).unwrap();
+    assert_eq!(both.amount.map(|a| a.to_string()).as_deref(), Some("99"));
+    assert!(with(serde_json::json!({})).unwrap().amount.is_none());
+    for lone in [
+        serde_json::json!({ "amount": "99" }),
+        serde_json::json!({ "currency": "USD" }),
+        serde_json::json!({ "amount": "99", "currency": null }),
+    ] {
+        let err = with(lone.clone()).unwrap_err().to_string();
+        assert!(err.contains("amount and currency come together"), "{lone}: {err}");
+    }
+}
