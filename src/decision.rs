@@ -9,7 +9,7 @@ use crate::binding::Binding;
 use crate::code::CouponCode;
 use crate::conversion::EventKind;
 use crate::ids::{AffiliateId, ClickId, ConversionId};
-use crate::policy::Policy;
+use crate::policy::{Policy, Priority};
 
 /// A way an affiliate earns credit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -201,6 +201,25 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Whether, under this decision's policy, only a code of
+    /// [`CreditMode::Always`](crate::CreditMode::Always) outranks `subject`:
+    /// a click, where the policy ranks clicks above codes or, under first
+    /// touch, where the click came first. The decision does not keep the
+    /// code's mode, so its sentence infers it from this.
+    fn only_an_always_code_outranks(&self, subject: Subject) -> bool {
+        let Subject::Click { at, .. } = subject else {
+            return false;
+        };
+        match self.policy.priority() {
+            Priority::Order { order } => {
+                let at = |m: Method| order.iter().position(|x| *x == m);
+                at(Method::Click) < at(Method::Coupon)
+            }
+            Priority::FirstTouch => at < self.occurred_at,
+            Priority::LastTouch | Priority::Split { .. } => false,
+        }
+    }
+
     /// The affiliate with the largest share (the code owner on a tie).
     pub fn primary(&self) -> Option<AffiliateId> {
         let mut best: Option<&Credit> = None;
@@ -304,7 +323,10 @@ impl fmt::Display for Decision {
             match c.outcome {
                 Outcome::Credited => {}
                 Outcome::Outranked { by, affiliate } => {
-                    write!(f, "was outranked by the {by} of affiliate {affiliate}")?
+                    write!(f, "was outranked by the {by} of affiliate {affiliate}")?;
+                    if by == Method::Coupon && self.only_an_always_code_outranks(c.subject) {
+                        f.write_str(", an always-credit code")?;
+                    }
                 }
                 Outcome::OutsideWindow => write!(
                     f,

@@ -307,6 +307,40 @@ fn an_always_code_beats_a_click_under_click_first() {
     world.click(B, "shopper", days(1));
     let decision = world.attribute(&purchase("o1", "shopper").code(code("VIP")));
     assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+    // The click's affiliate reads why a click-first program paid the code.
+    let why = "was outranked by the coupon of affiliate 1, an always-credit code";
+    assert!(decision.to_string().contains(why), "{decision}");
+}
+
+#[test]
+fn an_always_code_beats_an_earlier_click_under_first_touch_and_says_so() {
+    let world = World::new(Policy::first_touch());
+    world.assignment(CodeAssignment::new(code("VIP"), A, now() - days(365)).mode(CreditMode::Always));
+    world.click(B, "shopper", days(1));
+    let decision = world.attribute(&purchase("o1", "shopper").code(code("VIP")));
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+    let why = "was outranked by the coupon of affiliate 1, an always-credit code";
+    assert!(decision.to_string().contains(why), "{decision}");
+}
+
+#[test]
+fn a_standard_code_outranking_a_click_gives_no_always_reason() {
+    for policy in [
+        Policy::coupon_first(),
+        Policy::last_touch(),
+        Policy::split(10_000).unwrap(),
+    ] {
+        let world = World::new(policy);
+        world.code("SPRING", A);
+        world.click(B, "shopper", days(1));
+        let decision = world.attribute(&purchase("o1", "shopper").code(code("SPRING")));
+        assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+        let text = decision.to_string();
+        assert!(
+            text.contains("was outranked by the coupon of affiliate 1."),
+            "{text}"
+        );
+    }
 }
 
 #[test]
