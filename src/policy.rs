@@ -22,7 +22,10 @@ pub enum ClickPick {
 /// form but [`Priority::Order`], where it takes the place the order gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)
+)]
 pub enum Priority {
     /// A fixed order over the three methods: the first present wins.
     Order {
@@ -51,7 +54,12 @@ pub enum Priority {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
     feature = "serde",
-    serde(tag = "kind", content = "days", rename_all = "snake_case")
+    serde(
+        tag = "kind",
+        content = "days",
+        rename_all = "snake_case",
+        deny_unknown_fields
+    )
 )]
 pub enum BindingLifetime {
     /// No lasting binding: the credit covers this conversion only. A binding

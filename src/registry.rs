@@ -128,7 +128,12 @@ impl CodeAssignment {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
     feature = "serde",
-    serde(tag = "status", content = "assignment", rename_all = "snake_case")
+    serde(
+        tag = "status",
+        content = "assignment",
+        rename_all = "snake_case",
+        deny_unknown_fields
+    )
 )]
 pub enum CodeLookup {
     /// An assignment was active at `t`.

@@ -143,3 +143,36 @@ fn a_conversion_read_from_json_has_its_amount_and_currency_together_or_neither()
         assert!(err.contains("amount and currency come together"), "{lone}: {err}");
     }
 }
+
+#[test]
+fn a_misspelled_field_inside_a_tagged_part_is_refused_too() {
+    let mut policy = serde_json::to_value(Policy::split(5_000).unwrap()).unwrap();
+    policy["priority"]["coupon_shares"] = serde_json::json!(9_000);
+    let err = serde_json::from_value::<Policy>(policy).unwrap_err().to_string();
+    assert!(err.contains("unknown field `coupon_shares`"), "{err}");
+
+    let mut policy = serde_json::to_value(Policy::coupon_first()).unwrap();
+    policy["binding_lifetime"] = serde_json::json!({ "kind": "days", "days": 30, "day": 90 });
+    let err = serde_json::from_value::<Policy>(policy).unwrap_err().to_string();
+    // Adjacently tagged: serde names the field as an unexpected key.
+    assert!(err.contains(r#"string "day", expected "kind" or "days""#), "{err}");
+
+    let subject =
+        serde_json::json!({ "kind": "click", "id": "c-1", "at": "2026-03-01T11:00:00Z", "customer": "x" });
+    let err = serde_json::from_value::<attributor::Subject>(subject)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `customer`"), "{err}");
+
+    let outcome = serde_json::json!({ "outcome": "binding_held", "affiliate": 7, "since": 3 });
+    let err = serde_json::from_value::<attributor::Outcome>(outcome)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `since`"), "{err}");
+
+    let lookup = serde_json::json!({ "status": "unknown", "assignment": null, "note": "x" });
+    let err = serde_json::from_value::<attributor::CodeLookup>(lookup)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(r#"string "note", expected "status" or "assignment""#), "{err}");
+}
