@@ -79,7 +79,7 @@ pub enum Subject {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
     feature = "serde",
-    serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)
+    serde(tag = "outcome", rename_all = "snake_case", from = "OutcomeFields")
 )]
 #[non_exhaustive]
 pub enum Outcome {
@@ -130,6 +130,53 @@ pub enum Outcome {
         /// That code.
         by: CouponCode,
     },
+}
+
+/// An [`Outcome`] as read from JSON: each variant a struct, so that an
+/// unknown field is refused with the outcomes that carry none too (serde
+/// ignores extra fields of a unit variant).
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+enum OutcomeFields {
+    Credited {},
+    Outranked { by: Method, affiliate: AffiliateId },
+    OutsideWindow {},
+    TooFast {},
+    AfterConversion {},
+    CodeUnknown {},
+    CodeExpired {},
+    CodeRevoked {},
+    CodeNotYetActive {},
+    OwnerNotInvolved {},
+    SelfReferral {},
+    Superseded { by: CouponCode },
+    BindingHeld { affiliate: AffiliateId },
+    BindingExpired {},
+    BindingBroken { by: CouponCode },
+}
+
+#[cfg(feature = "serde")]
+impl From<OutcomeFields> for Outcome {
+    fn from(f: OutcomeFields) -> Self {
+        match f {
+            OutcomeFields::Credited {} => Self::Credited,
+            OutcomeFields::Outranked { by, affiliate } => Self::Outranked { by, affiliate },
+            OutcomeFields::OutsideWindow {} => Self::OutsideWindow,
+            OutcomeFields::TooFast {} => Self::TooFast,
+            OutcomeFields::AfterConversion {} => Self::AfterConversion,
+            OutcomeFields::CodeUnknown {} => Self::CodeUnknown,
+            OutcomeFields::CodeExpired {} => Self::CodeExpired,
+            OutcomeFields::CodeRevoked {} => Self::CodeRevoked,
+            OutcomeFields::CodeNotYetActive {} => Self::CodeNotYetActive,
+            OutcomeFields::OwnerNotInvolved {} => Self::OwnerNotInvolved,
+            OutcomeFields::SelfReferral {} => Self::SelfReferral,
+            OutcomeFields::Superseded { by } => Self::Superseded { by },
+            OutcomeFields::BindingHeld { affiliate } => Self::BindingHeld { affiliate },
+            OutcomeFields::BindingExpired {} => Self::BindingExpired,
+            OutcomeFields::BindingBroken { by } => Self::BindingBroken { by },
+        }
+    }
 }
 
 /// One piece of evidence and its outcome.

@@ -101,8 +101,8 @@ impl TrackedLink {
     /// # Errors
     ///
     /// * [`LinkError::Malformed`] if `landing` is not an absolute URL;
-    /// * [`LinkError::Scheme`] if its scheme runs script in a browser
-    ///   (`javascript:`, `vbscript:`, `data:`, `file:`);
+    /// * [`LinkError::Scheme`] if a browser would run it as script or read
+    ///   it from disk (`javascript:`, `vbscript:`, `data:`, `file:`);
     /// * [`LinkError::Duplicate`] if `landing` already has one of the
     ///   parameters of `params`, which would make the link ambiguous.
     ///
@@ -153,7 +153,8 @@ impl TrackedLink {
     /// # Errors
     ///
     /// * [`LinkError::Malformed`] if `link` is not an absolute URL;
-    /// * [`LinkError::Scheme`] if its scheme runs script in a browser;
+    /// * [`LinkError::Scheme`] if a browser would run it as script or read
+    ///   it from disk;
     /// * [`LinkError::Missing`] if it has no affiliate parameter;
     /// * [`LinkError::Duplicate`] if one of the parameters of `params`
     ///   appears twice, even with the same value or empty;

@@ -24,7 +24,7 @@ pub enum ClickPick {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
     feature = "serde",
-    serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)
+    serde(tag = "kind", rename_all = "snake_case", from = "PriorityFields")
 )]
 pub enum Priority {
     /// A fixed order over the three methods: the first present wins.
@@ -47,6 +47,31 @@ pub enum Priority {
         /// The code owner's share, 0 to 10000 basis points.
         coupon_share: u16,
     },
+}
+
+/// A [`Priority`] as read from JSON: each variant a struct, so that an
+/// unknown field is refused with last and first touch too (serde ignores
+/// extra fields of a unit variant).
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum PriorityFields {
+    Order { order: [Method; 3] },
+    LastTouch {},
+    FirstTouch {},
+    Split { coupon_share: u16 },
+}
+
+#[cfg(feature = "serde")]
+impl From<PriorityFields> for Priority {
+    fn from(f: PriorityFields) -> Self {
+        match f {
+            PriorityFields::Order { order } => Self::Order { order },
+            PriorityFields::LastTouch {} => Self::LastTouch,
+            PriorityFields::FirstTouch {} => Self::FirstTouch,
+            PriorityFields::Split { coupon_share } => Self::Split { coupon_share },
+        }
+    }
 }
 
 /// How long a binding lasts.

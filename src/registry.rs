@@ -160,8 +160,10 @@ impl CodeLookup {
     }
 
     /// Answers the question from a code's history: the intervals of one
-    /// code, sorted by `valid_from`, not overlapping (at equal starts, in
-    /// either order). A helper for implementations of [`CodeRegistry`].
+    /// code, sorted by `valid_from`, not overlapping. At equal starts an
+    /// empty interval and a non-empty one may come in either order; two
+    /// empty ones must come in the order they were made. A helper for
+    /// implementations of [`CodeRegistry`].
     ///
     /// ```
     /// use attributor::{AffiliateId, CodeAssignment, CodeLookup, CouponCode};
@@ -185,13 +187,18 @@ impl CodeLookup {
         if let Some(a) = started.iter().rev().find(|a| a.is_active_at(at)) {
             return Self::Active(*a);
         }
-        // The latest: at equal starts an empty interval (revoked at its very
-        // start) is the earlier, whichever way the history sorted them; of
-        // equal keys `max_by_key` takes the last.
-        match started.iter().max_by_key(|a| (a.valid_from, !a.is_empty())) {
+        // At equal starts an empty interval (revoked at its very start) is
+        // the earlier, whichever way the history sorted them; of equal keys
+        // `max_by_key` takes the last and `min_by_key` the first, so two
+        // empty ones count in the order listed.
+        let order = |a: &&CodeAssignment| (a.valid_from, !a.is_empty());
+        match started.iter().max_by_key(order) {
             Some(a) if a.revoked => Self::Revoked(*a),
             Some(a) => Self::Expired(*a),
-            None => history.first().map_or(Self::Unknown, |a| Self::NotYetActive(*a)),
+            None => history
+                .iter()
+                .min_by_key(order)
+                .map_or(Self::Unknown, |a| Self::NotYetActive(*a)),
         }
     }
 }
@@ -211,9 +218,9 @@ impl CodeLookup {
 ///    those: [`CodeLookup::Revoked`] if it was revoked, else
 ///    [`CodeLookup::Expired`]. Of two that start at the same instant, an
 ///    empty one (`valid_until == valid_from`, revoked at its very start)
-///    is the earlier;
+///    is the earlier, and of two empty ones the one made first;
 /// 3. otherwise, when the code has assignments (all starting after `t`),
-///    [`CodeLookup::NotYetActive`] with the earliest;
+///    [`CodeLookup::NotYetActive`] with the earliest (in the same order);
 /// 4. otherwise [`CodeLookup::Unknown`].
 ///
 /// Codes are compared in canonical form, so a lookup never depends on how the

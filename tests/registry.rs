@@ -301,6 +301,43 @@ fn a_code_cancelled_at_its_start_and_given_again_then_ended_is_expired_however_i
 }
 
 #[test]
+fn from_history_answers_as_the_memory_registry_whichever_way_equal_starts_are_sorted() {
+    // Cancelled at its start, then given again at that instant.
+    let given_again = MemoryCodeRegistry::new();
+    given_again.assign(code("OOPS10"), A, day(5)).unwrap();
+    given_again.revoke(code("OOPS10"), day(5)).unwrap();
+    given_again
+        .insert(CodeAssignment::new(code("OOPS10"), B, day(5)).until(day(10)))
+        .unwrap();
+    // Cancelled at its start twice: two empty intervals, in the order made.
+    let cancelled_twice = MemoryCodeRegistry::new();
+    cancelled_twice.assign(code("OOPS10"), A, day(5)).unwrap();
+    cancelled_twice.revoke(code("OOPS10"), day(5)).unwrap();
+    cancelled_twice.assign(code("OOPS10"), B, day(5)).unwrap();
+    cancelled_twice.revoke(code("OOPS10"), day(5)).unwrap();
+
+    for t in [day(1), day(7), day(30)] {
+        let memory = given_again.lookup(&code("OOPS10"), t).unwrap();
+        let mut history = given_again.history(&code("OOPS10"));
+        assert_eq!(CodeLookup::from_history(&history, t), memory, "at {t}");
+        history.reverse(); // still sorted by valid_from
+        assert_eq!(CodeLookup::from_history(&history, t), memory, "reversed, at {t}");
+
+        let memory = cancelled_twice.lookup(&code("OOPS10"), t).unwrap();
+        let history = cancelled_twice.history(&code("OOPS10"));
+        assert_eq!(CodeLookup::from_history(&history, t), memory, "twice, at {t}");
+    }
+    assert!(matches!(
+        cancelled_twice.lookup(&code("OOPS10"), day(1)).unwrap(),
+        CodeLookup::NotYetActive(a) if a.affiliate == A
+    ));
+    assert!(matches!(
+        cancelled_twice.lookup(&code("OOPS10"), day(30)).unwrap(),
+        CodeLookup::Revoked(a) if a.affiliate == B
+    ));
+}
+
+#[test]
 fn a_code_cancelled_at_its_start_cannot_be_given_to_another_affiliate_backdated_around_that_instant() {
     let registry = MemoryCodeRegistry::new();
     registry.assign(code("OOPS10"), A, day(5)).unwrap();

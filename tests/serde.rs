@@ -155,7 +155,21 @@ fn a_misspelled_field_inside_a_tagged_part_is_refused_too() {
     policy["binding_lifetime"] = serde_json::json!({ "kind": "days", "days": 30, "day": 90 });
     let err = serde_json::from_value::<Policy>(policy).unwrap_err().to_string();
     // Adjacently tagged: serde names the field as an unexpected key.
-    assert!(err.contains(r#"string "day", expected "kind" or "days""#), "{err}");
+    assert!(
+        err.contains(r#"string "day", expected "kind" or "days""#),
+        "{err}"
+    );
+
+    let mut policy = serde_json::to_value(Policy::last_touch()).unwrap();
+    policy["priority"]["coupon_share"] = serde_json::json!(3_000);
+    let err = serde_json::from_value::<Policy>(policy).unwrap_err().to_string();
+    assert!(err.contains("unknown field `coupon_share`"), "{err}");
+
+    let outcome = serde_json::json!({ "outcome": "credited", "by": "click" });
+    let err = serde_json::from_value::<attributor::Outcome>(outcome)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `by`"), "{err}");
 
     let subject =
         serde_json::json!({ "kind": "click", "id": "c-1", "at": "2026-03-01T11:00:00Z", "customer": "x" });
@@ -174,5 +188,40 @@ fn a_misspelled_field_inside_a_tagged_part_is_refused_too() {
     let err = serde_json::from_value::<attributor::CodeLookup>(lookup)
         .unwrap_err()
         .to_string();
-    assert!(err.contains(r#"string "note", expected "status" or "assignment""#), "{err}");
+    assert!(
+        err.contains(r#"string "note", expected "status" or "assignment""#),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_decision_read_back_refuses_a_misspelled_field_at_every_level() {
+    let world = World::new(Policy::coupon_first());
+    world.code("MKBHD10", A);
+    let decision = world.attribute(&purchase("ORD-1", "shopper").code(code("MKBHD10")));
+    let json = serde_json::to_value(&decision).unwrap();
+    assert_eq!(
+        serde_json::from_value::<Decision>(json.clone()).unwrap(),
+        decision
+    );
+    for (path, field) in [
+        (vec![], "bindings"),
+        (vec!["credits", "0"], "shares"),
+        (vec!["considered", "0"], "afiliate"),
+    ] {
+        let mut bad = json.clone();
+        let mut at = &mut bad;
+        for step in &path {
+            at = match step.parse::<usize>() {
+                Ok(i) => &mut at[i],
+                Err(_) => &mut at[*step],
+            };
+        }
+        at[field] = serde_json::json!(1);
+        let err = serde_json::from_value::<Decision>(bad).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("unknown field `{field}`")),
+            "{path:?}: {err}"
+        );
+    }
 }
