@@ -301,26 +301,18 @@ fn an_if_involved_code_counts_only_with_its_owners_click() {
 }
 
 #[test]
-fn an_always_code_beats_a_click_under_click_first() {
-    let world = World::new(Policy::click_first());
-    world.assignment(CodeAssignment::new(code("VIP"), A, now() - days(365)).mode(CreditMode::Always));
-    world.click(B, "shopper", days(1));
-    let decision = world.attribute(&purchase("o1", "shopper").code(code("VIP")));
-    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
-    // The click's affiliate reads why a click-first program paid the code.
-    let why = "was outranked by the coupon of affiliate 1, an always-credit code";
-    assert!(decision.to_string().contains(why), "{decision}");
-}
-
-#[test]
-fn an_always_code_beats_an_earlier_click_under_first_touch_and_says_so() {
-    let world = World::new(Policy::first_touch());
-    world.assignment(CodeAssignment::new(code("VIP"), A, now() - days(365)).mode(CreditMode::Always));
-    world.click(B, "shopper", days(1));
-    let decision = world.attribute(&purchase("o1", "shopper").code(code("VIP")));
-    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
-    let why = "was outranked by the coupon of affiliate 1, an always-credit code";
-    assert!(decision.to_string().contains(why), "{decision}");
+fn an_always_code_beats_a_click_under_click_first_and_first_touch_and_says_so() {
+    for policy in [Policy::click_first(), Policy::first_touch()] {
+        let world = World::new(policy);
+        world.assignment(CodeAssignment::new(code("VIP"), A, now() - days(365)).mode(CreditMode::Always));
+        world.click(B, "shopper", days(1));
+        let decision = world.attribute(&purchase("o1", "shopper").code(code("VIP")));
+        assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+        // The click's affiliate reads why a program that puts this click
+        // first paid the code.
+        let why = "was outranked by the coupon of affiliate 1, an always-credit code";
+        assert!(decision.to_string().contains(why), "{decision}");
+    }
 }
 
 #[test]
