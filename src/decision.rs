@@ -263,13 +263,10 @@ impl Decision {
         let Subject::Click { at, .. } = subject else {
             return false;
         };
-        match self.policy.priority() {
-            Priority::Order { order } => {
-                let at = |m: Method| order.iter().position(|x| *x == m);
-                at(Method::Click) < at(Method::Coupon)
-            }
+        let priority = self.policy.priority();
+        match priority {
             Priority::FirstTouch => at < self.occurred_at,
-            Priority::LastTouch | Priority::Split { .. } => false,
+            _ => priority.puts_first(Method::Click, Method::Coupon) == Some(true),
         }
     }
 

@@ -49,6 +49,18 @@ pub enum Priority {
     },
 }
 
+impl Priority {
+    /// Whether a fixed order ranks `a` above `b`; `None` for the forms
+    /// without one.
+    pub(crate) fn puts_first(self, a: Method, b: Method) -> Option<bool> {
+        let Self::Order { order } = self else {
+            return None;
+        };
+        let at = |m: Method| order.iter().position(|x| *x == m);
+        Some(at(a) < at(b))
+    }
+}
+
 /// A [`Priority`] as read from JSON: each variant a struct, so that an
 /// unknown field is refused with last and first touch too (serde ignores
 /// extra fields of a unit variant).

@@ -456,13 +456,10 @@ fn choose(
     click: Option<&ClickEvidence>,
 ) -> Winner {
     let always = code.is_some_and(|c| c.mode == CreditMode::Always);
-    let binding_above_coupon = match policy.priority() {
-        Priority::Order { order } => {
-            let at = |m: Method| order.iter().position(|x| *x == m);
-            at(Method::Binding) < at(Method::Coupon)
-        }
-        _ => true,
-    };
+    let binding_above_coupon = policy
+        .priority()
+        .puts_first(Method::Binding, Method::Coupon)
+        .unwrap_or(true);
     if let Priority::Order { order } = policy.priority() {
         if always {
             return match (binding, code) {
