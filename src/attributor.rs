@@ -1,16 +1,15 @@
 //! The stores and the policy wired together.
 
-use chrono::{DateTime, Utc};
-
 use crate::binding::BindingStore;
-use crate::clicks::{ClickQuery, ClickStore};
+use crate::clicks::ClickStore;
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::error::AttributeError;
 use crate::ledger::Ledger;
-use crate::policy::{ClickPick, Policy, PolicySet};
-use crate::registry::{CodeLookup, CodeRegistry, CreditMode};
-use crate::resolve::{CodeEvidence, Evidence, judge_click, resolve};
+use crate::policy::{Policy, PolicySet};
+use crate::registry::CodeRegistry;
+use crate::resolve::Evidence;
+use crate::step::{Attribution, Step};
 
 /// The error of [`Attributor::attribute`] for these four stores.
 pub type AttributorError<R, C, B, L> = AttributeError<
@@ -104,33 +103,67 @@ where
     ///
     /// [`AttributeError`] naming the store that failed. Retrying is safe.
     pub fn attribute(&self, conversion: &Conversion) -> Result<Decision, AttributorError<R, C, B, L>> {
-        if let Some(recorded) = self.ledger.get(&conversion.id).map_err(AttributeError::Ledger)? {
-            // An earlier call may have failed between recording and binding.
-            if let Some(binding) = &recorded.binding {
-                self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
+        self.drive(&mut Attribution::new(
+            conversion,
+            self.policies.for_event(&conversion.event),
+        ))
+    }
+
+    /// Answers each step of `attribution` from the stores, until it is done.
+    fn drive(&self, attribution: &mut Attribution<'_>) -> Result<Decision, AttributorError<R, C, B, L>> {
+        loop {
+            match attribution.next() {
+                Step::Recorded(read) => {
+                    let recorded = self
+                        .ledger
+                        .get(read.conversion())
+                        .map_err(AttributeError::Ledger)?;
+                    read.answer(recorded);
+                }
+                Step::Code(read) => {
+                    let lookup = self
+                        .registry
+                        .lookup(read.code(), read.at())
+                        .map_err(AttributeError::Registry)?;
+                    read.answer(lookup);
+                }
+                Step::Click(read) => {
+                    let click = match read.customer() {
+                        Some(customer) => self.clicks.customer_click_evidence(customer, read.id()),
+                        None => self.clicks.click_evidence(read.id()),
+                    };
+                    read.answer(click.map_err(AttributeError::Clicks)?);
+                }
+                Step::Find(read) => {
+                    let click = self
+                        .clicks
+                        .find_evidence(read.query())
+                        .map_err(AttributeError::Clicks)?;
+                    read.answer(click);
+                }
+                Step::Binding(read) => {
+                    let binding = self
+                        .bindings
+                        .binding_before(read.customer(), read.before())
+                        .map_err(AttributeError::Bindings)?;
+                    read.answer(binding);
+                }
+                Step::Record(write) => {
+                    let earlier = self
+                        .ledger
+                        .record(write.decision())
+                        .map_err(AttributeError::Ledger)?;
+                    write.answer(earlier);
+                }
+                Step::Bind(write) => {
+                    self.bindings
+                        .bind(write.binding())
+                        .map_err(AttributeError::Bindings)?;
+                    write.answer();
+                }
+                Step::Done(decision) => return Ok(decision),
             }
-            return Ok(recorded);
         }
-        // The decision stays in the `Result` that `preview` wrote, and is
-        // returned in it, rather than moved out and back in: a `Decision`
-        // is close to a kilobyte.
-        let mut out = self.preview(conversion);
-        let Ok(decision) = &out else {
-            return out;
-        };
-        if let Some(earlier) = self.ledger.record(decision).map_err(AttributeError::Ledger)? {
-            // Another call recorded this conversion first (a concurrent
-            // retry): its decision stands, and its binding is the one to write.
-            out = Ok(earlier);
-        }
-        if let Ok(Decision {
-            binding: Some(binding),
-            ..
-        }) = &out
-        {
-            self.bindings.bind(binding).map_err(AttributeError::Bindings)?;
-        }
-        out
     }
 
     /// [`Attributor::attribute`] for each of `conversions` in turn, lazily:
@@ -206,13 +239,11 @@ where
     /// [`AttributeError`] naming the store that failed.
     pub fn preview(&self, conversion: &Conversion) -> Result<Decision, AttributorError<R, C, B, L>> {
         let policy = self.policies.for_event(&conversion.event);
-        let mut evidence = Evidence::new();
-        self.gather_into(conversion, policy, &mut evidence)?;
-        Ok(resolve(conversion, &evidence, policy))
+        self.drive(&mut Attribution::preview(conversion, policy))
     }
 
     /// Reads the evidence for `conversion` under `policy`, without deciding
-    /// or writing anything:
+    /// or writing anything: what [`Attribution`] asks for, namely
     ///
     /// * each distinct entered code, looked up at the conversion's time;
     /// * the click named by the conversion's click id;
@@ -233,88 +264,9 @@ where
         conversion: &Conversion,
         policy: &Policy,
     ) -> Result<Evidence, AttributorError<R, C, B, L>> {
-        let mut evidence = Evidence::new();
-        self.gather_into(conversion, policy, &mut evidence)?;
-        Ok(evidence)
-    }
-
-    /// [`Attributor::gather`] into `evidence`, which starts empty: the
-    /// attribute path's evidence stays where it was made.
-    fn gather_into(
-        &self,
-        conversion: &Conversion,
-        policy: &Policy,
-        evidence: &mut Evidence,
-    ) -> Result<(), AttributorError<R, C, B, L>> {
-        let t = conversion.occurred_at;
-        for (i, code) in conversion.codes.iter().enumerate() {
-            if conversion.codes.iter().take(i).any(|c| c == code) {
-                continue;
-            }
-            let lookup = self.registry.lookup(code, t).map_err(AttributeError::Registry)?;
-            evidence.codes.push(CodeEvidence { code: *code, lookup });
-        }
-        if let Some(id) = &conversion.click {
-            let click = match &conversion.customer {
-                Some(customer) => self.clicks.customer_click_evidence(customer, id),
-                None => self.clicks.click_evidence(id),
-            };
-            if let Some(click) = click.map_err(AttributeError::Clicks)? {
-                evidence.clicks.push(click);
-            }
-        }
-        if let Some(customer) = conversion.customer {
-            let from = earlier(t, policy.get_click_window());
-            let to = if policy.get_min_click_age().is_zero() {
-                later(t, policy.get_clock_skew())
-            } else {
-                earlier(t, policy.get_min_click_age())
-            };
-            let mut query = ClickQuery {
-                customer,
-                from,
-                to,
-                pick: policy.get_click_pick(),
-                affiliate: None,
-                // The customer's own clicks are self-referral: they must not
-                // hide another affiliate's click.
-                exclude: conversion.customer_affiliate,
-            };
-            self.push_click(evidence, &query)?;
-            for code in &conversion.codes {
-                let owner = match evidence.codes.iter().find(|e| e.code == *code).map(|e| e.lookup) {
-                    Some(CodeLookup::Active(a)) if a.mode == CreditMode::IfInvolved => a.affiliate,
-                    _ => continue,
-                };
-                let involved = evidence
-                    .clicks
-                    .iter()
-                    .any(|c| c.affiliate == owner && judge_click(conversion, c, policy).is_none());
-                if !involved {
-                    query.pick = ClickPick::Last;
-                    query.affiliate = Some(owner);
-                    self.push_click(evidence, &query)?;
-                }
-            }
-            evidence.binding = self
-                .bindings
-                .binding_before(&customer, t)
-                .map_err(AttributeError::Bindings)?;
-        }
-        Ok(())
-    }
-
-    fn push_click(
-        &self,
-        evidence: &mut Evidence,
-        query: &ClickQuery,
-    ) -> Result<(), AttributorError<R, C, B, L>> {
-        if let Some(click) = self.clicks.find_evidence(query).map_err(AttributeError::Clicks)? {
-            if !evidence.clicks.contains(&click) {
-                evidence.clicks.push(click);
-            }
-        }
-        Ok(())
+        let mut attribution = Attribution::preview(conversion, policy);
+        self.drive(&mut attribution)?;
+        Ok(attribution.into_evidence())
     }
 
     /// The policies.
@@ -341,18 +293,6 @@ where
     pub fn ledger(&self) -> &L {
         &self.ledger
     }
-}
-
-fn earlier(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
-    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-fn later(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
-    // No skew is the default: skip chrono's calendar arithmetic for it.
-    if d.is_zero() {
-        return t;
-    }
-    t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// How many conversions [`Attributor::attribute_all`] announces to the

@@ -29,6 +29,25 @@ pub struct ClickQuery {
     pub exclude: Option<AffiliateId>,
 }
 
+impl ClickQuery {
+    /// The latest click of `customer` on `owner`'s links in `[from, to]`.
+    pub(crate) fn owner(
+        customer: CustomerId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        owner: AffiliateId,
+    ) -> Self {
+        Self {
+            customer,
+            from,
+            to,
+            pick: ClickPick::Last,
+            affiliate: Some(owner),
+            exclude: None,
+        }
+    }
+}
+
 /// Where clicks are kept.
 ///
 /// # Contract

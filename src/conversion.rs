@@ -573,6 +573,16 @@ impl Conversion {
         self.currency = Some(currency);
         self
     }
+
+    /// The entered codes, each once (a code entered twice counts where it
+    /// was first entered), in entry order, with their index in `codes`.
+    pub(crate) fn distinct_codes(&self) -> impl Iterator<Item = (usize, &CouponCode)> {
+        let codes = &self.codes;
+        codes
+            .iter()
+            .enumerate()
+            .filter(move |(i, code)| !codes.iter().take(*i).any(|earlier| earlier == *code))
+    }
 }
 
 /// The five sub ids of a tracked link, `sub1` to `sub5`.

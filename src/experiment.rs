@@ -19,8 +19,9 @@ use crate::error::{AttributeError, ExperimentError, OptionsError};
 use crate::ids::{AffiliateId, ConversionId, Label};
 use crate::ledger::Ledger;
 use crate::memory::MemoryBindingStore;
-use crate::policy::{ClickPick, PolicySet};
+use crate::policy::PolicySet;
 use crate::registry::{CodeLookup, CodeRegistry};
+use crate::time::earlier;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -586,15 +587,10 @@ where
         conversion: &Conversion,
     ) -> Result<SmallVec<[(CouponCode, AffiliateId, bool); 2]>, ExperimentError<R::Error, C::Error>> {
         let t = conversion.occurred_at;
-        let from = t
-            .checked_sub_signed(self.options.leak_click_window)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let from = earlier(t, self.options.leak_click_window);
         let mut carried = None;
         let mut uses = SmallVec::new();
-        for (i, code) in conversion.codes.iter().enumerate() {
-            if conversion.codes.iter().take(i).any(|c| c == code) {
-                continue;
-            }
+        for (_, code) in conversion.distinct_codes() {
             let owner = match self.registry.lookup(code, t).map_err(ExperimentError::Registry)? {
                 CodeLookup::Active(a) => a.affiliate,
                 _ => continue,
@@ -612,14 +608,7 @@ where
                 || match conversion.customer {
                     Some(customer) => self
                         .clicks
-                        .find(&ClickQuery {
-                            customer,
-                            from,
-                            to: t,
-                            pick: ClickPick::Last,
-                            affiliate: Some(owner),
-                            exclude: None,
-                        })
+                        .find(&ClickQuery::owner(customer, from, t, owner))
                         .map_err(ExperimentError::Clicks)?
                         .is_some(),
                     None => false,

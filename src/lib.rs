@@ -238,8 +238,10 @@ mod policy;
 mod postback;
 mod registry;
 mod resolve;
+mod step;
 #[cfg(feature = "proptest")]
 pub mod strategies;
+mod time;
 
 pub use attributor::{AttributeAll, Attributor, AttributorError};
 pub use binding::{Binding, BindingStore};
@@ -272,6 +274,9 @@ pub use postback::{
 };
 pub use registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
 pub use resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
+pub use step::{
+    Attribution, BindWrite, BindingRead, ClickRead, CodeRead, FindRead, LedgerRead, RecordWrite, Step,
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -264,10 +264,7 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
     // Codes, in entry order, each once: the first valid one counts.
     let mut chosen_code: Option<CodeAssignment> = None;
     let mut chosen_entered: Option<CouponCode> = None;
-    for (i, code) in conversion.codes.iter().enumerate() {
-        if conversion.codes.iter().take(i).any(|earlier| earlier == code) {
-            continue;
-        }
+    for (_, code) in conversion.distinct_codes() {
         let lookup = evidence
             .codes
             .iter()

@@ -66,6 +66,7 @@ use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label};
 use crate::policy::{BindingLifetime, ClickPick, Policy, PolicySet};
 use crate::registry::{CodeAssignment, CodeLookup, CreditMode};
 use crate::resolve::{ClickEvidence, CodeEvidence, Evidence};
+use crate::time::{earlier, later};
 
 /// The affiliates drawn are `1..=AFFILIATES`.
 pub const AFFILIATES: u64 = 6;
@@ -130,16 +131,6 @@ pub fn epoch() -> DateTime<Utc> {
 
 fn seconds(s: i64) -> TimeDelta {
     TimeDelta::try_seconds(s).unwrap_or(TimeDelta::zero())
-}
-
-/// `t - d`, saturating at the earliest instant.
-fn before(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
-    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// `t + d`, saturating at the latest instant.
-fn after(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
-    t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 fn click_id(n: usize) -> Option<ClickId> {
@@ -460,14 +451,14 @@ pub fn lookup_at(code: CouponCode, at: DateTime<Utc>) -> impl Strategy<Value = C
         option::of(1i64..=400 * 86_400),
     )
         .prop_map(move |(affiliate, mode, back, ahead)| {
-            let mut a = CodeAssignment::new(code, affiliate, before(at, back)).mode(mode);
-            a.valid_until = ahead.map(|s| after(at, seconds(s)));
+            let mut a = CodeAssignment::new(code, affiliate, earlier(at, back)).mode(mode);
+            a.valid_until = ahead.map(|s| later(at, seconds(s)));
             CodeLookup::Active(a)
         });
     let ended = (affiliate(), hours(400 * 24), 1i64..=90 * 24, any::<bool>()).prop_map(
         move |(affiliate, back, len, revoked)| {
-            let until = before(at, back);
-            let a = CodeAssignment::new(code, affiliate, before(until, TimeDelta::hours(len))).until(until);
+            let until = earlier(at, back);
+            let a = CodeAssignment::new(code, affiliate, earlier(until, TimeDelta::hours(len))).until(until);
             if revoked {
                 CodeLookup::Revoked(a.revoked())
             } else {
@@ -476,7 +467,7 @@ pub fn lookup_at(code: CouponCode, at: DateTime<Utc>) -> impl Strategy<Value = C
         },
     );
     let later = (affiliate(), 1i64..=90 * 86_400).prop_map(move |(affiliate, s)| {
-        CodeLookup::NotYetActive(CodeAssignment::new(code, affiliate, after(at, seconds(s))))
+        CodeLookup::NotYetActive(CodeAssignment::new(code, affiliate, later(at, seconds(s))))
     });
     prop_oneof![
         6 => active,
@@ -538,7 +529,7 @@ pub fn case() -> impl Strategy<Value = (Conversion, Evidence)> {
                     evidence.clicks.push(ClickEvidence {
                         id,
                         affiliate,
-                        clicked_at: before(t, age),
+                        clicked_at: earlier(t, age),
                     });
                 }
             }
@@ -546,12 +537,12 @@ pub fn case() -> impl Strategy<Value = (Conversion, Evidence)> {
             if let (Some((affiliate, back, lifetime, event)), Some(customer), Some(by)) =
                 (binding, conversion.customer, bound_by)
             {
-                let bound_at = before(t, seconds(back));
+                let bound_at = earlier(t, seconds(back));
                 evidence.binding = Some(Binding {
                     customer,
                     affiliate,
                     bound_at,
-                    expires_at: lifetime.map(|s| after(bound_at, seconds(s))),
+                    expires_at: lifetime.map(|s| later(bound_at, seconds(s))),
                     event,
                     conversion: by,
                 });

@@ -1,0 +1,605 @@
+//! One conversion's attribution as a sans-IO state machine: what to read,
+//! what to write, and in which order, with the reading and writing left to
+//! whoever drives it.
+
+use chrono::{DateTime, Utc};
+
+use crate::binding::Binding;
+use crate::clicks::ClickQuery;
+use crate::code::CouponCode;
+use crate::conversion::Conversion;
+use crate::decision::Decision;
+use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
+use crate::policy::Policy;
+use crate::registry::{CodeLookup, CreditMode};
+use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, judge_click, resolve};
+use crate::time::{earlier, later};
+
+/// One conversion's attribution, step by step, without IO.
+///
+/// It holds the order in which a conversion is attributed, and the rules for
+/// what is read about it, in one place for every backend: the
+/// [`Attributor`](crate::Attributor) drives it over the synchronous store
+/// traits, the PostgreSQL backend over one statement that reads everything
+/// at once, and you can drive it over your own asynchronous stores. Each
+/// call to [`Attribution::next`] returns the next [`Step`]: a question to
+/// answer from a store, or the decision. The steps come in this order:
+///
+/// 1. [`Step::Recorded`]: the decision the ledger holds for the conversion's
+///    id. If there is one, it is the answer; the machine then asks to write
+///    its binding again, if it has one ([`Step::Bind`]), in case an earlier
+///    call failed between recording and binding, and is done.
+/// 2. The evidence: [`Step::Code`] for each distinct entered code, in entry
+///    order, looked up at the conversion's time; [`Step::Click`] for the
+///    click the conversion names; [`Step::Find`] for the customer's first or
+///    last qualifying click ([`Attribution::click_query`]), then, for each
+///    active [`CreditMode::IfInvolved`] code whose owner has no qualifying
+///    click among those, that owner's latest one
+///    ([`Attribution::owner_query`]); [`Step::Binding`] for the customer's
+///    latest binding made before the conversion. A conversion without a
+///    customer asks for neither clicks by query nor a binding.
+/// 3. The decision, by [`resolve`], under the policy given.
+/// 4. [`Step::Record`]: record it, insert-if-absent. If another decision was
+///    recorded first (a concurrent retry), that one stands.
+/// 5. [`Step::Bind`]: write the recorded decision's binding, if any.
+/// 6. [`Step::Done`] with the decision.
+///
+/// A backend that records a decision and writes its binding in one
+/// transaction says so with [`Attribution::records_bindings`]; the machine
+/// then never asks for step 5, nor to write a recorded binding again.
+/// [`Attribution::preview`] skips the ledger and the writes. Every step
+/// answers a question the machine asked, through the value the step holds,
+/// so an answer cannot go to the wrong question. Asked for its next step
+/// after [`Step::Done`], a machine begins again, as a second call of
+/// [`Attributor::attribute`](crate::Attributor::attribute) would.
+///
+/// A backend that reads in batches can learn every read up front:
+/// [`Attribution::codes`], [`Attribution::click`],
+/// [`Attribution::click_query`], [`Attribution::owner_query`] for any
+/// owner, and [`Attribution::binding_before`] depend on the conversion and
+/// the policy alone, and the steps ask exactly those.
+///
+/// ```
+/// use attributor::{AffiliateId, Attribution, CodeAssignment, CodeLookup, Conversion, CouponCode,
+///     EventKind, Policy, Step};
+/// use chrono::{TimeZone, Utc};
+///
+/// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+/// let code = CouponCode::parse("MKBHD10")?;
+/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at).code(code);
+/// let policy = Policy::coupon_first();
+///
+/// let mut attribution = Attribution::new(&order, &policy);
+/// let decision = loop {
+///     match attribution.next() {
+///         Step::Recorded(read) => read.answer(None), // nothing recorded yet
+///         Step::Code(read) => {
+///             let owner = CodeAssignment::new(*read.code(), AffiliateId::new(7), at);
+///             read.answer(CodeLookup::Active(owner));
+///         }
+///         Step::Click(read) => read.answer(None),
+///         Step::Find(read) => read.answer(None),
+///         Step::Binding(read) => read.answer(None),
+///         Step::Record(write) => write.answer(None), // recorded: no earlier decision
+///         Step::Bind(write) => write.answer(),
+///         Step::Done(decision) => break decision,
+///     }
+/// };
+/// assert_eq!(decision.primary(), Some(AffiliateId::new(7)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Attribution<'a> {
+    conversion: &'a Conversion,
+    policy: &'a Policy,
+    preview: bool,
+    atomic: bool,
+    state: State,
+    evidence: Evidence,
+    decision: Option<Decision>,
+}
+
+/// Where a machine is. The decision is kept beside it, so that moving from
+/// one state to the next never copies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Ledger,
+    /// The next entered code to look up, by index.
+    Code(usize),
+    Click,
+    Query,
+    /// The next entered code whose owner may need a click read, by index.
+    Owner(usize),
+    Binding,
+    Decide,
+    Record,
+    Bind,
+    Done,
+}
+
+/// What an [`Attribution`] needs next.
+///
+/// Each question holds the machine until it is answered; answering it moves
+/// the machine on. Dropping a question unanswered leaves the machine where
+/// it was, and it asks again.
+#[derive(Debug)]
+// The decision is handed out once, by value: boxing it would allocate.
+#[allow(clippy::large_enum_variant)]
+pub enum Step<'m, 'a> {
+    /// Read the ledger.
+    Recorded(LedgerRead<'m, 'a>),
+    /// Look up an entered code.
+    Code(CodeRead<'m, 'a>),
+    /// Read the click the conversion names.
+    Click(ClickRead<'m, 'a>),
+    /// Find a customer's first or last click.
+    Find(FindRead<'m, 'a>),
+    /// Read the customer's latest binding before the conversion.
+    Binding(BindingRead<'m, 'a>),
+    /// Record the decision.
+    Record(RecordWrite<'m>),
+    /// Write a recorded decision's binding.
+    Bind(BindWrite<'m>),
+    /// The decision: recorded, found recorded, or previewed.
+    Done(Decision),
+}
+
+impl<'a> Attribution<'a> {
+    /// The attribution of `conversion` under `policy` (for a
+    /// [`PolicySet`](crate::PolicySet), the policy
+    /// [`for_event`](crate::PolicySet::for_event) of the conversion's
+    /// event), starting with the ledger.
+    pub fn new(conversion: &'a Conversion, policy: &'a Policy) -> Self {
+        Self {
+            conversion,
+            policy,
+            preview: false,
+            atomic: false,
+            state: State::Ledger,
+            evidence: Evidence::new(),
+            decision: None,
+        }
+    }
+
+    /// A dry run: the evidence and the decision, without the ledger and
+    /// without writes, as [`Attributor::preview`](crate::Attributor::preview)
+    /// does.
+    pub fn preview(conversion: &'a Conversion, policy: &'a Policy) -> Self {
+        Self {
+            preview: true,
+            state: State::Code(0),
+            ..Self::new(conversion, policy)
+        }
+    }
+
+    /// Tells the machine that the backend writes a decision's binding in
+    /// the same transaction that records it: no [`Step::Bind`] follows.
+    pub fn records_bindings(mut self, atomic: bool) -> Self {
+        self.atomic = atomic;
+        self
+    }
+
+    /// The conversion.
+    pub fn conversion(&self) -> &'a Conversion {
+        self.conversion
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &'a Policy {
+        self.policy
+    }
+
+    /// The evidence gathered so far.
+    pub fn evidence(&self) -> &Evidence {
+        &self.evidence
+    }
+
+    /// The evidence gathered, taken out of the machine.
+    pub fn into_evidence(self) -> Evidence {
+        self.evidence
+    }
+
+    /// Whether the machine reads the ledger first (not in a preview).
+    pub fn reads_ledger(&self) -> bool {
+        !self.preview
+    }
+
+    /// The instant the codes are looked up at, and bindings are made
+    /// before: the conversion's time.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.conversion.occurred_at
+    }
+
+    /// The entered codes to look up: each distinct code once, in entry
+    /// order.
+    pub fn codes(&self) -> impl Iterator<Item = &'a CouponCode> + 'a {
+        self.conversion.distinct_codes().map(|(_, code)| code)
+    }
+
+    /// The click the conversion names, and its customer, which the click
+    /// probably belongs to (a hint: see
+    /// [`ClickStore::customer_click_evidence`](crate::ClickStore::customer_click_evidence)).
+    pub fn click(&self) -> Option<(&'a ClickId, Option<&'a CustomerId>)> {
+        let conversion = self.conversion;
+        conversion
+            .click
+            .as_ref()
+            .map(|id| (id, conversion.customer.as_ref()))
+    }
+
+    /// The question for the customer's first or last click (as the policy
+    /// picks) in `[t - window, t + skew]`, or, when a minimum click age is
+    /// set, in `[t - window, t - minimum]`, leaving out the clicks of the
+    /// customer's own affiliate account
+    /// ([`Conversion::customer_affiliate`]), which are self-referral and
+    /// must not hide another affiliate's click. `None` without a customer.
+    pub fn click_query(&self) -> Option<ClickQuery> {
+        let customer = self.conversion.customer?;
+        let (t, policy) = (self.conversion.occurred_at, self.policy);
+        let to = if policy.get_min_click_age().is_zero() {
+            later(t, policy.get_clock_skew())
+        } else {
+            earlier(t, policy.get_min_click_age())
+        };
+        Some(ClickQuery {
+            customer,
+            from: earlier(t, policy.get_click_window()),
+            to,
+            pick: policy.get_click_pick(),
+            affiliate: None,
+            exclude: self.conversion.customer_affiliate,
+        })
+    }
+
+    /// The question for `owner`'s latest click in the range of
+    /// [`Attribution::click_query`]: asked for the owner of an active
+    /// [`CreditMode::IfInvolved`] code who has no qualifying click among the
+    /// evidence. `None` without a customer.
+    pub fn owner_query(&self, owner: AffiliateId) -> Option<ClickQuery> {
+        self.click_query().map(|query| ClickQuery {
+            exclude: query.exclude,
+            ..ClickQuery::owner(query.customer, query.from, query.to, owner)
+        })
+    }
+
+    /// The customer's latest binding made strictly before this instant is
+    /// asked for: the customer and the instant. `None` without a customer.
+    pub fn binding_before(&self) -> Option<(&'a CustomerId, DateTime<Utc>)> {
+        let conversion = self.conversion;
+        conversion.customer.as_ref().map(|c| (c, conversion.occurred_at))
+    }
+
+    /// The next step. See [`Attribution`] for their order.
+    #[allow(clippy::should_implement_trait)] // a step borrows the machine: not an iterator
+    pub fn next(&mut self) -> Step<'_, 'a> {
+        loop {
+            match self.state {
+                State::Ledger => return Step::Recorded(LedgerRead { m: self }),
+                State::Code(from) => match self.conversion.distinct_codes().find(|(i, _)| *i >= from) {
+                    Some((i, code)) => {
+                        self.state = State::Code(i);
+                        return Step::Code(CodeRead { m: self, code });
+                    }
+                    None => self.state = State::Click,
+                },
+                State::Click => match self.click() {
+                    Some((id, customer)) => {
+                        return Step::Click(ClickRead {
+                            m: self,
+                            id,
+                            customer,
+                        });
+                    }
+                    None => self.state = State::Query,
+                },
+                State::Query => match self.click_query() {
+                    Some(query) => return Step::Find(FindRead { m: self, query }),
+                    None => self.state = State::Binding,
+                },
+                State::Owner(from) => match self.next_owner(from) {
+                    Some((i, query)) => {
+                        self.state = State::Owner(i);
+                        return Step::Find(FindRead { m: self, query });
+                    }
+                    None => self.state = State::Binding,
+                },
+                State::Binding => match self.binding_before() {
+                    Some((customer, before)) => {
+                        return Step::Binding(BindingRead {
+                            m: self,
+                            customer,
+                            before,
+                        });
+                    }
+                    None => self.state = State::Decide,
+                },
+                State::Decide => {
+                    self.decision = Some(resolve(self.conversion, &self.evidence, self.policy));
+                    self.state = if self.preview { State::Done } else { State::Record };
+                }
+                State::Record | State::Bind if self.decision.is_none() => self.state = State::Decide,
+                State::Bind if self.decision.as_ref().is_some_and(|d| d.binding.is_none()) => {
+                    self.state = State::Done;
+                }
+                State::Record | State::Bind => return self.write(),
+                State::Done => match self.decision.take() {
+                    Some(decision) => {
+                        self.restart();
+                        return Step::Done(decision);
+                    }
+                    None => self.state = State::Decide,
+                },
+            }
+        }
+    }
+
+    /// Back to the first step, with no evidence: where a machine goes once
+    /// it has handed out its decision.
+    fn restart(&mut self) {
+        self.evidence = Evidence::new();
+        self.state = if self.preview {
+            State::Code(0)
+        } else {
+            State::Ledger
+        };
+    }
+
+    /// The write the machine is at: [`Step::Record`] or [`Step::Bind`].
+    /// `next` calls it with a decision, and for a binding write with a
+    /// decision that binds.
+    fn write(&mut self) -> Step<'_, 'a> {
+        let Self {
+            conversion,
+            policy,
+            atomic,
+            state,
+            evidence,
+            decision,
+            ..
+        } = self;
+        match (*state == State::Record, decision) {
+            (true, Some(decision)) => Step::Record(RecordWrite {
+                state,
+                atomic: *atomic,
+                decision,
+            }),
+            (
+                false,
+                Some(Decision {
+                    binding: Some(binding),
+                    ..
+                }),
+            ) => Step::Bind(BindWrite { state, binding }),
+            // Not reached (see above); a fresh decision rather than a panic.
+            _ => {
+                *state = State::Done;
+                Step::Done(resolve(conversion, evidence, policy))
+            }
+        }
+    }
+
+    /// The first entered code, from index `from` on, whose owner needs a
+    /// click read, and the question for it: an active `IfInvolved` code
+    /// whose owner has no qualifying click among the evidence and was not
+    /// asked about for an earlier code.
+    fn next_owner(&self, from: usize) -> Option<(usize, ClickQuery)> {
+        let conversion = self.conversion;
+        let owner_of = |code: &CouponCode| match self.evidence.codes.iter().find(|e| e.code == *code) {
+            Some(CodeEvidence {
+                lookup: CodeLookup::Active(a),
+                ..
+            }) if a.mode == CreditMode::IfInvolved => Some(a.affiliate),
+            _ => None,
+        };
+        let mut codes = conversion.distinct_codes();
+        codes.find_map(|(i, code)| {
+            let owner = owner_of(code).filter(|_| i >= from)?;
+            let involved = self
+                .evidence
+                .clicks
+                .iter()
+                .any(|c| c.affiliate == owner && judge_click(conversion, c, self.policy).is_none());
+            let asked = conversion
+                .distinct_codes()
+                .take_while(|(j, _)| *j < i)
+                .any(|(_, earlier)| owner_of(earlier) == Some(owner));
+            if involved || asked {
+                return None;
+            }
+            Some((i, self.owner_query(owner)?))
+        })
+    }
+
+    /// Adds a click to the evidence, unless it is there already.
+    fn add_click(&mut self, click: Option<ClickEvidence>) {
+        if let Some(click) = click {
+            if !self.evidence.clicks.contains(&click) {
+                self.evidence.clicks.push(click);
+            }
+        }
+    }
+}
+
+/// [`Step::Recorded`]: read the decision recorded for a conversion id.
+#[derive(Debug)]
+pub struct LedgerRead<'m, 'a> {
+    m: &'m mut Attribution<'a>,
+}
+
+impl<'a> LedgerRead<'_, 'a> {
+    /// The conversion id to read.
+    pub fn conversion(&self) -> &'a ConversionId {
+        &self.m.conversion.id
+    }
+
+    /// The decision the ledger holds for it, if any.
+    pub fn answer(self, recorded: Option<Decision>) {
+        let m = self.m;
+        match recorded {
+            Some(decision) => {
+                let rebind = !m.atomic && decision.binding.is_some();
+                m.decision = Some(decision);
+                m.state = if rebind { State::Bind } else { State::Done };
+            }
+            None => m.state = State::Code(0),
+        }
+    }
+}
+
+/// [`Step::Code`]: look up an entered code at the conversion's time.
+#[derive(Debug)]
+pub struct CodeRead<'m, 'a> {
+    m: &'m mut Attribution<'a>,
+    code: &'a CouponCode,
+}
+
+impl<'a> CodeRead<'_, 'a> {
+    /// The code.
+    pub fn code(&self) -> &'a CouponCode {
+        self.code
+    }
+
+    /// The instant to look it up at.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.m.conversion.occurred_at
+    }
+
+    /// What the registry answered.
+    pub fn answer(self, lookup: CodeLookup) {
+        let m = self.m;
+        m.evidence.codes.push(CodeEvidence {
+            code: *self.code,
+            lookup,
+        });
+        if let State::Code(i) = m.state {
+            m.state = State::Code(i + 1);
+        }
+    }
+}
+
+/// [`Step::Click`]: read the click the conversion names.
+#[derive(Debug)]
+pub struct ClickRead<'m, 'a> {
+    m: &'m mut Attribution<'a>,
+    id: &'a ClickId,
+    customer: Option<&'a CustomerId>,
+}
+
+impl<'a> ClickRead<'_, 'a> {
+    /// The click's id.
+    pub fn id(&self) -> &'a ClickId {
+        self.id
+    }
+
+    /// The conversion's customer, whose click it probably is: a hint.
+    pub fn customer(&self) -> Option<&'a CustomerId> {
+        self.customer
+    }
+
+    /// The click with that id, if any.
+    pub fn answer(self, click: Option<ClickEvidence>) {
+        self.m.add_click(click);
+        self.m.state = State::Query;
+    }
+}
+
+/// [`Step::Find`]: find a customer's first or last click, as
+/// [`ClickStore::find_evidence`](crate::ClickStore::find_evidence) does.
+#[derive(Debug)]
+pub struct FindRead<'m, 'a> {
+    m: &'m mut Attribution<'a>,
+    query: ClickQuery,
+}
+
+impl FindRead<'_, '_> {
+    /// The question: [`Attribution::click_query`], or
+    /// [`Attribution::owner_query`] for an owner.
+    pub fn query(&self) -> &ClickQuery {
+        &self.query
+    }
+
+    /// The click found, if any.
+    pub fn answer(self, click: Option<ClickEvidence>) {
+        let m = self.m;
+        m.add_click(click);
+        m.state = match m.state {
+            State::Owner(i) => State::Owner(i + 1),
+            _ => State::Owner(0),
+        };
+    }
+}
+
+/// [`Step::Binding`]: read a customer's latest binding made strictly before
+/// an instant.
+#[derive(Debug)]
+pub struct BindingRead<'m, 'a> {
+    m: &'m mut Attribution<'a>,
+    customer: &'a CustomerId,
+    before: DateTime<Utc>,
+}
+
+impl<'a> BindingRead<'_, 'a> {
+    /// The customer.
+    pub fn customer(&self) -> &'a CustomerId {
+        self.customer
+    }
+
+    /// The instant the binding was made strictly before.
+    pub fn before(&self) -> DateTime<Utc> {
+        self.before
+    }
+
+    /// The binding, if any.
+    pub fn answer(self, binding: Option<Binding>) {
+        self.m.evidence.binding = binding;
+        self.m.state = State::Decide;
+    }
+}
+
+/// [`Step::Record`]: record the decision, insert-if-absent.
+#[derive(Debug)]
+pub struct RecordWrite<'m> {
+    state: &'m mut State,
+    atomic: bool,
+    decision: &'m mut Decision,
+}
+
+impl RecordWrite<'_> {
+    /// The decision to record.
+    pub fn decision(&self) -> &Decision {
+        self.decision
+    }
+
+    /// `None` when the decision was recorded; the decision recorded before,
+    /// when there was one: it stands instead.
+    pub fn answer(self, earlier: Option<Decision>) {
+        if let Some(earlier) = earlier {
+            *self.decision = earlier;
+        }
+        *self.state = if !self.atomic && self.decision.binding.is_some() {
+            State::Bind
+        } else {
+            State::Done
+        };
+    }
+}
+
+/// [`Step::Bind`]: write the recorded decision's binding (writing one again
+/// is idempotent, the [`BindingStore`](crate::BindingStore) contract).
+#[derive(Debug)]
+pub struct BindWrite<'m> {
+    state: &'m mut State,
+    binding: &'m Binding,
+}
+
+impl BindWrite<'_> {
+    /// The binding to write.
+    pub fn binding(&self) -> &Binding {
+        self.binding
+    }
+
+    /// It was written.
+    pub fn answer(self) {
+        *self.state = State::Done;
+    }
+}
