@@ -27,7 +27,7 @@ pub type AttributorError<R, C, B, L> = AttributeError<
 ///    decision unchanged, even if the stores changed since, after writing
 ///    its binding again, if it has one;
 /// 2. **gather** the evidence ([`Attributor::gather`]);
-/// 3. **resolve** it under the event's policy ([`resolve`]);
+/// 3. **resolve** it under the event's policy ([`resolve`](crate::resolve));
 /// 4. **record** the decision in the ledger, insert-if-absent;
 /// 5. **write the binding** the recorded decision names, if any.
 ///

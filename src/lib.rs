@@ -238,6 +238,7 @@ mod policy;
 mod postback;
 mod registry;
 mod resolve;
+mod rules;
 mod step;
 #[cfg(feature = "proptest")]
 pub mod strategies;
@@ -272,7 +273,10 @@ pub use postback::{
     PostbackTemplate, PostbackVerifier, SIGNATURE_HEADER, SIGNATURE_PARAM, SIGNED_AT_PARAM, SignatureError,
     TIMESTAMP_HEADER, TemplateError,
 };
-pub use registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
+pub use registry::{
+    CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CreditMode, ImportConflict, ImportMode,
+    ImportOptions, ImportReport, ImportRow,
+};
 pub use resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
 pub use step::{
     Attribution, BindWrite, BindingRead, ClickRead, CodeRead, FindRead, LedgerRead, RecordWrite, Step,

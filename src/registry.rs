@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::code::CouponCode;
 use crate::conversion::Conversion;
+use crate::error::{CodeError, RegistryError};
 use crate::ids::{AffiliateId, Label};
 
 /// How a code's owner is credited when the code is used.
@@ -269,3 +270,208 @@ macro_rules! forward_code_registry {
 }
 
 forward_code_registry!(&T, Box<T>, std::sync::Arc<T>);
+
+/// One row of a bulk [`MemoryCodeRegistry::import`](crate::MemoryCodeRegistry::import): a code as the other
+/// platform spelled it, and its assignment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct ImportRow {
+    /// The code as exported, before normalisation.
+    pub code: String,
+    /// The owner.
+    pub affiliate: AffiliateId,
+    /// The first instant of ownership.
+    pub valid_from: DateTime<Utc>,
+    /// The end of ownership (exclusive), if any.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// The credit mode.
+    pub mode: CreditMode,
+    /// The label, if any.
+    pub label: Option<Label>,
+}
+
+impl ImportRow {
+    /// An open-ended, [`CreditMode::Standard`] row without a label.
+    pub fn new(code: &str, affiliate: AffiliateId, valid_from: DateTime<Utc>) -> Self {
+        Self {
+            code: code.to_owned(),
+            affiliate,
+            valid_from,
+            valid_until: None,
+            mode: CreditMode::Standard,
+            label: None,
+        }
+    }
+
+    /// Sets the end of ownership.
+    pub fn until(mut self, valid_until: DateTime<Utc>) -> Self {
+        self.valid_until = Some(valid_until);
+        self
+    }
+
+    /// Sets the credit mode.
+    pub fn mode(mut self, mode: CreditMode) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+/// Whether an import with conflicts applies anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Nothing is applied if any row conflicts.
+    #[default]
+    AllOrNothing,
+    /// The valid rows are applied; the others are reported.
+    ApplyValid,
+}
+
+/// How [`MemoryCodeRegistry::import`](crate::MemoryCodeRegistry::import) runs.
+#[derive(Clone, Copy, Default)]
+pub struct ImportOptions<'a> {
+    mode: ImportMode,
+    known_affiliates: Option<&'a dyn Fn(AffiliateId) -> bool>,
+}
+
+impl core::fmt::Debug for ImportOptions<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ImportOptions")
+            .field("mode", &self.mode)
+            .field("checks_owners", &self.known_affiliates.is_some())
+            .finish()
+    }
+}
+
+impl<'a> ImportOptions<'a> {
+    /// Each row, with whether its owner is known: asked of
+    /// [`ImportOptions::known_affiliates`] now, before a backend locks
+    /// anything, so that the question may read the registry.
+    pub(crate) fn known<I: IntoIterator<Item = ImportRow>>(&self, rows: I) -> Vec<(ImportRow, bool)> {
+        rows.into_iter()
+            .map(|row| {
+                let known = self.known_affiliates.is_none_or(|known| known(row.affiliate));
+                (row, known)
+            })
+            .collect()
+    }
+
+    /// Whether a conflict stops the whole import.
+    pub(crate) fn mode(&self) -> ImportMode {
+        self.mode
+    }
+
+    /// Apply nothing if any row conflicts.
+    pub fn all_or_nothing() -> Self {
+        Self::default()
+    }
+
+    /// Apply the valid rows and report the others.
+    pub fn apply_valid() -> Self {
+        Self {
+            mode: ImportMode::ApplyValid,
+            ..Self::default()
+        }
+    }
+
+    /// Refuse rows whose owner `is_known` does not recognise, reported as
+    /// [`ConflictKind::UnknownOwner`]. Without it every owner is accepted.
+    pub fn known_affiliates(mut self, is_known: &'a dyn Fn(AffiliateId) -> bool) -> Self {
+        self.known_affiliates = Some(is_known);
+        self
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The rows read.
+    pub rows: usize,
+    /// The rows applied.
+    pub applied: usize,
+    /// Every row that could not be taken, in row order.
+    pub conflicts: Vec<ImportConflict>,
+}
+
+/// A row that could not be taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportConflict {
+    /// The row's position in the input, from zero.
+    pub row: usize,
+    /// What is wrong with it.
+    pub kind: ConflictKind,
+}
+
+/// What is wrong with an import row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConflictKind {
+    /// The code does not parse.
+    InvalidCode(CodeError),
+    /// The interval ends at or before it starts.
+    EmptyInterval,
+    /// The owner is not a known affiliate.
+    UnknownOwner {
+        /// The owner given.
+        affiliate: AffiliateId,
+    },
+    /// The interval overlaps an assignment already in the registry.
+    Overlaps {
+        /// That assignment.
+        existing: CodeAssignment,
+    },
+    /// The interval overlaps an earlier row of the same code.
+    OverlapsRow {
+        /// The earlier row.
+        row: usize,
+    },
+    /// An earlier row spells the same code differently (case, separators,
+    /// full-width forms) with an overlapping interval.
+    SpellingDuplicate {
+        /// The earlier row.
+        row: usize,
+        /// How that row spelled it.
+        spelled: String,
+    },
+    /// The code is confusable with another affiliate's code in the registry.
+    Confusable {
+        /// That affiliate's assignment.
+        existing: CodeAssignment,
+    },
+    /// The code is confusable with another affiliate's code in an earlier row.
+    ConfusableWithRow {
+        /// The earlier row.
+        row: usize,
+        /// Its code.
+        code: CouponCode,
+    },
+    /// The registry refused the row for another reason, such as an instant
+    /// out of its range.
+    Refused(RegistryError),
+}
+
+impl core::fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::InvalidCode(e) => write!(f, "{e}"),
+            Self::EmptyInterval => f.write_str("interval ends before it starts"),
+            Self::UnknownOwner { affiliate } => write!(f, "owner {affiliate} is not a known affiliate"),
+            Self::Overlaps { existing } => write!(
+                f,
+                "overlaps the assignment of {} to affiliate {} from {}",
+                existing.code, existing.affiliate, existing.valid_from
+            ),
+            Self::OverlapsRow { row } => write!(f, "overlaps row {row}"),
+            Self::SpellingDuplicate { row, spelled } => {
+                write!(f, "the same code as row {row}, spelled {spelled:?}")
+            }
+            Self::Confusable { existing } => write!(
+                f,
+                "confusable with code {} of affiliate {}",
+                existing.code, existing.affiliate
+            ),
+            Self::ConfusableWithRow { row, code } => write!(f, "confusable with code {code} of row {row}"),
+            Self::Refused(e) => write!(f, "{e}"),
+        }
+    }
+}

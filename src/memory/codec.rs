@@ -7,9 +7,8 @@
 //! Decoding reads only what encoding wrote: it returns `None` rather than
 //! panicking on bytes it cannot read.
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
-use super::compact::NANOS_PER_SEC;
 use crate::binding::Binding;
 use crate::code::CouponCode;
 use crate::conversion::EventKind;
@@ -150,31 +149,7 @@ pub(super) fn put_time(out: &mut impl Sink, t: DateTime<Utc>) {
     out.extend_from_slice(&nanos.to_le_bytes());
 }
 
-/// An instant as seconds and nanoseconds since 1970, as [`put_time`] writes
-/// it. These pairs order as the instants do, leap seconds included (a leap
-/// second's nanoseconds run past a billion within its second).
-pub(super) fn raw_time(t: DateTime<Utc>) -> (i64, u32) {
-    (t.timestamp(), t.timestamp_subsec_nanos())
-}
-
-/// The instant [`raw_time`] gave these seconds and nanoseconds for.
-pub(super) fn time_of((secs, nanos): (i64, u32)) -> Option<DateTime<Utc>> {
-    if nanos < NANOS_PER_SEC {
-        return DateTime::from_timestamp(secs, nanos);
-    }
-    // A leap second's nanoseconds (a billion or more): `from_timestamp`
-    // takes them only in a minute's last second, where chrono's instants
-    // may have them in any second. This goes through the naive time:
-    // `DateTime::with_nanosecond` refuses an instant past `MAX_UTC`, as a
-    // leap second in chrono's last second is, though chrono holds it. (The
-    // usual case above goes without the round trip.)
-    Some(
-        DateTime::from_timestamp(secs, 0)?
-            .naive_utc()
-            .with_nanosecond(nanos)?
-            .and_utc(),
-    )
-}
+pub(super) use crate::time::{raw_time, time_of};
 
 pub(super) fn put_optional_time(out: &mut impl Sink, t: Option<DateTime<Utc>>) {
     match t {

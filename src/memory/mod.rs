@@ -10,6 +10,4 @@ mod registry;
 pub use bindings::MemoryBindingStore;
 pub use clicks::MemoryClickStore;
 pub use ledger::{LedgerError, MemoryLedger};
-pub use registry::{
-    ConflictKind, ImportConflict, ImportMode, ImportOptions, ImportReport, ImportRow, MemoryCodeRegistry,
-};
+pub use registry::MemoryCodeRegistry;

@@ -12,11 +12,15 @@ use super::compact::{
     Chunks, OPEN, Packed, Padded, exact_nanos, from_nanos, prefetch, probe_control, read, read_batched,
     shard_of, to_nanos, write,
 };
-use crate::code::{CouponCode, Skeleton};
+use crate::code::CouponCode;
 use crate::conversion::Conversion;
-use crate::error::{CodeError, RegistryError};
+use crate::error::RegistryError;
 use crate::ids::{AffiliateId, Label};
-use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
+use crate::registry::{
+    CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CreditMode, ImportConflict, ImportMode,
+    ImportOptions, ImportReport, ImportRow,
+};
+use crate::rules::{self, ImportCheck, Reassignment, View};
 
 /// The number of shards: a power of two.
 const SHARDS: usize = 64;
@@ -28,7 +32,7 @@ const SHARDS: usize = 64;
 /// one, is refused with a [`RegistryError`] and changes nothing:
 ///
 /// * the intervals of one code never overlap;
-/// * two codes with the same [`Skeleton`] never belong to different
+/// * two codes with the same [`Skeleton`](crate::Skeleton) never belong to different
 ///   affiliates at overlapping times (the same affiliate may hold both).
 ///
 /// # Layout and concurrency
@@ -170,59 +174,14 @@ struct Shard {
     labels: HashMap<u32, Label>,
 }
 
-/// A registry's contents as the write checks see them.
-trait View {
-    /// The assignments of `code`, oldest first.
-    fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]>;
-    /// The other codes with `code`'s skeleton.
-    fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]>;
-}
-
-/// Checks that `new` can join the registry seen through `view`, as if the
-/// assignment `replacing` (of the same code) were not there.
-fn check(
-    view: &impl View,
-    new: &CodeAssignment,
-    replacing: Option<&CodeAssignment>,
-) -> Result<(), RegistryError> {
-    if let Some(until) = new.valid_until {
-        if until <= new.valid_from {
-            return Err(RegistryError::EmptyInterval {
-                code: new.code,
-                from: new.valid_from,
-                until,
-            });
-        }
+/// Whether the registry can keep an instant as an interval's start (as a
+/// chrono instant, in range) or end (as nanoseconds, exactly).
+fn keeps(t: DateTime<Utc>, end: bool) -> bool {
+    if end {
+        exact_nanos(t).is_some()
+    } else {
+        to_nanos(t).is_some()
     }
-    if new.revoked && new.valid_until.is_none() {
-        return Err(RegistryError::RevokedWithoutEnd { code: new.code });
-    }
-    // The start is kept as an instant, the end as nanoseconds.
-    let unkept_start = Some(new.valid_from).filter(|t| to_nanos(*t).is_none());
-    let unkept_end = new.valid_until.filter(|t| exact_nanos(*t).is_none());
-    if let Some(at) = unkept_start.or(unkept_end) {
-        return Err(RegistryError::OutOfRange { code: new.code, at });
-    }
-    let history = view.history_of(&new.code);
-    if let Some(existing) = history.iter().find(|a| Some(*a) != replacing && a.overlaps(new)) {
-        return Err(RegistryError::Overlap {
-            code: new.code,
-            existing: Box::new(*existing),
-        });
-    }
-    for twin in view.twins_of(&new.code) {
-        let clash = view
-            .history_of(&twin)
-            .into_iter()
-            .find(|a| a.affiliate != new.affiliate && a.overlaps(new));
-        if let Some(existing) = clash {
-            return Err(RegistryError::Confusable {
-                code: new.code,
-                existing: Box::new(existing),
-            });
-        }
-    }
-    Ok(())
 }
 
 impl Shard {
@@ -434,36 +393,30 @@ fn skeleton_hash(hasher: &DefaultHashBuilder, code: &CouponCode) -> u64 {
     state.finish()
 }
 
-/// Rows staged by an import, checked before anything is applied.
-#[derive(Debug, Default)]
-struct Staging {
-    codes: HashMap<CouponCode, SmallVec<[CodeAssignment; 1]>>,
-    skeletons: HashMap<Skeleton, SmallVec<[CouponCode; 1]>>,
+/// Every shard, locked for writing, seen with the hasher: the registry as an
+/// import checks it.
+struct ShardsView<'a> {
+    shards: &'a [RwLockWriteGuard<'a, Shard>],
+    hasher: &'a DefaultHashBuilder,
 }
 
-impl Staging {
-    fn insert(&mut self, a: CodeAssignment) {
-        let history = self.codes.entry(a.code).or_default();
-        if history.is_empty() {
-            self.skeletons.entry(a.code.skeleton()).or_default().push(a.code);
-        }
-        history.push(a);
+impl ShardsView<'_> {
+    fn view(&self, code: &CouponCode) -> Option<ShardView<'_>> {
+        let hash = skeleton_hash(self.hasher, code);
+        self.shards.get(shard_of(hash, SHARDS)).map(|shard| ShardView {
+            shard,
+            hasher: self.hasher,
+        })
     }
 }
 
-impl View for Staging {
+impl View for ShardsView<'_> {
     fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
-        self.codes
-            .get(code)
-            .map_or_else(SmallVec::new, |h| h.iter().copied().collect())
+        self.view(code).map(|v| v.history_of(code)).unwrap_or_default()
     }
 
     fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]> {
-        self.skeletons
-            .get(&code.skeleton())
-            .map_or_else(SmallVec::new, |t| {
-                t.iter().filter(|c| *c != code).copied().collect()
-            })
+        self.view(code).map(|v| v.twins_of(code)).unwrap_or_default()
     }
 }
 
@@ -503,14 +456,11 @@ impl MemoryCodeRegistry {
     pub fn insert(&self, assignment: CodeAssignment) -> Result<(), RegistryError> {
         let (hash, lock) = self.place(&assignment.code);
         let mut shard = Self::write(lock);
-        check(
-            &ShardView {
-                shard: &shard,
-                hasher: &self.hasher,
-            },
-            &assignment,
-            None,
-        )?;
+        let view = ShardView {
+            shard: &shard,
+            hasher: &self.hasher,
+        };
+        rules::check(&view, &assignment, None, keeps)?;
         shard.insert(hash, &assignment, self.rehasher())
     }
 
@@ -552,32 +502,22 @@ impl MemoryCodeRegistry {
             shard: &shard,
             hasher: &self.hasher,
         };
-        let current = view
-            .history_of(&code)
-            .into_iter()
-            .find(|a| a.is_active_at(at))
-            .ok_or(RegistryError::NotActive { code, at })?;
-        // The new owner takes the rest of the interval, and with it a
-        // revocation already set at its end.
-        let next = CodeAssignment {
-            affiliate,
-            valid_from: at,
-            ..current
+        let (old, next) = match rules::reassign(&view, code, affiliate, at, keeps)? {
+            Reassignment::Replace { old, .. } => (old, None),
+            Reassignment::Cut { old, next, .. } => (old, Some(next)),
         };
-        check(&view, &next, Some(&current))?;
-        let at_nanos = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
         // The insert below must not fail once the current record is cut.
-        if !shard.has_room() {
+        if next.is_some() && !shard.has_room() {
             return Err(RegistryError::Full);
         }
         let rec = shard
-            .active_mut(hash, &code, at)
+            .active_mut(hash, &code, old.valid_from)
             .ok_or(RegistryError::NotActive { code, at })?;
-        if at == current.valid_from {
+        let Some(next) = next else {
             rec.affiliate = affiliate.get();
             return Ok(());
-        }
-        rec.until = at_nanos;
+        };
+        rec.until = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
         rec.set_flags(rec.flags() & !REVOKED);
         shard.insert(hash, &next, self.rehasher())
     }
@@ -591,11 +531,15 @@ impl MemoryCodeRegistry {
     pub fn revoke(&self, code: CouponCode, at: DateTime<Utc>) -> Result<(), RegistryError> {
         let (hash, lock) = self.place(&code);
         let mut shard = Self::write(lock);
-        let at_nanos = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
+        let view = ShardView {
+            shard: &shard,
+            hasher: &self.hasher,
+        };
+        let (old, _) = rules::revoke(&view, code, at, keeps)?;
         let rec = shard
-            .active_mut(hash, &code, at)
+            .active_mut(hash, &code, old.valid_from)
             .ok_or(RegistryError::NotActive { code, at })?;
-        rec.until = at_nanos;
+        rec.until = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
         rec.set_flags(rec.flags() | REVOKED);
         Ok(())
     }
@@ -687,49 +631,32 @@ impl MemoryCodeRegistry {
     {
         // The caller's rows and owner check run before any lock is taken,
         // so that either may read this registry.
-        let rows: Vec<(ImportRow, bool)> = rows
-            .into_iter()
-            .map(|row| {
-                let known = options.known_affiliates.is_none_or(|known| known(row.affiliate));
-                (row, known)
-            })
-            .collect();
+        let rows = options.known(rows);
         let mut shards: Vec<RwLockWriteGuard<'_, Shard>> =
             self.shards.iter().map(|s| Self::write(&s.0)).collect();
-        let mut staged = Staging::default();
-        let mut accepted: Vec<(usize, ImportRow, CodeAssignment)> = Vec::new();
-        let mut report = ImportReport::default();
-        for (index, (row, known)) in rows.into_iter().enumerate() {
-            let checked = CouponCode::parse(&row.code)
-                .map_err(ConflictKind::InvalidCode)
-                .and_then(|code| {
-                    let hash = skeleton_hash(&self.hasher, &code);
-                    let shard = shards.get(shard_of(hash, SHARDS)).map(|g| &**g);
-                    let view = shard.map(|shard| ShardView {
-                        shard,
-                        hasher: &self.hasher,
-                    });
-                    check_row(view.as_ref(), &staged, &accepted, code, &row, known)
-                });
-            match checked {
-                Ok(assignment) => {
-                    staged.insert(assignment);
-                    accepted.push((index, row, assignment));
-                }
-                Err(kind) => report.conflicts.push(ImportConflict { row: index, kind }),
-            }
-        }
+        let ImportCheck { accepted, conflicts } = rules::check_import(
+            rows,
+            &ShardsView {
+                shards: &shards,
+                hasher: &self.hasher,
+            },
+            keeps,
+        );
+        let mut report = ImportReport {
+            conflicts,
+            ..ImportReport::default()
+        };
         report.rows = report.conflicts.len() + accepted.len();
-        if matches!(options.mode, ImportMode::AllOrNothing) && report.conflicts.is_empty() {
+        if matches!(options.mode(), ImportMode::AllOrNothing) && report.conflicts.is_empty() {
             // All or nothing: a shard without room for all of its rows
             // refuses them before anything is written.
             let mut needed = [0usize; SHARDS];
-            for (_, _, a) in &accepted {
+            for (_, a) in &accepted {
                 if let Some(n) = needed.get_mut(shard_of(skeleton_hash(&self.hasher, &a.code), SHARDS)) {
                     *n += 1;
                 }
             }
-            for (index, _, a) in &accepted {
+            for (index, a) in &accepted {
                 let shard_index = shard_of(skeleton_hash(&self.hasher, &a.code), SHARDS);
                 let room = shards
                     .get(shard_index)
@@ -742,12 +669,12 @@ impl MemoryCodeRegistry {
                 }
             }
         }
-        let apply = match options.mode {
+        let apply = match options.mode() {
             ImportMode::AllOrNothing => report.conflicts.is_empty(),
             ImportMode::ApplyValid => true,
         };
         if apply {
-            for (index, _, assignment) in &accepted {
+            for (index, assignment) in &accepted {
                 let hash = skeleton_hash(&self.hasher, &assignment.code);
                 let Some(shard) = shards.get_mut(shard_of(hash, SHARDS)) else {
                     continue;
@@ -765,54 +692,6 @@ impl MemoryCodeRegistry {
         }
         report
     }
-}
-
-fn check_row(
-    registry: Option<&ShardView<'_>>,
-    staged: &Staging,
-    accepted: &[(usize, ImportRow, CodeAssignment)],
-    code: CouponCode,
-    row: &ImportRow,
-    known: bool,
-) -> Result<CodeAssignment, ConflictKind> {
-    if !known {
-        return Err(ConflictKind::UnknownOwner {
-            affiliate: row.affiliate,
-        });
-    }
-    let mut assignment = CodeAssignment::new(code, row.affiliate, row.valid_from).mode(row.mode);
-    assignment.valid_until = row.valid_until;
-    assignment.label = row.label;
-    let row_of = |clash: &CodeAssignment| {
-        accepted
-            .iter()
-            .find(|(_, _, a)| a == clash)
-            .map(|(i, r, _)| (*i, r))
-    };
-    let blame = |err: RegistryError, from_registry: bool| match err {
-        RegistryError::EmptyInterval { .. } => ConflictKind::EmptyInterval,
-        RegistryError::Overlap { existing, .. } => match (from_registry, row_of(&existing)) {
-            (false, Some((i, r))) if r.code != row.code => ConflictKind::SpellingDuplicate {
-                row: i,
-                spelled: r.code.clone(),
-            },
-            (false, Some((i, _))) => ConflictKind::OverlapsRow { row: i },
-            _ => ConflictKind::Overlaps { existing: *existing },
-        },
-        RegistryError::Confusable { existing, .. } => match (from_registry, row_of(&existing)) {
-            (false, Some((i, _))) => ConflictKind::ConfusableWithRow {
-                row: i,
-                code: existing.code,
-            },
-            _ => ConflictKind::Confusable { existing: *existing },
-        },
-        other => ConflictKind::Refused(other),
-    };
-    if let Some(view) = registry {
-        check(view, &assignment, None).map_err(|e| blame(e, true))?;
-    }
-    check(staged, &assignment, None).map_err(|e| blame(e, false))?;
-    Ok(assignment)
 }
 
 impl CodeRegistry for MemoryCodeRegistry {
@@ -855,194 +734,6 @@ impl CodeRegistry for MemoryCodeRegistry {
                 });
             }
         });
-    }
-}
-
-/// One row of a bulk [`MemoryCodeRegistry::import`]: a code as the other
-/// platform spelled it, and its assignment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
-pub struct ImportRow {
-    /// The code as exported, before normalisation.
-    pub code: String,
-    /// The owner.
-    pub affiliate: AffiliateId,
-    /// The first instant of ownership.
-    pub valid_from: DateTime<Utc>,
-    /// The end of ownership (exclusive), if any.
-    pub valid_until: Option<DateTime<Utc>>,
-    /// The credit mode.
-    pub mode: CreditMode,
-    /// The label, if any.
-    pub label: Option<Label>,
-}
-
-impl ImportRow {
-    /// An open-ended, [`CreditMode::Standard`] row without a label.
-    pub fn new(code: &str, affiliate: AffiliateId, valid_from: DateTime<Utc>) -> Self {
-        Self {
-            code: code.to_owned(),
-            affiliate,
-            valid_from,
-            valid_until: None,
-            mode: CreditMode::Standard,
-            label: None,
-        }
-    }
-
-    /// Sets the end of ownership.
-    pub fn until(mut self, valid_until: DateTime<Utc>) -> Self {
-        self.valid_until = Some(valid_until);
-        self
-    }
-
-    /// Sets the credit mode.
-    pub fn mode(mut self, mode: CreditMode) -> Self {
-        self.mode = mode;
-        self
-    }
-}
-
-/// Whether an import with conflicts applies anything.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ImportMode {
-    /// Nothing is applied if any row conflicts.
-    #[default]
-    AllOrNothing,
-    /// The valid rows are applied; the others are reported.
-    ApplyValid,
-}
-
-/// How [`MemoryCodeRegistry::import`] runs.
-#[derive(Clone, Copy, Default)]
-pub struct ImportOptions<'a> {
-    mode: ImportMode,
-    known_affiliates: Option<&'a dyn Fn(AffiliateId) -> bool>,
-}
-
-impl core::fmt::Debug for ImportOptions<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ImportOptions")
-            .field("mode", &self.mode)
-            .field("checks_owners", &self.known_affiliates.is_some())
-            .finish()
-    }
-}
-
-impl<'a> ImportOptions<'a> {
-    /// Apply nothing if any row conflicts.
-    pub fn all_or_nothing() -> Self {
-        Self::default()
-    }
-
-    /// Apply the valid rows and report the others.
-    pub fn apply_valid() -> Self {
-        Self {
-            mode: ImportMode::ApplyValid,
-            ..Self::default()
-        }
-    }
-
-    /// Refuse rows whose owner `is_known` does not recognise, reported as
-    /// [`ConflictKind::UnknownOwner`]. Without it every owner is accepted.
-    pub fn known_affiliates(mut self, is_known: &'a dyn Fn(AffiliateId) -> bool) -> Self {
-        self.known_affiliates = Some(is_known);
-        self
-    }
-}
-
-/// What an import did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ImportReport {
-    /// The rows read.
-    pub rows: usize,
-    /// The rows applied.
-    pub applied: usize,
-    /// Every row that could not be taken, in row order.
-    pub conflicts: Vec<ImportConflict>,
-}
-
-/// A row that could not be taken.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImportConflict {
-    /// The row's position in the input, from zero.
-    pub row: usize,
-    /// What is wrong with it.
-    pub kind: ConflictKind,
-}
-
-/// What is wrong with an import row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConflictKind {
-    /// The code does not parse.
-    InvalidCode(CodeError),
-    /// The interval ends at or before it starts.
-    EmptyInterval,
-    /// The owner is not a known affiliate.
-    UnknownOwner {
-        /// The owner given.
-        affiliate: AffiliateId,
-    },
-    /// The interval overlaps an assignment already in the registry.
-    Overlaps {
-        /// That assignment.
-        existing: CodeAssignment,
-    },
-    /// The interval overlaps an earlier row of the same code.
-    OverlapsRow {
-        /// The earlier row.
-        row: usize,
-    },
-    /// An earlier row spells the same code differently (case, separators,
-    /// full-width forms) with an overlapping interval.
-    SpellingDuplicate {
-        /// The earlier row.
-        row: usize,
-        /// How that row spelled it.
-        spelled: String,
-    },
-    /// The code is confusable with another affiliate's code in the registry.
-    Confusable {
-        /// That affiliate's assignment.
-        existing: CodeAssignment,
-    },
-    /// The code is confusable with another affiliate's code in an earlier row.
-    ConfusableWithRow {
-        /// The earlier row.
-        row: usize,
-        /// Its code.
-        code: CouponCode,
-    },
-    /// The registry refused the row for another reason, such as an instant
-    /// out of its range.
-    Refused(RegistryError),
-}
-
-impl core::fmt::Display for ConflictKind {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::InvalidCode(e) => write!(f, "{e}"),
-            Self::EmptyInterval => f.write_str("interval ends before it starts"),
-            Self::UnknownOwner { affiliate } => write!(f, "owner {affiliate} is not a known affiliate"),
-            Self::Overlaps { existing } => write!(
-                f,
-                "overlaps the assignment of {} to affiliate {} from {}",
-                existing.code, existing.affiliate, existing.valid_from
-            ),
-            Self::OverlapsRow { row } => write!(f, "overlaps row {row}"),
-            Self::SpellingDuplicate { row, spelled } => {
-                write!(f, "the same code as row {row}, spelled {spelled:?}")
-            }
-            Self::Confusable { existing } => write!(
-                f,
-                "confusable with code {} of affiliate {}",
-                existing.code, existing.affiliate
-            ),
-            Self::ConfusableWithRow { row, code } => write!(f, "confusable with code {code} of row {row}"),
-            Self::Refused(e) => write!(f, "{e}"),
-        }
     }
 }
 

@@ -1,0 +1,285 @@
+//! The code registry's write rules, pure, for every backend: what may join
+//! a registry, what a reassignment or a revocation changes, and what a bulk
+//! import takes and refuses. A backend reads the histories of the codes that
+//! share a skeleton with the code written (the rules need no others), runs
+//! these, and writes what they say; the memory registry under its shard's
+//! lock, the PostgreSQL one under the skeleton's row lock.
+
+use chrono::{DateTime, Utc};
+use hashbrown::HashMap;
+use smallvec::SmallVec;
+
+use crate::code::{CouponCode, Skeleton};
+use crate::error::RegistryError;
+use crate::ids::AffiliateId;
+use crate::registry::{CodeAssignment, ConflictKind, ImportConflict, ImportRow};
+
+/// A registry's contents as the write checks see them.
+pub(crate) trait View {
+    /// The assignments of `code`, oldest first.
+    fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]>;
+    /// The other codes with `code`'s skeleton.
+    fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]>;
+}
+
+/// Whether a backend can keep an instant: as the start of an interval
+/// (`end` false) or as its end (`end` true). Every instant, for a backend
+/// that keeps chrono's whole range.
+pub(crate) type Keeps = fn(DateTime<Utc>, bool) -> bool;
+
+/// Keeps every instant.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn keeps_all(_: DateTime<Utc>, _: bool) -> bool {
+    true
+}
+
+/// Checks that `new` can join the registry seen through `view`, as if the
+/// assignment `replacing` (of the same code) were not there: its interval
+/// is not empty, it is not revoked without an end, the backend `keeps` its
+/// instants, it overlaps no other assignment of its code, and no code with
+/// its skeleton belongs to another affiliate at an overlapping time.
+pub(crate) fn check(
+    view: &impl View,
+    new: &CodeAssignment,
+    replacing: Option<&CodeAssignment>,
+    keeps: Keeps,
+) -> Result<(), RegistryError> {
+    if let Some(until) = new.valid_until {
+        if until <= new.valid_from {
+            return Err(RegistryError::EmptyInterval {
+                code: new.code,
+                from: new.valid_from,
+                until,
+            });
+        }
+    }
+    if new.revoked && new.valid_until.is_none() {
+        return Err(RegistryError::RevokedWithoutEnd { code: new.code });
+    }
+    let unkept_start = Some(new.valid_from).filter(|t| !keeps(*t, false));
+    let unkept_end = new.valid_until.filter(|t| !keeps(*t, true));
+    if let Some(at) = unkept_start.or(unkept_end) {
+        return Err(RegistryError::OutOfRange { code: new.code, at });
+    }
+    let history = view.history_of(&new.code);
+    if let Some(existing) = history.iter().find(|a| Some(*a) != replacing && a.overlaps(new)) {
+        return Err(RegistryError::Overlap {
+            code: new.code,
+            existing: Box::new(*existing),
+        });
+    }
+    for twin in view.twins_of(&new.code) {
+        let clash = view
+            .history_of(&twin)
+            .into_iter()
+            .find(|a| a.affiliate != new.affiliate && a.overlaps(new));
+        if let Some(existing) = clash {
+            return Err(RegistryError::Confusable {
+                code: new.code,
+                existing: Box::new(existing),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What a reassignment changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reassignment {
+    /// At the active assignment's very start: `old` becomes `new`, which
+    /// differs only in its owner.
+    Replace {
+        old: CodeAssignment,
+        new: CodeAssignment,
+    },
+    /// Later: `old` ends at the instant, no longer revoked (`cut`), and
+    /// `next` opens there for the new owner, until `old`'s end, with its
+    /// credit mode, label and revocation.
+    Cut {
+        old: CodeAssignment,
+        cut: CodeAssignment,
+        next: CodeAssignment,
+    },
+}
+
+/// Hands `code` to `affiliate` at `at` (see
+/// [`MemoryCodeRegistry::reassign`](crate::MemoryCodeRegistry::reassign)).
+pub(crate) fn reassign(
+    view: &impl View,
+    code: CouponCode,
+    affiliate: AffiliateId,
+    at: DateTime<Utc>,
+    keeps: Keeps,
+) -> Result<Reassignment, RegistryError> {
+    let current = view
+        .history_of(&code)
+        .into_iter()
+        .find(|a| a.is_active_at(at))
+        .ok_or(RegistryError::NotActive { code, at })?;
+    // The new owner takes the rest of the interval, and with it a
+    // revocation already set at its end.
+    let next = CodeAssignment {
+        affiliate,
+        valid_from: at,
+        ..current
+    };
+    check(view, &next, Some(&current), keeps)?;
+    if at == current.valid_from {
+        return Ok(Reassignment::Replace {
+            old: current,
+            new: next,
+        });
+    }
+    if !keeps(at, true) {
+        return Err(RegistryError::OutOfRange { code, at });
+    }
+    let cut = CodeAssignment {
+        valid_until: Some(at),
+        revoked: false,
+        ..current
+    };
+    Ok(Reassignment::Cut {
+        old: current,
+        cut,
+        next,
+    })
+}
+
+/// Revokes `code` at `at`: the assignment active then (the first returned)
+/// ends there, revoked (the second).
+pub(crate) fn revoke(
+    view: &impl View,
+    code: CouponCode,
+    at: DateTime<Utc>,
+    keeps: Keeps,
+) -> Result<(CodeAssignment, CodeAssignment), RegistryError> {
+    if !keeps(at, true) {
+        return Err(RegistryError::OutOfRange { code, at });
+    }
+    let current = view
+        .history_of(&code)
+        .into_iter()
+        .find(|a| a.is_active_at(at))
+        .ok_or(RegistryError::NotActive { code, at })?;
+    let revoked = CodeAssignment {
+        valid_until: Some(at),
+        revoked: true,
+        ..current
+    };
+    Ok((current, revoked))
+}
+
+/// Rows staged by an import, checked before anything is applied.
+#[derive(Debug, Default)]
+struct Staging {
+    codes: HashMap<CouponCode, SmallVec<[CodeAssignment; 1]>>,
+    skeletons: HashMap<Skeleton, SmallVec<[CouponCode; 1]>>,
+}
+
+impl Staging {
+    fn insert(&mut self, a: CodeAssignment) {
+        let history = self.codes.entry(a.code).or_default();
+        if history.is_empty() {
+            self.skeletons.entry(a.code.skeleton()).or_default().push(a.code);
+        }
+        history.push(a);
+    }
+}
+
+impl View for Staging {
+    fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
+        self.codes
+            .get(code)
+            .map_or_else(SmallVec::new, |h| h.iter().copied().collect())
+    }
+
+    fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]> {
+        self.skeletons
+            .get(&code.skeleton())
+            .map_or_else(SmallVec::new, |t| {
+                t.iter().filter(|c| *c != code).copied().collect()
+            })
+    }
+}
+
+/// The rows an import takes and those it refuses.
+#[derive(Debug, Default)]
+pub(crate) struct ImportCheck {
+    /// The rows that may be applied, with their index in the input.
+    pub(crate) accepted: Vec<(usize, CodeAssignment)>,
+    /// The others, in row order.
+    pub(crate) conflicts: Vec<ImportConflict>,
+}
+
+/// Checks import rows, each with whether its owner is known, against the
+/// registry seen through `registry` and against the valid rows before it:
+/// every conflict is reported, nothing is overwritten (see
+/// [`MemoryCodeRegistry::import`](crate::MemoryCodeRegistry::import)).
+pub(crate) fn check_import(rows: Vec<(ImportRow, bool)>, registry: &impl View, keeps: Keeps) -> ImportCheck {
+    let mut staged = Staging::default();
+    let mut accepted: Vec<(usize, ImportRow, CodeAssignment)> = Vec::new();
+    let mut conflicts = Vec::new();
+    for (index, (row, known)) in rows.into_iter().enumerate() {
+        let checked = CouponCode::parse(&row.code)
+            .map_err(ConflictKind::InvalidCode)
+            .and_then(|code| check_row(registry, &staged, &accepted, code, &row, known, keeps));
+        match checked {
+            Ok(assignment) => {
+                staged.insert(assignment);
+                accepted.push((index, row, assignment));
+            }
+            Err(kind) => conflicts.push(ImportConflict { row: index, kind }),
+        }
+    }
+    ImportCheck {
+        accepted: accepted.into_iter().map(|(i, _, a)| (i, a)).collect(),
+        conflicts,
+    }
+}
+
+fn check_row(
+    registry: &impl View,
+    staged: &Staging,
+    accepted: &[(usize, ImportRow, CodeAssignment)],
+    code: CouponCode,
+    row: &ImportRow,
+    known: bool,
+    keeps: Keeps,
+) -> Result<CodeAssignment, ConflictKind> {
+    if !known {
+        return Err(ConflictKind::UnknownOwner {
+            affiliate: row.affiliate,
+        });
+    }
+    let mut assignment = CodeAssignment::new(code, row.affiliate, row.valid_from).mode(row.mode);
+    assignment.valid_until = row.valid_until;
+    assignment.label = row.label;
+    let row_of = |clash: &CodeAssignment| {
+        accepted
+            .iter()
+            .find(|(_, _, a)| a == clash)
+            .map(|(i, r, _)| (*i, r))
+    };
+    let blame = |err: RegistryError, from_registry: bool| match err {
+        RegistryError::EmptyInterval { .. } => ConflictKind::EmptyInterval,
+        RegistryError::Overlap { existing, .. } => match (from_registry, row_of(&existing)) {
+            (false, Some((i, r))) if r.code != row.code => ConflictKind::SpellingDuplicate {
+                row: i,
+                spelled: r.code.clone(),
+            },
+            (false, Some((i, _))) => ConflictKind::OverlapsRow { row: i },
+            _ => ConflictKind::Overlaps { existing: *existing },
+        },
+        RegistryError::Confusable { existing, .. } => match (from_registry, row_of(&existing)) {
+            (false, Some((i, _))) => ConflictKind::ConfusableWithRow {
+                row: i,
+                code: existing.code,
+            },
+            _ => ConflictKind::Confusable { existing: *existing },
+        },
+        other => ConflictKind::Refused(other),
+    };
+    check(registry, &assignment, None, keeps).map_err(|e| blame(e, true))?;
+    check(staged, &assignment, None, keeps).map_err(|e| blame(e, false))?;
+    Ok(assignment)
+}
