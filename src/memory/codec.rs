@@ -375,7 +375,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use crate::policy::Policy;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Timelike};
 
     #[test]
     fn every_kind_of_evidence_and_outcome_round_trips() {
