@@ -245,6 +245,25 @@ string_id!(
 );
 
 string_id!(
+    /// The key of an affiliate program in a store that holds several, as
+    /// the PostgreSQL backend does: a platform runs many operators'
+    /// programs in one database, and a store handle is opened for one of
+    /// them, so that `BOSS20` can exist in two programs. At most
+    /// [`MAX_ID_LEN`] bytes, no whitespace. The memory stores hold one
+    /// program each and need none.
+    ///
+    /// ```
+    /// use attributor::ProgramId;
+    /// let program: ProgramId = "acme-prop".parse()?;
+    /// assert_eq!(program.as_str(), "acme-prop");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ProgramId,
+    MAX_ID_LEN,
+    false
+);
+
+string_id!(
     /// The id of a tracked click, as carried from the affiliate link to the
     /// conversion (URL parameter, cookie, postback). At most [`MAX_ID_LEN`]
     /// bytes, no whitespace.

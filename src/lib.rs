@@ -236,6 +236,8 @@ mod memory;
 mod policy;
 #[cfg(feature = "postback")]
 mod postback;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod registry;
 mod resolve;
 mod rules;
@@ -249,6 +251,10 @@ pub use binding::{Binding, BindingStore};
 pub use clicks::{ClickQuery, ClickStore};
 pub use code::{CouponCode, MAX_CODE_LEN, MIN_CODE_LEN, Skeleton};
 pub use conversion::{Amount, Click, Conversion, Currency, EnteredCodes, EventKind, EventKinds, SubIds};
+/// The connection pool the PostgreSQL backend takes, re-exported so that
+/// a pool you build has the version it expects.
+#[cfg(feature = "postgres")]
+pub use deadpool_postgres;
 pub use decision::{Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject};
 pub use error::{
     AttributeError, ClickError, CodeError, ExperimentError, IdError, OptionsError, PolicyError,
@@ -260,7 +266,7 @@ pub use experiment::{
 };
 pub use ids::{
     AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Excerpt, Label, MAX_ID_LEN, MAX_LABEL_LEN,
-    SubId,
+    ProgramId, SubId,
 };
 pub use ledger::Ledger;
 #[cfg(feature = "postback")]
@@ -273,6 +279,8 @@ pub use postback::{
     PostbackTemplate, PostbackVerifier, SIGNATURE_HEADER, SIGNATURE_PARAM, SIGNED_AT_PARAM, SignatureError,
     TIMESTAMP_HEADER, TemplateError,
 };
+#[cfg(feature = "postgres")]
+pub use postgres::{ClickIngest, PgAttributor, PgBlockingStore, PgError, PgStore, SCHEMA_VERSION};
 pub use registry::{
     CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CreditMode, ImportConflict, ImportMode,
     ImportOptions, ImportReport, ImportRow,

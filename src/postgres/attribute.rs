@@ -1,0 +1,818 @@
+//! Attribution on PostgreSQL: one statement gathers, one records.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Object;
+use futures_util::future::join_all;
+use smallvec::SmallVec;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::error::{db, is_conflict};
+use super::sql::{
+    self, GATHERED_ASSIGNMENT, affiliate_column, affiliate_of, assignment_of, corrupt, event_of, get,
+    instant, optional_instant, optional_pair, pair,
+};
+use super::{CONFLICT_RETRIES, PgError, PgStore, nonce};
+use crate::binding::Binding;
+use crate::clicks::ClickQuery;
+use crate::conversion::Conversion;
+use crate::decision::Decision;
+use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
+use crate::policy::{ClickPick, Policy, PolicySet};
+use crate::registry::{CodeAssignment, CodeLookup};
+use crate::resolve::{ClickEvidence, Evidence};
+use crate::step::{Attribution, Step};
+
+/// Attributes conversions on PostgreSQL, as the memory
+/// [`Attributor`](crate::Attributor) does on its stores, with the same
+/// decisions: both drive one [`Attribution`].
+///
+/// A conversion the ledger has not seen takes two round trips to the
+/// database: one statement reads the ledger and, when it has no decision,
+/// the whole evidence (every entered code's history, the named click, the
+/// customer's first or last click, an `IfInvolved` owner's click, the
+/// binding); one statement records the decision and writes its binding,
+/// atomically, where the first writer wins. A conversion the ledger has
+/// seen takes one. [`PgAttributor::attribute_all`] sends a page's reads,
+/// then its writes, together (pipelined), so that a page of conversions of
+/// different customers takes two round trips in all.
+///
+/// Any number of tasks and processes may attribute at once, the same
+/// conversions included: each conversion id is recorded once, every caller
+/// gets the recorded decision, and a decision is never recorded without the
+/// binding it names, nor the reverse. A call that fails may be made again.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use attributor::{Conversion, CouponCode, EventKind, PgAttributor, PgStore, Policy};
+/// use chrono::Utc;
+///
+/// let store = PgStore::connect("postgres://localhost/affiliates", "acme-prop".parse()?).await?;
+/// let attributor = PgAttributor::new(store, Policy::coupon_first());
+/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, Utc::now())
+///     .customer("cust-1".parse()?)
+///     .code(CouponCode::parse("mkbhd10")?);
+/// let decision = attributor.attribute(&order).await?;
+/// println!("{decision}");
+/// assert_eq!(attributor.attribute(&order).await?, decision); // a retried postback
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PgAttributor {
+    store: PgStore,
+    policies: PolicySet,
+}
+
+impl PgAttributor {
+    /// Attribution over `store` under `policies`.
+    pub fn new(store: PgStore, policies: impl Into<PolicySet>) -> Self {
+        Self {
+            store,
+            policies: policies.into(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &PgStore {
+        &self.store
+    }
+
+    /// The policies.
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// Decides who earns `conversion`, records it with its binding, and
+    /// returns the decision; or returns the decision recorded before for
+    /// its id.
+    ///
+    /// # Errors
+    ///
+    /// [`PgError`] if the database failed; making the call again is safe.
+    pub async fn attribute(&self, conversion: &Conversion) -> Result<Decision, PgError> {
+        let client = self.store.client().await?;
+        let policy = self.policies.for_event(&conversion.event);
+        let mut attribution = Attribution::new(conversion, policy).records_bindings(true);
+        let mut gathered = gather(&client, &self.store, &attribution).await?;
+        attribute_gathered(&client, &self.store, &mut attribution, &mut gathered).await
+    }
+
+    /// Decides `conversion` as [`PgAttributor::attribute`] would, without
+    /// the ledger and without writing: one round trip.
+    ///
+    /// # Errors
+    ///
+    /// [`PgError`] if the database failed.
+    pub async fn preview(&self, conversion: &Conversion) -> Result<Decision, PgError> {
+        let policy = self.policies.for_event(&conversion.event);
+        let client = self.store.client().await?;
+        let mut attribution = Attribution::preview(conversion, policy);
+        let mut gathered = gather(&client, &self.store, &attribution).await?;
+        match advance(&client, &self.store, &mut attribution, &mut gathered).await? {
+            Progress::Done(decision) => Ok(decision),
+            // A preview records nothing; it never gets here.
+            Progress::Record(_) => Ok(crate::resolve::resolve(
+                conversion,
+                attribution.evidence(),
+                policy,
+            )),
+        }
+    }
+
+    /// The evidence for `conversion` under `policy`, as
+    /// [`Attributor::gather`](crate::Attributor::gather) reads it: one
+    /// round trip.
+    ///
+    /// # Errors
+    ///
+    /// [`PgError`] if the database failed.
+    pub async fn gather(&self, conversion: &Conversion, policy: &Policy) -> Result<Evidence, PgError> {
+        let client = self.store.client().await?;
+        let mut attribution = Attribution::preview(conversion, policy);
+        let mut gathered = gather(&client, &self.store, &attribution).await?;
+        advance(&client, &self.store, &mut attribution, &mut gathered).await?;
+        Ok(attribution.into_evidence())
+    }
+
+    /// [`PgAttributor::attribute`] for each of `conversions`, with the same
+    /// decisions and errors, in the same order, as calling it for each in
+    /// turn. The conversions are taken in waves: a conversion joins the
+    /// first wave after every earlier one of its customer or its id, so
+    /// that it sees their bindings and decisions; each wave's reads go
+    /// together in one round trip, then its writes in another. A page of
+    /// conversions of distinct customers is one wave.
+    pub async fn attribute_all(&self, conversions: &[Conversion]) -> Vec<Result<Decision, PgError>> {
+        let mut results: Vec<Option<Result<Decision, PgError>>> = conversions.iter().map(|_| None).collect();
+        let waves = waves(conversions);
+        let mut wave = 0;
+        while let Some(members) = Some(members_of(&waves, wave)).filter(|m| !m.is_empty()) {
+            wave += 1;
+            let client = match self.store.client().await {
+                Ok(client) => client,
+                Err(_) => {
+                    // Each conversion reports its own attempt.
+                    for i in members {
+                        let got = self.store.client().await.map(|_| ());
+                        let e = got.err().unwrap_or(PgError::Config {
+                            reason: "the pool gave no connection".to_owned(),
+                        });
+                        if let Some(slot) = results.get_mut(i) {
+                            *slot = Some(Err(e));
+                        }
+                    }
+                    continue;
+                }
+            };
+            self.attribute_wave(&client, conversions, &members, &mut results)
+                .await;
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Err(PgError::Config {
+                    reason: "a conversion was left out of every wave".to_owned(),
+                }))
+            })
+            .collect()
+    }
+
+    /// Attributes the conversions at `members`, which share no customer and
+    /// no id: their reads in one round trip, their writes in another.
+    async fn attribute_wave(
+        &self,
+        client: &Object,
+        conversions: &[Conversion],
+        members: &[usize],
+        results: &mut [Option<Result<Decision, PgError>>],
+    ) {
+        let store = &self.store;
+        let mut machines: Vec<(usize, Attribution<'_>)> = members
+            .iter()
+            .filter_map(|&i| conversions.get(i).map(|c| (i, c)))
+            .map(|(i, c)| {
+                let policy = self.policies.for_event(&c.event);
+                (i, Attribution::new(c, policy).records_bindings(true))
+            })
+            .collect();
+        let reads = join_all(machines.iter().map(|(_, m)| gather(client, store, m))).await;
+        let mut pending: Vec<(usize, Attribution<'_>, RecordArgs)> = Vec::new();
+        for ((i, mut machine), read) in machines.drain(..).zip(reads) {
+            let progress = match read {
+                Ok(mut gathered) => advance(client, store, &mut machine, &mut gathered).await,
+                Err(e) => Err(e),
+            };
+            match progress {
+                Ok(Progress::Record(args)) => pending.push((i, machine, args)),
+                Ok(Progress::Done(decision)) => set(results, i, Ok(decision)),
+                Err(e) => set(results, i, Err(e)),
+            }
+        }
+        let writes = join_all(pending.iter().map(|(_, _, args)| record(client, store, args))).await;
+        for ((i, mut machine, _), written) in pending.into_iter().zip(writes) {
+            let done = match written {
+                Ok(earlier) => finish(client, store, &mut machine, earlier).await,
+                Err(e) => Err(e),
+            };
+            set(results, i, done);
+        }
+    }
+}
+
+fn set(results: &mut [Option<Result<Decision, PgError>>], i: usize, result: Result<Decision, PgError>) {
+    if let Some(slot) = results.get_mut(i) {
+        *slot = Some(result);
+    }
+}
+
+/// The wave of each conversion: one more than the latest wave of an earlier
+/// conversion with its customer or its id.
+fn waves(conversions: &[Conversion]) -> Vec<usize> {
+    let mut by_customer: hashbrown::HashMap<&CustomerId, usize> = hashbrown::HashMap::new();
+    let mut by_id: hashbrown::HashMap<&ConversionId, usize> = hashbrown::HashMap::new();
+    conversions
+        .iter()
+        .map(|c| {
+            let after_customer = c
+                .customer
+                .as_ref()
+                .and_then(|k| by_customer.get(k))
+                .map(|w| w + 1);
+            let after_id = by_id.get(&c.id).map(|w| w + 1);
+            let wave = after_customer.max(after_id).unwrap_or(0);
+            if let Some(k) = &c.customer {
+                by_customer.insert(k, wave);
+            }
+            by_id.insert(&c.id, wave);
+            wave
+        })
+        .collect()
+}
+
+fn members_of(waves: &[usize], wave: usize) -> Vec<usize> {
+    waves
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w == wave)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Gathers, records, and finishes one attribution.
+async fn attribute_gathered(
+    client: &Object,
+    store: &PgStore,
+    attribution: &mut Attribution<'_>,
+    gathered: &mut Gathered,
+) -> Result<Decision, PgError> {
+    match advance(client, store, attribution, gathered).await? {
+        Progress::Done(decision) => Ok(decision),
+        Progress::Record(args) => {
+            let earlier = record(client, store, &args).await?;
+            finish(client, store, attribution, earlier).await
+        }
+    }
+}
+
+/// Answers the record step with what the record statement said, and
+/// drives the machine to its end.
+async fn finish(
+    client: &Object,
+    store: &PgStore,
+    attribution: &mut Attribution<'_>,
+    earlier: Option<Decision>,
+) -> Result<Decision, PgError> {
+    if let Step::Record(write) = attribution.next() {
+        write.answer(earlier);
+    }
+    let mut nothing = Gathered::default();
+    match advance(client, store, attribution, &mut nothing).await? {
+        Progress::Done(decision) => Ok(decision),
+        // The record step was answered; a machine does not ask twice.
+        Progress::Record(_) => Err(PgError::Config {
+            reason: "the attribution asked to record twice".to_owned(),
+        }),
+    }
+}
+
+/// What a machine reached.
+enum Progress {
+    /// It asks to record a decision: the statement's arguments.
+    Record(RecordArgs),
+    /// It is done.
+    Done(Decision),
+}
+
+/// Answers the machine's reads from `gathered`, until it asks to record
+/// or is done. A read the gather statement did not cover is made on its
+/// own (a round trip more); none is, for the machine's plan.
+async fn advance(
+    client: &Object,
+    store: &PgStore,
+    attribution: &mut Attribution<'_>,
+    gathered: &mut Gathered,
+) -> Result<Progress, PgError> {
+    loop {
+        match attribution.next() {
+            Step::Recorded(read) => {
+                let decision = match gathered.recorded.take() {
+                    Some(decision) => decision,
+                    None => recorded(client, store, read.conversion()).await?,
+                };
+                read.answer(decision);
+            }
+            Step::Code(read) => {
+                let lookup = match gathered.histories.as_ref() {
+                    Some(rows) => lookup_in(rows, read.code(), read.at()),
+                    None => lookup(client, store, read.code(), read.at()).await?,
+                };
+                read.answer(lookup);
+            }
+            Step::Click(read) => {
+                let click = match gathered.named.take() {
+                    Some(click) => click,
+                    None => click_evidence(client, store, read.id()).await?,
+                };
+                read.answer(click);
+            }
+            Step::Find(read) => {
+                let query = *read.query();
+                let click = match gathered.answer(&query) {
+                    Some(click) => click,
+                    None => find_evidence(client, store, &query).await?,
+                };
+                read.answer(click);
+            }
+            Step::Binding(read) => {
+                let binding = match gathered.binding.take() {
+                    Some(binding) => binding,
+                    None => binding_before(client, store, read.customer(), read.before()).await?,
+                };
+                read.answer(binding);
+            }
+            Step::Record(write) => return RecordArgs::of(write.decision()).map(Progress::Record),
+            Step::Bind(write) => {
+                // Not asked: the record statement writes the binding. A
+                // machine that asks anyway gets it written.
+                super::admin::bind_all(client, store, std::slice::from_ref(write.binding())).await?;
+                write.answer();
+            }
+            Step::Done(decision) => return Ok(Progress::Done(decision)),
+        }
+    }
+}
+
+/// What one gather statement read. Each part is `None` when it was not
+/// read, and `Some` with the answer (itself an option) when it was.
+#[derive(Debug, Default)]
+pub(crate) struct Gathered {
+    recorded: Option<Option<Decision>>,
+    /// The assignments of the entered codes, with the order each was made.
+    histories: Option<SmallVec<[(CodeAssignment, i32); 4]>>,
+    named: Option<Option<ClickEvidence>>,
+    /// The question the found click answers, and the answer.
+    found: Option<(ClickQuery, Option<ClickEvidence>)>,
+    /// For each owner read, the question and the answer.
+    owners: SmallVec<[(ClickQuery, Option<ClickEvidence>); 1]>,
+    binding: Option<Option<Binding>>,
+}
+
+impl Gathered {
+    /// The answer to `query`, if it was read.
+    fn answer(&mut self, query: &ClickQuery) -> Option<Option<ClickEvidence>> {
+        if let Some((asked, found)) = &self.found {
+            if asked == query {
+                return Some(*found);
+            }
+        }
+        self.owners
+            .iter()
+            .find(|(asked, _)| asked == query)
+            .map(|(_, found)| *found)
+    }
+}
+
+/// The answer to "who owned `code` at `at`" from the gathered histories.
+fn lookup_in(
+    rows: &[(CodeAssignment, i32)],
+    code: &crate::code::CouponCode,
+    at: DateTime<Utc>,
+) -> CodeLookup {
+    let mut history: SmallVec<[(CodeAssignment, i32); 4]> =
+        rows.iter().filter(|(a, _)| a.code == *code).copied().collect();
+    history.sort_unstable_by_key(|(a, made)| (a.valid_from, *made));
+    let history: SmallVec<[CodeAssignment; 4]> = history.into_iter().map(|(a, _)| a).collect();
+    CodeLookup::from_history(&history, at)
+}
+
+/// The gather statement's parameters for `attribution`'s plan.
+struct GatherArgs<'a> {
+    conversion: Option<&'a str>,
+    skeletons: SmallVec<[String; 2]>,
+    codes: SmallVec<[&'a str; 2]>,
+    click: Option<&'a str>,
+    customer: Option<&'a str>,
+    from: (i64, i32),
+    to: (i64, i32),
+    exclude: Option<i64>,
+    only: Option<i64>,
+    at: (i64, i32),
+    binding: bool,
+    owners: bool,
+    pick: ClickPick,
+}
+
+impl<'a> GatherArgs<'a> {
+    /// Nothing to read.
+    fn none() -> Self {
+        Self {
+            conversion: None,
+            skeletons: SmallVec::new(),
+            codes: SmallVec::new(),
+            click: None,
+            customer: None,
+            from: (0, 0),
+            to: (0, 0),
+            exclude: None,
+            only: None,
+            at: (0, 0),
+            binding: false,
+            owners: false,
+            pick: ClickPick::Last,
+        }
+    }
+
+    /// Reads a customer's clicks as `query` asks.
+    fn query(mut self, query: &'a ClickQuery) -> Self {
+        self.customer = Some(query.customer.as_str());
+        self.from = pair(query.from);
+        self.to = pair(query.to);
+        self.exclude = query.exclude.map(affiliate_column);
+        self.only = query.affiliate.map(affiliate_column);
+        self.pick = query.pick;
+        self
+    }
+
+    /// The plan of `attribution`: everything it will ask.
+    fn of(attribution: &Attribution<'a>, query: Option<&'a ClickQuery>) -> Self {
+        let mut args = match query {
+            Some(query) => Self::none().query(query),
+            None => Self::none(),
+        };
+        let conversion = attribution.conversion();
+        if attribution.reads_ledger() {
+            args.conversion = Some(conversion.id.as_str());
+        }
+        for code in attribution.codes() {
+            args.skeletons.push(code.skeleton().as_str().to_owned());
+            args.codes.push(code.as_str());
+        }
+        args.click = attribution.click().map(|(id, _)| id.as_str());
+        args.at = pair(attribution.at());
+        args.binding = attribution.binding_before().is_some();
+        args.owners = query.is_some();
+        args
+    }
+
+    async fn run(&self, client: &Object, program: &str) -> Result<Vec<Row>, PgError> {
+        let text = match self.pick {
+            ClickPick::First => sql::GATHER_FIRST,
+            ClickPick::Last => sql::GATHER_LAST,
+        };
+        let skeletons: SmallVec<[&str; 2]> = self.skeletons.iter().map(String::as_str).collect();
+        let params: [&(dyn ToSql + Sync); 16] = [
+            &program,
+            &self.conversion,
+            &skeletons.as_slice(),
+            &self.codes.as_slice(),
+            &self.click,
+            &self.customer,
+            &self.from.0,
+            &self.from.1,
+            &self.to.0,
+            &self.to.1,
+            &self.exclude,
+            &self.only,
+            &self.at.0,
+            &self.at.1,
+            &self.binding,
+            &self.owners,
+        ];
+        query(client, "gather", text, &params).await
+    }
+}
+
+/// Runs a prepared statement, again when it loses to a concurrent
+/// transaction (a serialization failure or deadlock), a few times.
+pub(crate) async fn query(
+    client: &Object,
+    statement: &'static str,
+    text: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, PgError> {
+    let prepared = client.prepare_cached(text).await.map_err(db(statement))?;
+    let mut attempt = 0;
+    loop {
+        match client.query(&prepared, params).await {
+            Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
+            }
+            other => return other.map_err(db(statement)),
+        }
+    }
+}
+
+/// Runs the gather statement for `attribution`'s plan.
+async fn gather(
+    client: &Object,
+    store: &PgStore,
+    attribution: &Attribution<'_>,
+) -> Result<Gathered, PgError> {
+    let query = attribution.click_query();
+    let args = GatherArgs::of(attribution, query.as_ref());
+    let rows = args.run(client, store.program.as_str()).await?;
+    let customer = attribution.conversion().customer;
+    let mut gathered = read_gathered(&rows, customer.as_ref(), query.as_ref(), &|owner| {
+        attribution.owner_query(owner)
+    })?;
+    if attribution.reads_ledger() {
+        gathered.recorded.get_or_insert(None);
+    }
+    if gathered.recorded.as_ref().is_some_and(Option::is_some) {
+        // A hit: nothing else was read.
+        return Ok(gathered);
+    }
+    gathered.histories.get_or_insert_with(SmallVec::new);
+    if args.click.is_some() {
+        gathered.named.get_or_insert(None);
+    }
+    if let Some(query) = query {
+        gathered.found.get_or_insert((query, None));
+    }
+    if args.binding {
+        gathered.binding.get_or_insert(None);
+    }
+    Ok(gathered)
+}
+
+/// Reads the rows of a gather statement: `customer` is the one whose
+/// clicks and binding were read, `found` the question the found click
+/// answers, and `owner_query` gives the question an owner's click answers.
+fn read_gathered(
+    rows: &[Row],
+    customer: Option<&CustomerId>,
+    found: Option<&ClickQuery>,
+    owner_query: &dyn Fn(AffiliateId) -> Option<ClickQuery>,
+) -> Result<Gathered, PgError> {
+    let mut gathered = Gathered::default();
+    for row in rows {
+        let kind: &str = get(row, 0, "gather", &String::new)?;
+        match kind {
+            "L" => {
+                let json: &str = get(row, 1, "attributor.ledger", &String::new)?;
+                let decision: Decision = serde_json::from_str(json).map_err(|e| {
+                    corrupt(
+                        "attributor.ledger",
+                        String::new(),
+                        &format!("the decision's JSON: {e}"),
+                    )
+                })?;
+                gathered.recorded = Some(Some(decision));
+            }
+            "A" => {
+                let assignment = assignment_of(row, GATHERED_ASSIGNMENT)?;
+                gathered
+                    .histories
+                    .get_or_insert_with(SmallVec::new)
+                    .push(assignment);
+            }
+            "N" => gathered.named = Some(click_of(row)?),
+            "F" => {
+                if let Some(query) = found {
+                    gathered.found = Some((*query, click_of(row)?));
+                }
+            }
+            "O" => {
+                let owner = affiliate_of(get(row, 7, "attributor.customer_clicks", &String::new)?);
+                if let Some(query) = owner_query(owner) {
+                    gathered.owners.push((query, click_of(row)?));
+                }
+            }
+            "B" => {
+                if let Some(customer) = customer {
+                    gathered.binding = Some(Some(binding_of(row, customer)?));
+                }
+            }
+            other => return Err(corrupt("gather", other.to_owned(), "a row of an unknown kind")),
+        }
+    }
+    Ok(gathered)
+}
+
+/// A click's evidence from the `id, affiliate, s, ns` columns 1, 4, 5, 6
+/// of a gather row, or `None` when they are null (an owner without a
+/// click).
+fn click_of(row: &Row) -> Result<Option<ClickEvidence>, PgError> {
+    const TABLE: &str = "attributor.clicks";
+    let id: Option<&str> = get(row, 1, TABLE, &String::new)?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let key = || id.to_owned();
+    let click_id = ClickId::new(id).map_err(|e| corrupt(TABLE, key(), &format!("id: {e}")))?;
+    let affiliate = affiliate_of(get(row, 4, TABLE, &key)?);
+    let clicked_at = instant(get(row, 5, TABLE, &key)?, get(row, 6, TABLE, &key)?)
+        .ok_or_else(|| corrupt(TABLE, key(), "clicked_at is not an instant"))?;
+    Ok(Some(ClickEvidence {
+        id: click_id,
+        affiliate,
+        clicked_at,
+    }))
+}
+
+/// A binding of `customer` from a gather row of kind `B`.
+fn binding_of(row: &Row, customer: &CustomerId) -> Result<Binding, PgError> {
+    const TABLE: &str = "attributor.bindings";
+    let conversion: &str = get(row, 1, TABLE, &String::new)?;
+    let key = || format!("{customer}/{conversion}");
+    let event: &str = get(row, 2, TABLE, &key)?;
+    Ok(Binding {
+        customer: *customer,
+        affiliate: affiliate_of(get(row, 4, TABLE, &key)?),
+        bound_at: instant(get(row, 5, TABLE, &key)?, get(row, 6, TABLE, &key)?)
+            .ok_or_else(|| corrupt(TABLE, key(), "bound_at is not an instant"))?,
+        expires_at: optional_instant(get(row, 7, TABLE, &key)?, get(row, 8, TABLE, &key)?)
+            .map_err(|what| corrupt(TABLE, key(), &format!("expires_at {what}")))?,
+        event: event_of(event).ok_or_else(|| corrupt(TABLE, key(), "event is not an event kind"))?,
+        conversion: ConversionId::new(conversion)
+            .map_err(|e| corrupt(TABLE, key(), &format!("conversion: {e}")))?,
+    })
+}
+
+/// The record statement's arguments for a decision.
+pub(crate) struct RecordArgs {
+    conversion: ConversionId,
+    at: (i64, i32),
+    json: String,
+    binding: Option<Binding>,
+}
+
+impl RecordArgs {
+    fn of(decision: &Decision) -> Result<Self, PgError> {
+        let json = serde_json::to_string(decision).map_err(|e| PgError::Unwritable {
+            what: format!("the decision of conversion {}", decision.conversion),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            conversion: decision.conversion,
+            at: pair(decision.occurred_at),
+            json,
+            binding: decision.binding,
+        })
+    }
+
+    /// The arguments for recording `decision` and writing no binding.
+    pub(crate) fn without_binding(decision: &Decision) -> Result<Self, PgError> {
+        Ok(Self {
+            binding: None,
+            ..Self::of(decision)?
+        })
+    }
+}
+
+/// Records a decision (and its binding, if the arguments name one); returns
+/// the decision recorded before, if there was one.
+pub(crate) async fn record(
+    client: &Object,
+    store: &PgStore,
+    args: &RecordArgs,
+) -> Result<Option<Decision>, PgError> {
+    let b = args.binding.as_ref();
+    let customer = b.map(|b| b.customer.as_str());
+    let affiliate = b.map(|b| affiliate_column(b.affiliate));
+    let (bound_s, bound_ns) = optional_pair(b.map(|b| b.bound_at));
+    let (expires_s, expires_ns) = optional_pair(b.and_then(|b| b.expires_at));
+    let event = b.map(|b| b.event.name().to_owned());
+    let marker = nonce();
+    let rows = query(
+        client,
+        "record",
+        sql::RECORD,
+        &[
+            &store.program.as_str(),
+            &args.conversion.as_str(),
+            &args.at.0,
+            &args.at.1,
+            &args.json.as_str(),
+            &marker,
+            &customer,
+            &affiliate,
+            &bound_s,
+            &bound_ns,
+            &expires_s,
+            &expires_ns,
+            &event,
+        ],
+    )
+    .await?;
+    let key = || args.conversion.to_string();
+    let row = rows
+        .first()
+        .ok_or_else(|| corrupt("attributor.ledger", key(), "recording returned no row"))?;
+    let ours: bool = get(row, 1, "attributor.ledger", &key)?;
+    if ours {
+        return Ok(None);
+    }
+    let json: &str = get(row, 0, "attributor.ledger", &key)?;
+    serde_json::from_str(json)
+        .map(Some)
+        .map_err(|e| corrupt("attributor.ledger", key(), &format!("the decision's JSON: {e}")))
+}
+
+/// The decision recorded for `id`: one gather statement with the ledger
+/// part alone.
+pub(crate) async fn recorded(
+    client: &Object,
+    store: &PgStore,
+    id: &ConversionId,
+) -> Result<Option<Decision>, PgError> {
+    let args = GatherArgs {
+        conversion: Some(id.as_str()),
+        ..GatherArgs::none()
+    };
+    let rows = args.run(client, store.program.as_str()).await?;
+    Ok(read_gathered(&rows, None, None, &|_| None)?.recorded.flatten())
+}
+
+/// Who owned `code` at `at`: one gather statement with the codes part
+/// alone.
+pub(crate) async fn lookup(
+    client: &Object,
+    store: &PgStore,
+    code: &crate::code::CouponCode,
+    at: DateTime<Utc>,
+) -> Result<CodeLookup, PgError> {
+    let mut args = GatherArgs::none();
+    args.skeletons.push(code.skeleton().as_str().to_owned());
+    args.codes.push(code.as_str());
+    args.at = pair(at);
+    let rows = args.run(client, store.program.as_str()).await?;
+    let rows = read_gathered(&rows, None, None, &|_| None)?
+        .histories
+        .unwrap_or_default();
+    Ok(lookup_in(&rows, code, at))
+}
+
+/// The evidence of the click `id`: one gather statement with the named
+/// click part alone.
+pub(crate) async fn click_evidence(
+    client: &Object,
+    store: &PgStore,
+    id: &ClickId,
+) -> Result<Option<ClickEvidence>, PgError> {
+    let args = GatherArgs {
+        click: Some(id.as_str()),
+        ..GatherArgs::none()
+    };
+    let rows = args.run(client, store.program.as_str()).await?;
+    Ok(read_gathered(&rows, None, None, &|_| None)?.named.flatten())
+}
+
+/// The click `query` finds: one gather statement with the found click part
+/// alone.
+pub(crate) async fn find_evidence(
+    client: &Object,
+    store: &PgStore,
+    query: &ClickQuery,
+) -> Result<Option<ClickEvidence>, PgError> {
+    let args = GatherArgs::none().query(query);
+    let rows = args.run(client, store.program.as_str()).await?;
+    Ok(
+        read_gathered(&rows, Some(&query.customer), Some(query), &|_| None)?
+            .found
+            .and_then(|(_, click)| click),
+    )
+}
+
+/// The customer's latest binding made before `at`: one gather statement
+/// with the binding part alone.
+pub(crate) async fn binding_before(
+    client: &Object,
+    store: &PgStore,
+    customer: &CustomerId,
+    at: DateTime<Utc>,
+) -> Result<Option<Binding>, PgError> {
+    let args = GatherArgs {
+        customer: Some(customer.as_str()),
+        at: pair(at),
+        binding: true,
+        ..GatherArgs::none()
+    };
+    let rows = args.run(client, store.program.as_str()).await?;
+    Ok(read_gathered(&rows, Some(customer), None, &|_| None)?
+        .binding
+        .flatten())
+}

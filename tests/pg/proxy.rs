@@ -1,0 +1,133 @@
+//! A TCP proxy between the tests' client and the server, to count round
+//! trips and to break connections on purpose.
+//!
+//! A round trip is a flight of bytes from the client answered by the
+//! server: the proxy counts a new one each time the client sends after the
+//! server has sent (or for the first time). Pipelined statements sent
+//! together are one flight.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+#[derive(Default)]
+pub struct Counters {
+    /// Client flights so far, over every connection.
+    flights: AtomicU64,
+    /// Whether the server spoke last.
+    server_spoke: AtomicBool,
+    /// Break every connection when the client starts this flight (0: never).
+    cut_at: AtomicU64,
+    /// Forward the flight that `cut_after` counts to the server, then break
+    /// the connection before its answer reaches the client (0: never).
+    cut_after: AtomicU64,
+    cut: Notify,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    pub counters: Arc<Counters>,
+}
+
+impl Proxy {
+    /// A proxy to the server on `target`, on a free port.
+    pub async fn start(target: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the proxy");
+        let port = listener.local_addr().expect("its address").port();
+        let counters = Arc::new(Counters {
+            server_spoke: AtomicBool::new(true),
+            ..Counters::default()
+        });
+        let shared = counters.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let counters = shared.clone();
+                tokio::spawn(async move {
+                    if let Ok(server) = TcpStream::connect(("127.0.0.1", target)).await {
+                        pipe(client, server, counters).await;
+                    }
+                });
+            }
+        });
+        Self { port, counters }
+    }
+
+    /// The connection string of `db` through the proxy.
+    pub fn url(&self, db: &str) -> String {
+        format!("host=127.0.0.1 port={} user=postgres dbname={db}", self.port)
+    }
+
+    /// Round trips so far.
+    pub fn round_trips(&self) -> u64 {
+        self.counters.flights.load(Ordering::SeqCst)
+    }
+
+    /// Breaks the connections when the client starts round trip `n` from
+    /// now (1: the next): the server never sees it.
+    pub fn cut_before(&self, n: u64) {
+        self.counters
+            .cut_at
+            .store(self.round_trips() + n, Ordering::SeqCst);
+    }
+
+    /// Lets round trip `n` from now reach the server, and breaks the
+    /// connections before its answer reaches the client.
+    pub fn cut_after(&self, n: u64) {
+        self.counters
+            .cut_after
+            .store(self.round_trips() + n, Ordering::SeqCst);
+    }
+}
+
+async fn pipe(client: TcpStream, server: TcpStream, counters: Arc<Counters>) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let up_counters = counters.clone();
+    let up = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if up_counters.server_spoke.swap(false, Ordering::SeqCst) {
+                let flight = up_counters.flights.fetch_add(1, Ordering::SeqCst) + 1;
+                if up_counters.cut_at.load(Ordering::SeqCst) == flight {
+                    up_counters.cut.notify_waiters();
+                    return;
+                }
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match server_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let flight = counters.flights.load(Ordering::SeqCst);
+            if counters.cut_after.load(Ordering::SeqCst) == flight && flight > 0 {
+                counters.cut.notify_waiters();
+                return;
+            }
+            counters.server_spoke.store(true, Ordering::SeqCst);
+            if client_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    // Either side closing, or a cut, ends the connection both ways.
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
