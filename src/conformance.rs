@@ -82,6 +82,25 @@ fn day_ms(d: u32, ms: i64) -> DateTime<Utc> {
     day(d) + TimeDelta::milliseconds(ms)
 }
 
+/// `d` days and `ns` nanoseconds after the fixtures' first instant, for
+/// values a store must keep to the nanosecond.
+fn day_ns(d: u32, ns: i64) -> DateTime<Utc> {
+    day(d) + TimeDelta::nanoseconds(ns)
+}
+
+/// An instant inside a leap second: half a second into the one at the
+/// end of 2016-12-31. chrono holds it as the last second of the day with
+/// more than a billion nanoseconds.
+fn leap_second() -> Result<DateTime<Utc>, Violation> {
+    chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+        .map(|t| t.and_utc())
+        .ok_or(Violation {
+            check: "fixture",
+            detail: "no leap second".to_owned(),
+        })
+}
+
 fn code(s: &str) -> Result<CouponCode, Violation> {
     CouponCode::parse(s).map_err(|e| Violation {
         check: "fixture",
@@ -144,14 +163,18 @@ pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
             .until(day(20))
             .revoked(),
         CodeAssignment::new(code("RETURNS")?, a2, day(30)).until(day(40)),
+        // Boundaries to the nanosecond, which a store that keeps
+        // microseconds (or milliseconds) rounds into another answer.
+        CodeAssignment::new(code("NANOS")?, a1, day_ns(10, 123_456_789)).until(day_ns(20, 987_654_321)),
     ])
 }
 
 /// Checks the [`CodeRegistry`] contract: active, expired, revoked, not yet
 /// active and unknown codes, both interval boundaries (also within a
-/// second), a reassignment history, a revoked interval followed by a later
-/// one, and that an assignment's credit mode
-/// and label come back. `build` makes a registry holding exactly the
+/// second, and to the nanosecond), a reassignment history, a revoked
+/// interval followed by a later one, lookups at the earliest and latest
+/// instants and in a leap second, and that an assignment's credit mode and
+/// label come back. `build` makes a registry holding exactly the
 /// assignments given.
 ///
 /// # Errors
@@ -184,6 +207,7 @@ where
         find(6)?,
     );
     let (creator, always, returns_a, returns_b) = (find(7)?, find(8)?, find(9)?, find(10)?);
+    let nanos = find(11)?;
     let ns = TimeDelta::nanoseconds(1);
     let at = |c: &str, t| -> Result<_, Violation> { Ok(registry.lookup(&code(c)?, t)) };
 
@@ -305,6 +329,42 @@ where
         at("CREATOR", until)?,
         CodeLookup::Expired(creator),
     )?;
+    expect(
+        "valid_from is kept to the nanosecond",
+        at("NANOS", nanos.valid_from)?,
+        CodeLookup::Active(nanos),
+    )?;
+    expect(
+        "not yet active a nanosecond before a valid_from with nanoseconds",
+        at("NANOS", nanos.valid_from - ns)?,
+        CodeLookup::NotYetActive(nanos),
+    )?;
+    let until = nanos.valid_until.unwrap_or(DateTime::<Utc>::MAX_UTC);
+    expect(
+        "active a nanosecond before a valid_until with nanoseconds",
+        at("NANOS", until - ns)?,
+        CodeLookup::Active(nanos),
+    )?;
+    expect(
+        "valid_until is kept to the nanosecond",
+        at("NANOS", until)?,
+        CodeLookup::Expired(nanos),
+    )?;
+    expect(
+        "a lookup at the earliest instant",
+        at("HANDED", DateTime::<Utc>::MIN_UTC)?,
+        CodeLookup::NotYetActive(handed_a),
+    )?;
+    expect(
+        "a lookup at the latest instant",
+        at("HANDED", DateTime::<Utc>::MAX_UTC)?,
+        CodeLookup::Active(handed_b),
+    )?;
+    expect(
+        "a lookup in a leap second",
+        at("GAPPY", leap_second()?)?,
+        CodeLookup::NotYetActive(gap_a),
+    )?;
     Ok(())
 }
 
@@ -332,14 +392,19 @@ pub fn click_fixture() -> Result<Vec<Click>, Violation> {
         Click::new(id("B-7")?, a1, day(4)).customer(dave),
         Click::new(id("a1")?, a2, day(4)).customer(dave),
         Click::new(id("a-9")?, a2, day(4)).customer(dave),
+        // A time to the nanosecond, which a store that keeps microseconds
+        // rounds.
+        Click::new(id("ns-1")?, a1, day_ns(5, 123_456_789)).customer(id("erin")?),
     ])
 }
 
 /// Checks the [`ClickStore`] contract: lookup by id, first and last click
-/// in an inclusive range (also at both boundaries within a second), ties to the
-/// smaller id, the affiliate filter and exclusion, an empty range, and that
-/// a click comes back whole, its customer and sub ids included. `build`
-/// makes a store holding exactly the clicks given.
+/// in an inclusive range (also at both boundaries within a second, and to
+/// the nanosecond), ties to the smaller id, the affiliate filter and
+/// exclusion, an empty range, the earliest and latest instants as bounds,
+/// and that a click comes back whole, its customer, sub ids and
+/// nanoseconds included. `build` makes a store holding exactly the clicks
+/// given.
 ///
 /// # Errors
 ///
@@ -483,6 +548,53 @@ where
         id_of(store.find(&q(day(4), day(9), ClickPick::First, None))),
         None,
     )?;
+    let erin = |from, to, pick| ClickQuery {
+        customer: id::<CustomerId>("erin").unwrap_or(alice),
+        ..q(from, to, pick, None)
+    };
+    let at_ns = day_ns(5, 123_456_789);
+    let ns = TimeDelta::nanoseconds(1);
+    expect(
+        "a click comes back with its nanoseconds",
+        store.click(&id("ns-1")?),
+        by_id("ns-1"),
+    )?;
+    expect(
+        "from is exact to the nanosecond",
+        id_of(store.find(&erin(at_ns + ns, day(9), ClickPick::First))),
+        None,
+    )?;
+    expect(
+        "to is exact to the nanosecond",
+        id_of(store.find(&erin(day(0), at_ns - ns, ClickPick::Last))),
+        None,
+    )?;
+    expect(
+        "a range of one nanosecond",
+        id_of(store.find(&erin(at_ns, at_ns, ClickPick::Last))),
+        some("ns-1"),
+    )?;
+    let (earliest, latest) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    expect(
+        "the earliest and latest instants as bounds, last click",
+        id_of(store.find(&q(earliest, latest, ClickPick::Last, None))),
+        some("k4"),
+    )?;
+    expect(
+        "the earliest and latest instants as bounds, first click",
+        id_of(store.find(&q(earliest, latest, ClickPick::First, None))),
+        some("k1"),
+    )?;
+    expect(
+        "a range that ends at the earliest instant",
+        id_of(store.find(&q(earliest, earliest, ClickPick::First, None))),
+        None,
+    )?;
+    expect(
+        "a range in a leap second",
+        id_of(store.find(&q(leap_second()?, leap_second()?, ClickPick::First, None))),
+        None,
+    )?;
     let stranger = ClickQuery {
         customer: id("carol")?,
         ..q(day(0), day(9), ClickPick::First, None)
@@ -536,8 +648,9 @@ where
 
 /// Checks the [`BindingStore`] contract: the latest binding strictly before
 /// an instant, expired or not, idempotent rewrites, late writes of older
-/// bindings, and that a binding comes back whole (its expiry, or none, and
-/// its event). `build` makes an empty store.
+/// bindings, that a binding comes back whole (its expiry, or none, and its
+/// event), instants kept to the nanosecond and in a leap second, and the
+/// earliest and latest instants as bounds. `build` makes an empty store.
 ///
 /// # Errors
 ///
@@ -662,6 +775,53 @@ where
         Some(lower),
     )?;
     expect(
+        "nothing is bound before the earliest instant",
+        before(DateTime::<Utc>::MIN_UTC),
+        None,
+    )?;
+    expect(
+        "the latest binding before the latest instant",
+        before(DateTime::<Utc>::MAX_UTC),
+        Some(lower),
+    )?;
+    // To the nanosecond, and in a leap second, for a customer of its own.
+    let frank: CustomerId = id("frank")?;
+    let precise = Binding {
+        customer: frank,
+        bound_at: day_ns(90, 123_456_789),
+        expires_at: Some(day_ns(91, 987_654_321)),
+        ..binding(11, 90, "c-ns")?
+    };
+    write(&precise, "bind to the nanosecond")?;
+    let frank_before = |t| store.binding_before(&frank, t);
+    expect(
+        "bound_at is exclusive to the nanosecond",
+        frank_before(precise.bound_at),
+        None,
+    )?;
+    expect(
+        "a binding comes back with its nanoseconds",
+        frank_before(precise.bound_at + ns),
+        Some(precise),
+    )?;
+    let leap = Binding {
+        customer: frank,
+        bound_at: leap_second()?,
+        expires_at: Some(leap_second()? + TimeDelta::milliseconds(100)),
+        ..binding(12, 1, "c-leap")?
+    };
+    write(&leap, "bind in a leap second")?;
+    expect(
+        "a binding made in a leap second is not before it",
+        frank_before(leap.bound_at),
+        None,
+    )?;
+    expect(
+        "a binding made in a leap second comes back exactly",
+        frank_before(leap.bound_at + ns),
+        Some(leap),
+    )?;
+    expect(
         "other customers are not bound",
         store.binding_before(&id("bob")?, day(50)),
         None,
@@ -700,16 +860,38 @@ fn full_decision(conversion: &str) -> Result<Decision, Violation> {
     ))
 }
 
+/// A decision made in a leap second, with a click to the nanosecond, for
+/// the check that a ledger keeps instants exactly.
+fn precise_decision(conversion: &str) -> Result<Decision, Violation> {
+    let at = leap_second()?;
+    let click = ClickEvidence {
+        id: id("k-ns")?,
+        affiliate: AffiliateId::new(4),
+        clicked_at: at - TimeDelta::nanoseconds(86_399_999_999_999),
+    };
+    let conversion = Conversion::new(id(conversion)?, EventKind::Registration, at)
+        .customer(id("alice")?)
+        .click(click.id);
+    Ok(resolve(
+        &conversion,
+        &Evidence::new().with_click(click),
+        &Policy::click_first().bind_on(EventKinds::REGISTRATION),
+    ))
+}
+
 /// Checks the [`Ledger`] contract: get, insert-if-absent, that a recorded
-/// decision is never replaced, and that it comes back whole (its credits,
-/// its evidence and the binding it wrote). `build` makes an empty ledger.
+/// decision is never replaced, that it comes back whole (its credits, its
+/// evidence and the binding it wrote, with instants to the nanosecond and
+/// in a leap second), and that of eight threads recording decisions for
+/// one conversion id at once exactly one records, and the others get its
+/// decision. `build` makes an empty ledger.
 ///
 /// # Errors
 ///
 /// The first [`Violation`] found.
 pub fn check_ledger<L, F>(mut build: F) -> Result<(), Violation>
 where
-    L: Ledger,
+    L: Ledger + Sync,
     F: FnMut() -> L,
 {
     let ledger = build();
@@ -750,5 +932,65 @@ where
         ledger.get(&full.conversion),
         Some(full),
     )?;
-    Ok(())
+    let precise = precise_decision("c4")?;
+    expect(
+        "record a decision made in a leap second",
+        ledger.record(&precise),
+        None,
+    )?;
+    expect(
+        "a decision comes back with its instants exact",
+        ledger.get(&precise.conversion),
+        Some(precise),
+    )?;
+    check_race(&ledger)
+}
+
+/// Eight threads record eight decisions for one conversion id at once.
+fn check_race<L: Ledger + Sync>(ledger: &L) -> Result<(), Violation> {
+    let racers = (0..8u32)
+        .map(|i| {
+            let conversion = Conversion::new(id("race")?, EventKind::Purchase, day(i));
+            Ok(resolve(&conversion, &Evidence::new(), &Policy::coupon_first()))
+        })
+        .collect::<Result<Vec<Decision>, Violation>>()?;
+    let results: Vec<Result<Option<Decision>, String>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = racers
+            .iter()
+            .map(|d| scope.spawn(move || ledger.record(d).map_err(|e| e.to_string())))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err("the thread panicked".to_owned())))
+            .collect()
+    });
+    let race = |detail: String| Violation {
+        check: "racing records of one conversion: one records, the others get its decision",
+        detail,
+    };
+    let mut winner = None;
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Ok(None) if winner.is_none() => winner = racers.get(i),
+            Ok(None) => return Err(race("two calls recorded".to_owned())),
+            Ok(Some(_)) => {}
+            Err(e) => return Err(race(format!("the store failed: {e}"))),
+        }
+    }
+    let winner = winner.ok_or_else(|| race("no call recorded".to_owned()))?;
+    for result in &results {
+        if let Ok(Some(earlier)) = result {
+            if earlier != winner {
+                return Err(race(format!(
+                    "a call was told of a decision at {}, the one recorded is at {}",
+                    earlier.occurred_at, winner.occurred_at
+                )));
+            }
+        }
+    }
+    expect(
+        "after a race, the winner's decision is recorded",
+        ledger.get(&winner.conversion),
+        Some(winner.clone()),
+    )
 }

@@ -406,3 +406,107 @@ fn a_binding_store_that_breaks_ties_by_write_order_is_caught() {
         assert!(result.is_err(), "first_wins: {first_wins}");
     }
 }
+
+/// `t` as a store that keeps microseconds keeps it.
+fn to_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap()
+}
+
+#[test]
+fn a_registry_that_keeps_microseconds_is_caught() {
+    let violation = conformance::check_code_registry(|assignments| {
+        let registry = MemoryCodeRegistry::new();
+        for a in assignments {
+            let mut kept = *a;
+            kept.valid_from = to_micros(a.valid_from);
+            kept.valid_until = a.valid_until.map(to_micros);
+            registry.insert(kept).unwrap();
+        }
+        registry
+    })
+    .unwrap_err();
+    assert_eq!(violation.check, "valid_from is kept to the nanosecond");
+}
+
+#[test]
+fn a_click_store_that_keeps_microseconds_is_caught() {
+    let violation = conformance::check_click_store(|clicks| {
+        let store = MemoryClickStore::new();
+        for c in clicks {
+            let mut kept = *c;
+            kept.clicked_at = to_micros(c.clicked_at);
+            store.insert(kept).unwrap();
+        }
+        store
+    })
+    .unwrap_err();
+    assert_eq!(violation.check, "a click comes back with its nanoseconds");
+}
+
+#[test]
+fn a_binding_store_that_keeps_microseconds_is_caught() {
+    use attributor::{Binding, BindingStore, CustomerId};
+    use chrono::{DateTime, Utc};
+
+    /// Keeps each instant to the microsecond, as `timestamptz` does.
+    #[derive(Default)]
+    struct Micros(MemoryBindingStore);
+    impl BindingStore for Micros {
+        type Error = std::convert::Infallible;
+        fn binding_before(
+            &self,
+            customer: &CustomerId,
+            at: DateTime<Utc>,
+        ) -> Result<Option<Binding>, Self::Error> {
+            self.0.binding_before(customer, at)
+        }
+        fn bind(&self, binding: &Binding) -> Result<(), Self::Error> {
+            self.0.bind(&Binding {
+                bound_at: to_micros(binding.bound_at),
+                expires_at: binding.expires_at.map(to_micros),
+                ..*binding
+            })
+        }
+    }
+    let violation = conformance::check_binding_store(Micros::default).unwrap_err();
+    assert_eq!(violation.check, "bound_at is exclusive to the nanosecond");
+}
+
+#[test]
+fn a_ledger_that_checks_then_inserts_without_a_lock_is_caught_by_the_race() {
+    use attributor::{ConversionId, Decision, Ledger};
+    use std::sync::Mutex;
+
+    /// Looks, then (a moment later) writes: two racing calls both see
+    /// nothing and both report that they recorded.
+    #[derive(Default)]
+    struct Racy(Mutex<Vec<Decision>>);
+    impl Ledger for Racy {
+        type Error = std::convert::Infallible;
+        fn get(&self, id: &ConversionId) -> Result<Option<Decision>, Self::Error> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|d| d.conversion == *id)
+                .cloned())
+        }
+        fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error> {
+            if let Some(earlier) = self.get(&decision.conversion)? {
+                return Ok(Some(earlier));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let mut all = self.0.lock().unwrap();
+            if !all.iter().any(|d| d.conversion == decision.conversion) {
+                all.push(decision.clone());
+            }
+            Ok(None)
+        }
+    }
+    let violation = conformance::check_ledger(Racy::default).unwrap_err();
+    assert_eq!(
+        violation.check,
+        "racing records of one conversion: one records, the others get its decision"
+    );
+}
