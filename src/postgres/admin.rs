@@ -406,6 +406,32 @@ impl PgStore {
         bind_all(&client, self, bindings).await
     }
 
+    /// Who owned `code` at `at`, by the [`CodeRegistry`](crate::CodeRegistry)
+    /// contract.
+    ///
+    /// # Errors
+    ///
+    /// A database error, or a row that cannot be read.
+    pub async fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<crate::CodeLookup, PgError> {
+        let client = self.client().await?;
+        super::attribute::lookup(&client, self, code, at).await
+    }
+
+    /// The customer's latest binding made strictly before `at`, by the
+    /// [`BindingStore`](crate::BindingStore) contract.
+    ///
+    /// # Errors
+    ///
+    /// A database error, or a row that cannot be read.
+    pub async fn binding_before(
+        &self,
+        customer: &CustomerId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Binding>, PgError> {
+        let client = self.client().await?;
+        super::attribute::binding_before(&client, self, customer, at).await
+    }
+
     /// The decision recorded for a conversion id.
     ///
     /// # Errors

@@ -139,10 +139,7 @@ impl CodeRegistry for PgBlockingStore {
     type Error = PgError;
 
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, PgError> {
-        self.call(async {
-            let client = self.store.client().await?;
-            attribute::lookup(&client, &self.store, code, at).await
-        })
+        self.call(self.store.lookup(code, at))
     }
 }
 
@@ -182,10 +179,7 @@ impl BindingStore for PgBlockingStore {
     type Error = PgError;
 
     fn binding_before(&self, customer: &CustomerId, at: DateTime<Utc>) -> Result<Option<Binding>, PgError> {
-        self.call(async {
-            let client = self.store.client().await?;
-            attribute::binding_before(&client, &self.store, customer, at).await
-        })
+        self.call(self.store.binding_before(customer, at))
     }
 
     fn bind(&self, binding: &Binding) -> Result<(), PgError> {
