@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod workload;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -172,7 +173,7 @@ impl Server {
         writeln!(
             conf,
             "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
-             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             fsync = off\nfull_page_writes = off\n\
              max_connections = 200\nshared_buffers = 128MB\n",
             root.to_string_lossy()
         )

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 
 #[derive(Default)]
 pub struct Counters {
@@ -19,12 +18,12 @@ pub struct Counters {
     flights: AtomicU64,
     /// Whether the server spoke last.
     server_spoke: AtomicBool,
-    /// Break every connection when the client starts this flight (0: never).
+    /// Break the connection when the client starts this flight (0: never;
+    /// once).
     cut_at: AtomicU64,
-    /// Forward the flight that `cut_after` counts to the server, then break
-    /// the connection before its answer reaches the client (0: never).
+    /// Forward this flight to the server, then break the connection before
+    /// its answer reaches the client (0: never; once).
     cut_after: AtomicU64,
-    cut: Notify,
 }
 
 pub struct Proxy {
@@ -97,8 +96,12 @@ async fn pipe(client: TcpStream, server: TcpStream, counters: Arc<Counters>) {
             };
             if up_counters.server_spoke.swap(false, Ordering::SeqCst) {
                 let flight = up_counters.flights.fetch_add(1, Ordering::SeqCst) + 1;
-                if up_counters.cut_at.load(Ordering::SeqCst) == flight {
-                    up_counters.cut.notify_waiters();
+                if up_counters
+                    .cut_at
+                    .compare_exchange(flight, 0, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    up_counters.server_spoke.store(true, Ordering::SeqCst);
                     return;
                 }
             }
@@ -115,8 +118,13 @@ async fn pipe(client: TcpStream, server: TcpStream, counters: Arc<Counters>) {
                 Ok(n) => n,
             };
             let flight = counters.flights.load(Ordering::SeqCst);
-            if counters.cut_after.load(Ordering::SeqCst) == flight && flight > 0 {
-                counters.cut.notify_waiters();
+            if flight > 0
+                && counters
+                    .cut_after
+                    .compare_exchange(flight, 0, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                counters.server_spoke.store(true, Ordering::SeqCst);
                 return;
             }
             counters.server_spoke.store(true, Ordering::SeqCst);
