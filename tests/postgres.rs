@@ -7,9 +7,11 @@
 mod common;
 mod pg;
 
+use chrono::TimeZone;
+
 use attributor::{
-    AffiliateId, Attributor, Click, Conversion, CouponCode, CreditMode, EventKind, MemoryBindingStore,
-    MemoryClickStore, MemoryCodeRegistry, MemoryLedger, PgAttributor, PgStore, Policy,
+    AffiliateId, Attributor, Click, Conversion, CreditMode, EventKind, MemoryBindingStore, MemoryClickStore,
+    MemoryCodeRegistry, MemoryLedger, PgAttributor, PgStore, Policy,
 };
 use common::{A, B, code, days, now, purchase};
 use pg::proxy::Proxy;
@@ -218,4 +220,522 @@ async fn a_page_of_conversions_is_pipelined_two_round_trips_a_wave() {
         "{}",
         decisions[1]
     );
+}
+
+#[tokio::test]
+async fn a_reassigned_and_revoked_code_reads_back_as_in_memory() {
+    use attributor::{CodeLookup, CodeRegistry};
+
+    let server = server_or_skip!();
+    let store = server.store("registry_history").await;
+    let memory = MemoryCodeRegistry::new();
+    let jan = now() - days(150);
+    let mkbhd = code("MKBHD10");
+    store.assign(mkbhd, A, jan).await.unwrap();
+    memory.assign(mkbhd, A, jan).unwrap();
+    store.reassign(mkbhd, B, jan + days(30)).await.unwrap();
+    memory.reassign(mkbhd, B, jan + days(30)).unwrap();
+    store.revoke(mkbhd, jan + days(60)).await.unwrap();
+    memory.revoke(mkbhd, jan + days(60)).unwrap();
+    // Reassigned at its very start: the owner is replaced.
+    let spring = code("SPRING");
+    store.assign(spring, A, jan).await.unwrap();
+    memory.assign(spring, A, jan).unwrap();
+    store.reassign(spring, common::C, jan).await.unwrap();
+    memory.reassign(spring, common::C, jan).unwrap();
+
+    for c in [mkbhd, spring] {
+        assert_eq!(store.history(&c).await.unwrap(), memory.history(&c));
+        for at in [
+            jan - days(1),
+            jan,
+            jan + days(29),
+            jan + days(30),
+            jan + days(59),
+            jan + days(60),
+        ] {
+            assert_eq!(
+                store.lookup(&c, at).await.unwrap(),
+                memory.lookup(&c, at).unwrap()
+            );
+        }
+    }
+    assert!(matches!(
+        store.lookup(&mkbhd, jan + days(60)).await.unwrap(),
+        CodeLookup::Revoked(_)
+    ));
+    // SPRING, reassigned at its very start, was never A's.
+    assert_eq!(store.codes_of(A).await.unwrap(), vec![mkbhd]);
+    assert_eq!(store.codes_of(A).await.unwrap(), memory.codes_of(A));
+    assert_eq!(store.codes_of(B).await.unwrap(), vec![mkbhd]);
+    assert_eq!(store.codes_of(common::C).await.unwrap(), vec![spring]);
+
+    // Refusals change nothing.
+    let refused = store.revoke(code("NEVER"), jan).await.unwrap_err();
+    assert!(matches!(
+        refused,
+        attributor::PgError::Registry(attributor::RegistryError::NotActive { .. })
+    ));
+    let refused = store.reassign(mkbhd, A, jan + days(90)).await.unwrap_err();
+    assert!(matches!(
+        refused,
+        attributor::PgError::Registry(attributor::RegistryError::NotActive { .. })
+    ));
+    assert_eq!(store.history(&mkbhd).await.unwrap(), memory.history(&mkbhd));
+}
+
+#[tokio::test]
+async fn programs_in_one_database_are_apart() {
+    let server = server_or_skip!();
+    let url = server.database("programs").await;
+    let pool = PgStore::connect_pool(&url, 4).unwrap();
+    PgStore::migrate(&pool).await.unwrap();
+    let acme = PgStore::open(pool.clone(), pg::program("acme")).await.unwrap();
+    let globex = PgStore::open(pool, pg::program("globex")).await.unwrap();
+    // The same code, and look-alikes, in two programs, for two affiliates.
+    acme.assign(code("BOSS20"), A, now() - days(9)).await.unwrap();
+    globex.assign(code("BOSS20"), B, now() - days(9)).await.unwrap();
+    globex
+        .assign(code("B0SS2O"), common::C, now() - days(9))
+        .await
+        .unwrap_err();
+    acme.assign(code("8OSS20"), A, now() - days(9)).await.unwrap();
+    let order = purchase("ORD-1", "cust-1").code(code("BOSS20"));
+    let in_acme = PgAttributor::new(acme, Policy::coupon_first())
+        .attribute(&order)
+        .await
+        .unwrap();
+    let in_globex = PgAttributor::new(globex, Policy::coupon_first())
+        .attribute(&order)
+        .await
+        .unwrap();
+    assert_eq!((in_acme.primary(), in_globex.primary()), (Some(A), Some(B)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_racing_to_give_out_look_alike_codes_cannot_both_win() {
+    let server = server_or_skip!();
+    let url = server.database("look_alikes").await;
+    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
+        .await
+        .unwrap();
+    // Each "process" has a pool of its own.
+    let one = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let two = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let at = now() - days(1);
+    for round in 0..20 {
+        let (a, b) = (format!("BOSS{round}X"), format!("8O55{round}X"));
+        let (first, second) = tokio::join!(one.assign(code(&a), A, at), two.assign(code(&b), B, at),);
+        assert!(
+            first.is_ok() != second.is_ok(),
+            "round {round}: {first:?} and {second:?}"
+        );
+        let refused = first.err().or(second.err()).unwrap();
+        assert!(
+            matches!(
+                refused,
+                attributor::PgError::Registry(attributor::RegistryError::Confusable { .. })
+            ),
+            "{refused}"
+        );
+        // And one code, given twice at once, has one owner.
+        let c = format!("SOLO{round}");
+        let (first, second) = tokio::join!(one.assign(code(&c), A, at), two.assign(code(&c), B, at));
+        assert!(
+            first.is_ok() != second.is_ok(),
+            "round {round}: {first:?} and {second:?}"
+        );
+        assert_eq!(one.history(&code(&c)).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_import_reports_the_same_conflicts_as_the_memory_registry() {
+    use attributor::{ImportOptions, ImportRow};
+
+    let server = server_or_skip!();
+    let store = server.store("import").await;
+    let memory = MemoryCodeRegistry::new();
+    let t = now() - days(100);
+    store.assign(code("TAKEN1"), A, t).await.unwrap();
+    memory.assign(code("TAKEN1"), A, t).unwrap();
+    let rows = vec![
+        ImportRow::new("SPRING10", A, t),
+        ImportRow::new("spring-10", B, t), // the same code, spelled otherwise
+        ImportRow::new("SPR1NG10", common::C, t), // confusable with row 0
+        ImportRow::new("TAKEN1", B, t),    // overlaps the registry
+        ImportRow::new("TAKENI", B, t),    // confusable with the registry
+        ImportRow::new("no good!", A, t),  // does not parse
+        ImportRow::new("EMPTY", A, t).until(t), // an empty interval
+        ImportRow::new("SUMMER", B, t).mode(CreditMode::Always),
+        ImportRow::new("OUTSIDER", AffiliateId::new(99), t),
+    ];
+    let known = |a: AffiliateId| a != AffiliateId::new(99);
+
+    let report = store
+        .import(
+            rows.clone(),
+            ImportOptions::all_or_nothing().known_affiliates(&known),
+        )
+        .await
+        .unwrap();
+    let want = memory.import(
+        rows.clone(),
+        ImportOptions::all_or_nothing().known_affiliates(&known),
+    );
+    assert_eq!(report, want);
+    assert_eq!((report.applied, report.conflicts.len()), (0, 7));
+    assert!(
+        store.history(&code("SUMMER")).await.unwrap().is_empty(),
+        "all or nothing"
+    );
+
+    let report = store
+        .import(
+            rows.clone(),
+            ImportOptions::apply_valid().known_affiliates(&known),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        memory.import(rows, ImportOptions::apply_valid().known_affiliates(&known))
+    );
+    assert_eq!(report.applied, 2);
+    assert_eq!(
+        store.history(&code("SUMMER")).await.unwrap(),
+        memory.history(&code("SUMMER"))
+    );
+    assert_eq!(
+        store.history(&code("SPRING10")).await.unwrap(),
+        memory.history(&code("SPRING10"))
+    );
+}
+
+#[tokio::test]
+async fn clicks_in_bulk_are_added_once_and_conflicts_reported() {
+    let server = server_or_skip!();
+    let store = server.store("click_bulk").await;
+    let click = |id: &str, affiliate, customer: Option<&str>| {
+        let c = Click::new(id.parse().unwrap(), affiliate, now() - days(1));
+        match customer {
+            Some(customer) => c.customer(customer.parse().unwrap()),
+            None => c,
+        }
+    };
+    let mut clicks: Vec<Click> = (0..12_000)
+        .map(|i| click(&format!("k-{i}"), A, Some(&format!("cust-{}", i % 1000))))
+        .collect();
+    clicks.push(click("anonymous", B, None));
+    let ingest = store.insert_clicks(&clicks).await.unwrap();
+    assert_eq!(
+        (ingest.added, ingest.unchanged, ingest.conflicts.len()),
+        (12_001, 0, 0)
+    );
+
+    // Again: nothing to do. One with another owner: a conflict. Two of one
+    // new id in one call: the first counts.
+    let again = vec![
+        clicks[5],
+        click("k-6", B, Some("cust-6")),
+        click("fresh", A, None),
+        click("fresh", B, None),
+    ];
+    let ingest = store.insert_clicks(&again).await.unwrap();
+    assert_eq!(
+        (ingest.added, ingest.unchanged, ingest.conflicts.clone()),
+        (1, 1, vec![1, 3])
+    );
+    assert_eq!(
+        store.click(&"fresh".parse().unwrap()).await.unwrap(),
+        Some(again[2])
+    );
+    assert_eq!(
+        store.click(&"k-6".parse().unwrap()).await.unwrap(),
+        Some(clicks[6])
+    );
+    let refused = store.insert_click(again[1]).await.unwrap_err();
+    assert!(matches!(
+        refused,
+        attributor::PgError::Click(attributor::ClickError::Conflict { .. })
+    ));
+    store.insert_click(clicks[7]).await.unwrap();
+}
+
+#[tokio::test]
+async fn bindings_imported_from_another_system_hold_for_later_conversions() {
+    use attributor::{Binding, Method};
+
+    let server = server_or_skip!();
+    let store = server.store("binding_import").await;
+    let bindings: Vec<Binding> = (0..7_000)
+        .map(|i| Binding {
+            customer: format!("player-{i}").parse().unwrap(),
+            affiliate: AffiliateId::new(1 + i % 3),
+            bound_at: now() - days(400),
+            expires_at: None,
+            event: EventKind::Registration,
+            conversion: format!("legacy-{i}").parse().unwrap(),
+        })
+        .collect();
+    store.import_bindings(&bindings).await.unwrap();
+    // Imported twice, with a change: the later one replaces it.
+    let moved = Binding {
+        affiliate: common::C,
+        ..bindings[10]
+    };
+    store.import_bindings(&[bindings[10], moved]).await.unwrap();
+    assert_eq!(
+        store.binding_before(&bindings[10].customer, now()).await.unwrap(),
+        Some(moved)
+    );
+    let attributor = PgAttributor::new(store, Policy::coupon_first());
+    let deposit = common::conversion("DEP-1", EventKind::Deposit, "player-4", now());
+    let decision = attributor.attribute(&deposit).await.unwrap();
+    assert_eq!(decision.credits[0].method, Method::Binding);
+    assert_eq!(decision.primary(), Some(bindings[4].affiliate));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrating_twice_changes_nothing_and_four_processes_may_migrate_at_once() {
+    let server = server_or_skip!();
+    let url = server.database("migrate").await;
+    let migrations: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap()).await })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for m in migrations {
+        applied.push(m.await.unwrap().unwrap());
+    }
+    applied.sort();
+    assert_eq!(
+        applied,
+        [vec![], vec![], vec![], vec![attributor::SCHEMA_VERSION]]
+    );
+    let pool = PgStore::connect_pool(&url, 1).unwrap();
+    assert_eq!(PgStore::migrate(&pool).await.unwrap(), Vec::<i32>::new());
+    PgStore::open(pool, pg::program("main")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_without_the_schema_or_with_a_newer_one_is_refused() {
+    use attributor::PgError;
+
+    let server = server_or_skip!();
+    let url = server.database("versions").await;
+    let pool = PgStore::connect_pool(&url, 2).unwrap();
+    let err = PgStore::open(pool.clone(), pg::program("main"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PgError::SchemaOutdated {
+                found: 0,
+                expected: 1
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the database's attributor schema is at version 0, this crate needs 1: run migrate"
+    );
+
+    PgStore::migrate(&pool).await.unwrap();
+    let client = pool.get().await.unwrap();
+    client
+        .execute(
+            "INSERT INTO attributor.migrations (version, name) VALUES (2, 'from the future')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let err = PgStore::open(pool.clone(), pg::program("main"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PgError::SchemaTooNew { found: 2, known: 1 }),
+        "{err}"
+    );
+    let err = PgStore::migrate(&pool).await.unwrap_err();
+    assert!(
+        matches!(err, PgError::SchemaTooNew { found: 2, known: 1 }),
+        "{err}"
+    );
+    let versions: i64 = client
+        .query_one("SELECT count(*) FROM attributor.migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 2, "a refused migration changes nothing");
+}
+
+#[tokio::test]
+async fn a_bad_connection_string_and_a_server_that_is_down_are_typed_errors() {
+    use attributor::PgError;
+
+    let err = PgStore::connect("postgres://[::1", pg::program("main"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PgError::Config { .. }), "{err}");
+    assert!(!err.is_transient());
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("host=127.0.0.1 port={port} user=postgres dbname=none connect_timeout=2");
+    let err = PgStore::connect(&url, pg::program("main")).await.unwrap_err();
+    assert!(matches!(err, PgError::Connect(_)), "{err}");
+    assert!(err.is_transient(), "a server that is down may come back");
+    assert!(
+        err.to_string().starts_with("no connection to the database"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_row_written_by_hand_against_the_rules_is_named_when_read_and_nothing_is_half_written() {
+    use attributor::PgError;
+
+    let server = server_or_skip!();
+    let store = server.store("hand_written").await;
+    let client = store.pool().get().await.unwrap();
+    client
+        .execute(
+            "INSERT INTO attributor.ledger (program, conversion, occurred_at_s, occurred_at_ns, decision, recorded_by)
+             VALUES ('main', 'ORD-BAD', 0, 0, '{\"credits\": 7}', 0)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let err = store.decision(&"ORD-BAD".parse().unwrap()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PgError::Corrupt {
+                table: "attributor.ledger",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let attributor = PgAttributor::new(
+        store.clone(),
+        Policy::coupon_first().bind_on(attributor::EventKinds::PURCHASE),
+    );
+    let err = attributor
+        .attribute(&purchase("ORD-BAD", "cust-1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PgError::Corrupt { .. }), "{err}");
+
+    // The schema's checks refuse what breaks the registry's rules.
+    client
+        .execute("INSERT INTO attributor.code_skeletons VALUES ('main', 'X')", &[])
+        .await
+        .unwrap();
+    let revoked_without_end = "INSERT INTO attributor.code_assignments VALUES \
+         ('main', 'X', 'X', 1, 1, 0, 0, NULL, NULL, true, 'standard', NULL)";
+    let err = client.execute(revoked_without_end, &[]).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION),
+        "{err}"
+    );
+
+    // A binding the database refuses takes its decision down with it: one
+    // transaction records both, or neither.
+    client
+        .batch_execute("ALTER TABLE attributor.bindings ADD CONSTRAINT no_seven CHECK (affiliate <> 7)")
+        .await
+        .unwrap();
+    store
+        .assign(code("SEVEN7"), AffiliateId::new(7), now() - days(9))
+        .await
+        .unwrap();
+    let order = purchase("ORD-7", "cust-7").code(code("SEVEN7"));
+    let err = attributor.attribute(&order).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PgError::Db {
+                statement: "record",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        store.decision(&order.id).await.unwrap(),
+        None,
+        "nothing half written"
+    );
+    let customer = "cust-7".parse().unwrap();
+    assert_eq!(
+        store.binding_before(&customer, now() + days(1)).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn instants_from_the_earliest_to_the_latest_are_kept_exactly() {
+    use attributor::{Binding, CodeAssignment, CodeLookup, CustomerId};
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    let server = server_or_skip!();
+    let store = server.store("far_instants").await;
+    let (earliest, latest) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    let ns = TimeDelta::nanoseconds(1);
+
+    let customer: CustomerId = "ancient".parse().unwrap();
+    let binding = Binding {
+        customer,
+        affiliate: A,
+        bound_at: earliest,
+        expires_at: Some(latest),
+        event: EventKind::Registration,
+        conversion: "first".parse().unwrap(),
+    };
+    store.bind(&binding).await.unwrap();
+    assert_eq!(store.binding_before(&customer, earliest).await.unwrap(), None);
+    assert_eq!(
+        store.binding_before(&customer, earliest + ns).await.unwrap(),
+        Some(binding)
+    );
+
+    let forever = CodeAssignment::new(code("FOREVER"), A, earliest).until(latest);
+    store.insert(forever).await.unwrap();
+    assert_eq!(
+        store.lookup(&forever.code, latest - ns).await.unwrap(),
+        CodeLookup::Active(forever)
+    );
+    assert_eq!(
+        store.lookup(&forever.code, latest).await.unwrap(),
+        CodeLookup::Expired(forever)
+    );
+
+    for (id, at) in [("dawn", earliest), ("dusk", latest)] {
+        let click = Click::new(id.parse().unwrap(), B, at).customer(customer);
+        store.insert_click(click).await.unwrap();
+        assert_eq!(store.click(&click.id).await.unwrap(), Some(click));
+    }
+
+    // A conversion in the year 200000 binds its customer from then on.
+    let far = Utc.with_ymd_and_hms(200_000, 1, 1, 0, 0, 0).unwrap() + TimeDelta::nanoseconds(7);
+    let attributor = PgAttributor::new(
+        store.clone(),
+        Policy::click_first().bind_on(attributor::EventKinds::PURCHASE),
+    );
+    let order = Conversion::new("FAR".parse().unwrap(), EventKind::Purchase, far)
+        .customer("future".parse().unwrap())
+        .code(code("FOREVER"));
+    let decision = attributor.attribute(&order).await.unwrap();
+    assert_eq!(decision.binding.map(|b| b.bound_at), Some(far));
+    assert_eq!(store.decision(&order.id).await.unwrap(), Some(decision));
 }

@@ -298,6 +298,8 @@ async fn finish(
 }
 
 /// What a machine reached.
+// Not boxed: the network round trip dwarfs a move of a decision.
+#[allow(clippy::large_enum_variant)]
 enum Progress {
     /// It asks to record a decision: the statement's arguments.
     Record(RecordArgs),

@@ -157,7 +157,7 @@ pub async fn assert_ledger_is(url: &str, program: &str, reference: &[attributor:
         .map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap())
         .collect();
     let mut want = reference.to_vec();
-    want.sort_by(|a, b| (a.occurred_at, a.conversion).cmp(&(b.occurred_at, b.conversion)));
+    want.sort_by_key(|a| (a.occurred_at, a.conversion));
     assert_eq!(recorded.len(), want.len(), "one ledger row a conversion");
     for (got, want) in recorded.iter().zip(&want) {
         assert_eq!(got, want, "conversion {}", want.conversion);
