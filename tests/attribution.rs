@@ -1,0 +1,249 @@
+//! The sans-IO attribution machine: the order of its steps, the questions
+//! it asks, and how a backend that writes atomically drives it.
+
+mod common;
+
+use attributor::{
+    Attribution, Binding, ClickEvidence, CodeAssignment, CodeLookup, CreditMode, Decision, EventKind,
+    EventKinds, Policy, Step, resolve,
+};
+use common::*;
+
+/// What a step asked, by name.
+fn name(step: &Step<'_, '_>) -> &'static str {
+    match step {
+        Step::Recorded(_) => "recorded",
+        Step::Code(_) => "code",
+        Step::Click(_) => "click",
+        Step::Find(_) => "find",
+        Step::Binding(_) => "binding",
+        Step::Record(_) => "record",
+        Step::Bind(_) => "bind",
+        Step::Done(_) => "done",
+    }
+}
+
+/// Drives `attribution` with fixed answers: the ledger holds `recorded`,
+/// every code is owned by `owner` in `mode`, every click question finds
+/// `click`, and recording finds `earlier`. Returns the steps asked and the
+/// decision.
+fn drive(
+    attribution: &mut Attribution<'_>,
+    recorded: Option<Decision>,
+    mode: CreditMode,
+    click: Option<ClickEvidence>,
+    earlier: Option<Decision>,
+) -> (Vec<&'static str>, Decision) {
+    let mut steps = Vec::new();
+    let (mut recorded, mut earlier) = (Some(recorded), Some(earlier));
+    loop {
+        let step = attribution.next();
+        steps.push(name(&step));
+        match step {
+            Step::Recorded(read) => read.answer(recorded.take().flatten()),
+            Step::Code(read) => {
+                let a = CodeAssignment::new(*read.code(), A, now() - days(90)).mode(mode);
+                read.answer(CodeLookup::Active(a));
+            }
+            Step::Click(read) => read.answer(click),
+            Step::Find(read) => {
+                let only = read.query().affiliate;
+                read.answer(click.filter(|c| only.is_none_or(|a| a == c.affiliate)));
+            }
+            Step::Binding(read) => read.answer(None),
+            Step::Record(write) => write.answer(earlier.take().flatten()),
+            Step::Bind(write) => write.answer(),
+            Step::Done(decision) => return (steps, decision),
+        }
+    }
+}
+
+fn binds() -> Policy {
+    Policy::coupon_first().bind_on(EventKinds::PURCHASE)
+}
+
+#[test]
+fn a_new_conversion_reads_the_ledger_then_the_evidence_then_records_and_binds() {
+    let order = purchase("o1", "ann")
+        .code(code("MKBHD10"))
+        .click("c-1".parse().unwrap());
+    let policy = binds();
+    let (steps, decision) = drive(
+        &mut Attribution::new(&order, &policy),
+        None,
+        CreditMode::Standard,
+        None,
+        None,
+    );
+    assert_eq!(
+        steps,
+        [
+            "recorded", "code", "click", "find", "binding", "record", "bind", "done"
+        ]
+    );
+    assert_eq!(decision.primary(), Some(A));
+    assert!(decision.binding.is_some());
+}
+
+#[test]
+fn a_backend_that_binds_in_the_record_transaction_is_never_asked_to_bind() {
+    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let policy = binds();
+    let mut attribution = Attribution::new(&order, &policy).records_bindings(true);
+    let (steps, decision) = drive(&mut attribution, None, CreditMode::Standard, None, None);
+    assert_eq!(steps, ["recorded", "code", "find", "binding", "record", "done"]);
+    assert!(decision.binding.is_some());
+}
+
+#[test]
+fn a_recorded_decision_is_the_answer_and_its_binding_is_written_again() {
+    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let policy = binds();
+    let (_, first) = drive(
+        &mut Attribution::new(&order, &policy),
+        None,
+        CreditMode::Standard,
+        None,
+        None,
+    );
+    let (steps, again) = drive(
+        &mut Attribution::new(&order, &policy),
+        Some(first.clone()),
+        CreditMode::Standard,
+        None,
+        None,
+    );
+    assert_eq!(steps, ["recorded", "bind", "done"]);
+    assert_eq!(again, first);
+    let mut atomic = Attribution::new(&order, &policy).records_bindings(true);
+    let (steps, _) = drive(&mut atomic, Some(first), CreditMode::Standard, None, None);
+    assert_eq!(steps, ["recorded", "done"]);
+}
+
+#[test]
+fn a_decision_recorded_first_by_a_racing_call_stands_and_its_binding_is_the_one_written() {
+    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let policy = binds();
+    // The racing call decided otherwise (it saw other evidence).
+    let mut theirs = resolve(&order, &attributor::Evidence::new(), &policy);
+    theirs.binding = Some(Binding {
+        customer: "ann".parse().unwrap(),
+        affiliate: B,
+        bound_at: now(),
+        expires_at: None,
+        event: EventKind::Purchase,
+        conversion: order.id,
+    });
+    let mut attribution = Attribution::new(&order, &policy);
+    let mut written = None;
+    let decision = loop {
+        match attribution.next() {
+            Step::Recorded(read) => read.answer(None),
+            Step::Code(read) => read.answer(CodeLookup::Unknown),
+            Step::Click(read) => read.answer(None),
+            Step::Find(read) => read.answer(None),
+            Step::Binding(read) => read.answer(None),
+            Step::Record(write) => write.answer(Some(theirs.clone())),
+            Step::Bind(write) => {
+                written = Some(*write.binding());
+                write.answer();
+            }
+            Step::Done(decision) => break decision,
+        }
+    };
+    assert_eq!(decision, theirs);
+    assert_eq!(written, theirs.binding);
+}
+
+#[test]
+fn a_question_dropped_unanswered_is_asked_again() {
+    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let policy = Policy::coupon_first();
+    let mut attribution = Attribution::new(&order, &policy);
+    assert!(matches!(attribution.next(), Step::Recorded(_)));
+    assert!(matches!(attribution.next(), Step::Recorded(_)));
+    if let Step::Recorded(read) = attribution.next() {
+        read.answer(None);
+    }
+    let Step::Code(read) = attribution.next() else {
+        panic!("a code lookup")
+    };
+    assert_eq!(*read.code(), code("MKBHD10"));
+    drop(read);
+    assert!(matches!(attribution.next(), Step::Code(_)));
+}
+
+#[test]
+fn after_its_decision_a_machine_begins_again() {
+    let order = purchase("o1", "ann");
+    let policy = Policy::coupon_first();
+    let mut attribution = Attribution::new(&order, &policy);
+    let (first, _) = drive(&mut attribution, None, CreditMode::Standard, None, None);
+    let (second, _) = drive(&mut attribution, None, CreditMode::Standard, None, None);
+    assert_eq!(first, second);
+    assert!(attribution.evidence().codes.is_empty() && attribution.evidence().clicks.is_empty());
+}
+
+#[test]
+fn a_preview_reads_no_ledger_and_writes_nothing() {
+    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let policy = binds();
+    let (steps, decision) = drive(
+        &mut Attribution::preview(&order, &policy),
+        None,
+        CreditMode::Standard,
+        None,
+        None,
+    );
+    assert_eq!(steps, ["code", "find", "binding", "done"]);
+    assert!(decision.binding.is_some(), "the binding it would write");
+}
+
+#[test]
+fn the_owner_of_two_if_involved_codes_is_asked_about_once() {
+    let order = purchase("o1", "ann")
+        .code(code("CREATOR"))
+        .code(code("CREATOR2"))
+        .code(code("creator"));
+    let policy = Policy::coupon_first();
+    let mut attribution = Attribution::new(&order, &policy);
+    // The last click is another affiliate's: the owner's own is asked for.
+    let other = ClickEvidence {
+        id: "c-9".parse().unwrap(),
+        affiliate: B,
+        clicked_at: now() - days(1),
+    };
+    let mut questions = Vec::new();
+    let decision = loop {
+        match attribution.next() {
+            Step::Recorded(read) => read.answer(None),
+            Step::Code(read) => {
+                let a = CodeAssignment::new(*read.code(), A, now() - days(90)).mode(CreditMode::IfInvolved);
+                read.answer(CodeLookup::Active(a));
+            }
+            Step::Click(read) => read.answer(None),
+            Step::Find(read) => {
+                questions.push(*read.query());
+                // The owner has no click in the window at all.
+                let owners = read.query().affiliate == Some(A);
+                read.answer(if owners { None } else { Some(other) });
+            }
+            Step::Binding(read) => read.answer(None),
+            Step::Record(write) => write.answer(None),
+            Step::Bind(write) => write.answer(),
+            Step::Done(decision) => break decision,
+        }
+    };
+    // The plan said so up front.
+    let plan = Attribution::new(&order, &policy);
+    assert_eq!(
+        questions,
+        [plan.click_query().unwrap(), plan.owner_query(A).unwrap()]
+    );
+    assert_eq!(
+        plan.codes().count(),
+        2,
+        "CREATOR, entered twice, is looked up once"
+    );
+    assert_eq!(decision.primary(), Some(B), "{decision}");
+}
