@@ -47,6 +47,17 @@
 //!   [`conformance`] checks a backend against it.
 //! * [`MemoryCodeRegistry`], [`MemoryClickStore`], [`MemoryBindingStore`] and
 //!   [`MemoryLedger`] are the in-memory reference stores.
+//! * [`Attribution`] is one conversion's attribution as a sans-IO state
+//!   machine: the order of the work (ledger, evidence, decision, record,
+//!   bind) and the rules for what is read, in one place. The
+//!   [`Attributor`] drives it over the store traits, the PostgreSQL
+//!   backend over two statements, and you may drive it over your own
+//!   asynchronous stores.
+//! * With the `postgres` feature, `PgStore` keeps the stores in
+//!   PostgreSQL, shared by many processes, and `PgAttributor` attributes on
+//!   it with the same decisions, in two round trips for a new conversion
+//!   and one for a retried postback, each conversion credited once across
+//!   every process.
 //! * [`Attributor`] wires stores and a [`PolicySet`] together and is
 //!   idempotent: a retried postback returns the recorded decision.
 //! * A [`Decision`] names the credits and every piece of evidence that lost,
@@ -63,8 +74,10 @@
 //!
 //! # Recipes
 //!
-//! **Async or remote stores.** Gather the evidence yourself, then call the
-//! pure resolver:
+//! **Async or remote stores.** Drive an [`Attribution`]: it asks for each
+//! read and write in turn (its docs show the loop), and a backend that
+//! reads in batches can learn every read up front. Or gather the evidence
+//! yourself and call the pure resolver:
 //!
 //! ```
 //! use attributor::{resolve, AffiliateId, ClickEvidence, Conversion, EventKind, Evidence, Policy};
@@ -207,6 +220,14 @@
 //!   an [`ExperimentReport`] to JSON. Reading refuses a field the type does
 //!   not have, so a misspelled optional field (`valid_to` for
 //!   `valid_until`) is an error, not a value left at its default.
+//! * `postgres`: the PostgreSQL backend: `PgStore` (the stores and their
+//!   administration, `SCHEMA_VERSION` and
+//!   `PgStore::migrate`), `PgAttributor` (asynchronous attribution) and
+//!   `PgBlockingStore` (the store traits, for synchronous code and the
+//!   conformance suite). It brings in `tokio-postgres`,
+//!   `deadpool-postgres` (re-exported as `deadpool_postgres`), `tokio`,
+//!   `futures-util` and `serde_json`, and turns on `serde`. The README's
+//!   "PostgreSQL" and "Scaling out" sections describe the schema.
 //! * `proptest`: the `strategies` module of [proptest] strategies for
 //!   coupon codes (valid and invalid text), conversions, clicks, code
 //!   assignment histories, policies, and conversions with their evidence, so

@@ -47,11 +47,13 @@ use crate::step::{Attribution, Step};
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use attributor::{Conversion, CouponCode, EventKind, PgAttributor, PgStore, Policy};
-/// use chrono::Utc;
+/// use chrono::{TimeZone, Utc};
+/// 
+/// let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(); // from the postback
 ///
 /// let store = PgStore::connect("postgres://localhost/affiliates", "acme-prop".parse()?).await?;
 /// let attributor = PgAttributor::new(store, Policy::coupon_first());
-/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, Utc::now())
+/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at)
 ///     .customer("cust-1".parse()?)
 ///     .code(CouponCode::parse("mkbhd10")?);
 /// let decision = attributor.attribute(&order).await?;

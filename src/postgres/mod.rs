@@ -51,12 +51,14 @@ const CONFLICT_RETRIES: u32 = 8;
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use attributor::{AffiliateId, CouponCode, PgStore};
-/// use chrono::Utc;
+/// use chrono::{TimeZone, Utc};
+/// 
+/// let from = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
 ///
 /// let url = "postgres://attributor@localhost/affiliates";
 /// PgStore::migrate(&PgStore::connect_pool(url, 4)?).await?; // once, at start; safe from every replica
 /// let store = PgStore::connect(url, "acme-prop".parse()?).await?;
-/// store.assign(CouponCode::parse("MKBHD10")?, AffiliateId::new(7), Utc::now()).await?;
+/// store.assign(CouponCode::parse("MKBHD10")?, AffiliateId::new(7), from).await?;
 /// # Ok(())
 /// # }
 /// ```
