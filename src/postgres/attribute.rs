@@ -48,7 +48,7 @@ use crate::step::{Attribution, Step};
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use attributor::{Conversion, CouponCode, EventKind, PgAttributor, PgStore, Policy};
 /// use chrono::{TimeZone, Utc};
-/// 
+///
 /// let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(); // from the postback
 ///
 /// let store = PgStore::connect("postgres://localhost/affiliates", "acme-prop".parse()?).await?;
@@ -155,14 +155,11 @@ impl PgAttributor {
             let client = match self.store.client().await {
                 Ok(client) => client,
                 Err(_) => {
-                    // Each conversion reports its own attempt.
+                    // No connection for the wave: each conversion makes an
+                    // attempt of its own, and reports its own error.
                     for i in members {
-                        let got = self.store.client().await.map(|_| ());
-                        let e = got.err().unwrap_or(PgError::Config {
-                            reason: "the pool gave no connection".to_owned(),
-                        });
-                        if let Some(slot) = results.get_mut(i) {
-                            *slot = Some(Err(e));
+                        if let Some(conversion) = conversions.get(i) {
+                            set(&mut results, i, self.attribute(conversion).await);
                         }
                     }
                     continue;

@@ -117,8 +117,9 @@ pub(crate) fn is_transient(e: &tokio_postgres::Error) -> bool {
             SqlState::CONNECTION_EXCEPTION,
         ]
         .contains(code),
-        // No SQLSTATE: the connection broke (an IO error).
-        None => e.as_db_error().is_none(),
+        // No SQLSTATE: the connection broke if the cause is an IO error;
+        // otherwise a value could not be converted, which a retry repeats.
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
     }
 }
 

@@ -52,7 +52,7 @@ const CONFLICT_RETRIES: u32 = 8;
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use attributor::{AffiliateId, CouponCode, PgStore};
 /// use chrono::{TimeZone, Utc};
-/// 
+///
 /// let from = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
 ///
 /// let url = "postgres://attributor@localhost/affiliates";
