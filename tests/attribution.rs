@@ -165,11 +165,12 @@ fn a_question_dropped_unanswered_is_asked_again() {
     if let Step::Recorded(read) = attribution.next() {
         read.answer(None);
     }
-    let Step::Code(read) = attribution.next() else {
-        panic!("a code lookup")
-    };
-    assert_eq!(*read.code(), code("MKBHD10"));
-    drop(read);
+    // Looked at, not answered.
+    if let Step::Code(read) = attribution.next() {
+        assert_eq!(*read.code(), code("MKBHD10"));
+    } else {
+        panic!("a code lookup");
+    }
     assert!(matches!(attribution.next(), Step::Code(_)));
 }
 
