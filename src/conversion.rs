@@ -577,10 +577,16 @@ impl Conversion {
     /// The entered codes, each once (a code entered twice counts where it
     /// was first entered), in entry order, with their index in `codes`.
     pub(crate) fn distinct_codes(&self) -> impl Iterator<Item = (usize, &CouponCode)> {
+        self.distinct_codes_from(0)
+    }
+
+    /// [`Conversion::distinct_codes`] from index `from` of `codes` on.
+    pub(crate) fn distinct_codes_from(&self, from: usize) -> impl Iterator<Item = (usize, &CouponCode)> {
         let codes = &self.codes;
         codes
             .iter()
             .enumerate()
+            .skip(from)
             .filter(move |(i, code)| !codes.iter().take(*i).any(|earlier| earlier == *code))
     }
 }

@@ -124,14 +124,16 @@ pub(crate) fn reassign(
         ..current
     };
     check(view, &next, Some(&current), keeps)?;
+    // Checked before a replacement too, which ends nothing, as the memory
+    // registry always has.
+    if !keeps(at, true) {
+        return Err(RegistryError::OutOfRange { code, at });
+    }
     if at == current.valid_from {
         return Ok(Reassignment::Replace {
             old: current,
             new: next,
         });
-    }
-    if !keeps(at, true) {
-        return Err(RegistryError::OutOfRange { code, at });
     }
     let cut = CodeAssignment {
         valid_until: Some(at),

@@ -32,12 +32,13 @@ use crate::time::{earlier, later};
 /// 2. The evidence: [`Step::Code`] for each distinct entered code, in entry
 ///    order, looked up at the conversion's time; [`Step::Click`] for the
 ///    click the conversion names; [`Step::Find`] for the customer's first or
-///    last qualifying click ([`Attribution::click_query`]), then, for each
-///    active [`CreditMode::IfInvolved`] code whose owner has no qualifying
-///    click among those, that owner's latest one
-///    ([`Attribution::owner_query`]); [`Step::Binding`] for the customer's
-///    latest binding made before the conversion. A conversion without a
-///    customer asks for neither clicks by query nor a binding.
+///    last click in the policy's range ([`Attribution::click_query`]), then,
+///    for each active [`CreditMode::IfInvolved`] code whose owner has no
+///    qualifying click among those, that owner's latest one in the range
+///    ([`Attribution::owner_query`]), once an owner; [`Step::Binding`] for
+///    the customer's latest binding made before the conversion. A
+///    conversion without a customer asks for neither clicks by query nor a
+///    binding.
 /// 3. The decision, by [`resolve`], under the policy given.
 /// 4. [`Step::Record`]: record it, insert-if-absent. If another decision was
 ///    recorded first (a concurrent retry), that one stands.
@@ -49,15 +50,17 @@ use crate::time::{earlier, later};
 /// then never asks for step 5, nor to write a recorded binding again.
 /// [`Attribution::preview`] skips the ledger and the writes. Every step
 /// answers a question the machine asked, through the value the step holds,
-/// so an answer cannot go to the wrong question. Asked for its next step
-/// after [`Step::Done`], a machine begins again, as a second call of
-/// [`Attributor::attribute`](crate::Attributor::attribute) would.
+/// so an answer cannot go to the wrong question. After [`Step::Done`] the
+/// machine keeps the evidence it gathered ([`Attribution::evidence`]);
+/// asked for its next step, it drops it and begins again, as a second call
+/// of [`Attributor::attribute`](crate::Attributor::attribute) would.
 ///
 /// A backend that reads in batches can learn every read up front:
 /// [`Attribution::codes`], [`Attribution::click`],
 /// [`Attribution::click_query`], [`Attribution::owner_query`] for any
 /// owner, and [`Attribution::binding_before`] depend on the conversion and
-/// the policy alone, and the steps ask exactly those.
+/// the policy alone. The steps ask those and no others: all of them but
+/// the owners' queries, and of those the ones the evidence calls for.
 ///
 /// ```
 /// use attributor::{AffiliateId, Attribution, CodeAssignment, CodeLookup, Conversion, CouponCode,
@@ -115,6 +118,8 @@ enum State {
     Record,
     Bind,
     Done,
+    /// The decision was handed out; the next step begins again.
+    Spent,
 }
 
 /// What an [`Attribution`] needs next.
@@ -189,7 +194,8 @@ impl<'a> Attribution<'a> {
         self.policy
     }
 
-    /// The evidence gathered so far.
+    /// The evidence gathered so far; once done, the evidence the decision
+    /// was made from (until the next step begins again).
     pub fn evidence(&self) -> &Evidence {
         &self.evidence
     }
@@ -212,7 +218,7 @@ impl<'a> Attribution<'a> {
 
     /// The entered codes to look up: each distinct code once, in entry
     /// order.
-    pub fn codes(&self) -> impl Iterator<Item = &'a CouponCode> + 'a {
+    pub fn codes(&self) -> impl Iterator<Item = &'a CouponCode> + use<'a> {
         self.conversion.distinct_codes().map(|(_, code)| code)
     }
 
@@ -275,7 +281,7 @@ impl<'a> Attribution<'a> {
         loop {
             match self.state {
                 State::Ledger => return Step::Recorded(LedgerRead { m: self }),
-                State::Code(from) => match self.conversion.distinct_codes().find(|(i, _)| *i >= from) {
+                State::Code(from) => match self.conversion.distinct_codes_from(from).next() {
                     Some((i, code)) => {
                         self.state = State::Code(i);
                         return Step::Code(CodeRead { m: self, code });
@@ -324,24 +330,21 @@ impl<'a> Attribution<'a> {
                 State::Record | State::Bind => return self.write(),
                 State::Done => match self.decision.take() {
                     Some(decision) => {
-                        self.restart();
+                        self.state = State::Spent;
                         return Step::Done(decision);
                     }
                     None => self.state = State::Decide,
                 },
+                State::Spent => {
+                    self.evidence = Evidence::new();
+                    self.state = if self.preview {
+                        State::Code(0)
+                    } else {
+                        State::Ledger
+                    };
+                }
             }
         }
-    }
-
-    /// Back to the first step, with no evidence: where a machine goes once
-    /// it has handed out its decision.
-    fn restart(&mut self) {
-        self.evidence = Evidence::new();
-        self.state = if self.preview {
-            State::Code(0)
-        } else {
-            State::Ledger
-        };
     }
 
     /// The write the machine is at: [`Step::Record`] or [`Step::Bind`].
@@ -378,31 +381,28 @@ impl<'a> Attribution<'a> {
         }
     }
 
-    /// The first entered code, from index `from` on, whose owner needs a
-    /// click read, and the question for it: an active `IfInvolved` code
-    /// whose owner has no qualifying click among the evidence and was not
-    /// asked about for an earlier code.
+    /// The first code of the evidence, from index `from` on, whose owner
+    /// needs a click read, and the question for it: an active `IfInvolved`
+    /// code whose owner has no qualifying click among the evidence and
+    /// does not own an earlier such code (asked about already). The
+    /// evidence holds the distinct entered codes in entry order.
     fn next_owner(&self, from: usize) -> Option<(usize, ClickQuery)> {
-        let conversion = self.conversion;
-        let owner_of = |code: &CouponCode| match self.evidence.codes.iter().find(|e| e.code == *code) {
-            Some(CodeEvidence {
-                lookup: CodeLookup::Active(a),
-                ..
-            }) if a.mode == CreditMode::IfInvolved => Some(a.affiliate),
+        let owner_of = |e: &CodeEvidence| match e.lookup {
+            CodeLookup::Active(a) if a.mode == CreditMode::IfInvolved => Some(a.affiliate),
             _ => None,
         };
-        let mut codes = conversion.distinct_codes();
-        codes.find_map(|(i, code)| {
-            let owner = owner_of(code).filter(|_| i >= from)?;
+        let codes = &self.evidence.codes;
+        codes.iter().enumerate().skip(from).find_map(|(i, e)| {
+            let owner = owner_of(e)?;
             let involved = self
                 .evidence
                 .clicks
                 .iter()
-                .any(|c| c.affiliate == owner && judge_click(conversion, c, self.policy).is_none());
-            let asked = conversion
-                .distinct_codes()
-                .take_while(|(j, _)| *j < i)
-                .any(|(_, earlier)| owner_of(earlier) == Some(owner));
+                .any(|c| c.affiliate == owner && judge_click(self.conversion, c, self.policy).is_none());
+            let asked = codes
+                .iter()
+                .take(i)
+                .any(|earlier| owner_of(earlier) == Some(owner));
             if involved || asked {
                 return None;
             }

@@ -176,13 +176,15 @@ fn a_question_dropped_unanswered_is_asked_again() {
 
 #[test]
 fn after_its_decision_a_machine_begins_again() {
-    let order = purchase("o1", "ann");
+    let order = purchase("o1", "ann").code(code("MKBHD10"));
     let policy = Policy::coupon_first();
     let mut attribution = Attribution::new(&order, &policy);
     let (first, _) = drive(&mut attribution, None, CreditMode::Standard, None, None);
+    // The evidence of the run is kept until the next step.
+    assert_eq!(attribution.evidence().codes.len(), 1);
     let (second, _) = drive(&mut attribution, None, CreditMode::Standard, None, None);
     assert_eq!(first, second);
-    assert!(attribution.evidence().codes.is_empty() && attribution.evidence().clicks.is_empty());
+    assert_eq!(attribution.evidence().codes.len(), 1, "gathered once, not twice");
 }
 
 #[test]

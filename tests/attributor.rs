@@ -570,3 +570,33 @@ fn a_binding_lost_to_a_failure_after_losing_the_race_is_written_by_the_retry() {
         "the store agrees with the ledger"
     );
 }
+
+#[test]
+fn gather_reads_the_evidence_a_preview_decides_from() {
+    use attributor::resolve;
+
+    let world = common::World::new(Policy::coupon_first());
+    world.code("MKBHD10", common::A);
+    world.assignment(
+        CodeAssignment::new(common::code("CREATOR"), common::B, now() - TimeDelta::days(90))
+            .mode(CreditMode::IfInvolved),
+    );
+    let owner = world.click(common::B, "ann", TimeDelta::days(9));
+    let last = world.click(common::C, "ann", TimeDelta::days(1));
+    let order = common::purchase("o1", "ann")
+        .code(common::code("mkbhd10"))
+        .code(common::code("creator"));
+    let attributor = &world.attributor;
+    let policy = Policy::coupon_first();
+    let evidence = attributor.gather(&order, &policy).unwrap();
+    assert_eq!(evidence.codes.len(), 2);
+    let mut clicks: Vec<ClickId> = evidence.clicks.iter().map(|c| c.id).collect();
+    clicks.sort();
+    let mut want = vec![owner, last];
+    want.sort();
+    assert_eq!(clicks, want, "the last click, and the IfInvolved owner's own");
+    assert_eq!(
+        resolve(&order, &evidence, &policy),
+        attributor.preview(&order).unwrap()
+    );
+}

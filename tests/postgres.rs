@@ -42,6 +42,10 @@ async fn a_code_and_a_click_are_credited_as_in_memory() {
     assert_eq!(decision, memory.attribute(&order).unwrap());
     assert_eq!(decision.primary(), Some(A));
     assert_eq!(attributor.attribute(&order).await.unwrap(), decision);
+    let policy = Policy::coupon_first();
+    let evidence = attributor.gather(&order, &policy).await.unwrap();
+    assert_eq!((evidence.codes.len(), evidence.clicks.len()), (1, 1));
+    assert_eq!(evidence, memory.gather(&order, &policy).unwrap());
 }
 
 /// A database with the schema, made outside any runtime: its connection

@@ -491,3 +491,28 @@ fn lookups_agree_with_the_assignment_at_the_edges_of_time() {
         }
     }
 }
+
+#[test]
+fn a_code_given_out_in_a_leap_second_cannot_be_reassigned_at_that_instant() {
+    // The registry keeps an interval's end as nanoseconds, which have no
+    // leap second: a reassignment there is refused, even one at the very
+    // start that would end nothing.
+    let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+        .unwrap()
+        .and_utc();
+    let registry = attributor::MemoryCodeRegistry::new();
+    let code = attributor::CouponCode::parse("LEAP").unwrap();
+    registry
+        .assign(code, attributor::AffiliateId::new(1), leap)
+        .unwrap();
+    let refused = registry.reassign(code, attributor::AffiliateId::new(2), leap);
+    assert!(
+        matches!(refused, Err(attributor::RegistryError::OutOfRange { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        registry.history(&code)[0].affiliate,
+        attributor::AffiliateId::new(1)
+    );
+}

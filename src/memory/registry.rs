@@ -506,8 +506,9 @@ impl MemoryCodeRegistry {
             Reassignment::Replace { old, .. } => (old, None),
             Reassignment::Cut { old, next, .. } => (old, Some(next)),
         };
-        // The insert below must not fail once the current record is cut.
-        if next.is_some() && !shard.has_room() {
+        // The insert below must not fail once the current record is cut
+        // (checked for a replacement too, as it always was).
+        if !shard.has_room() {
             return Err(RegistryError::Full);
         }
         let rec = shard
