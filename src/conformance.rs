@@ -101,6 +101,16 @@ fn leap_second() -> Result<DateTime<Utc>, Violation> {
         })
 }
 
+/// The second after [`leap_second`]: 2017-01-01 00:00:00.
+fn new_year() -> Result<DateTime<Utc>, Violation> {
+    Utc.with_ymd_and_hms(2017, 1, 1, 0, 0, 0)
+        .single()
+        .ok_or(Violation {
+            check: "fixture",
+            detail: "no new year".to_owned(),
+        })
+}
+
 fn code(s: &str) -> Result<CouponCode, Violation> {
     CouponCode::parse(s).map_err(|e| Violation {
         check: "fixture",
@@ -166,6 +176,11 @@ pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
         // Boundaries to the nanosecond, which a store that keeps
         // microseconds (or milliseconds) rounds into another answer.
         CodeAssignment::new(code("NANOS")?, a1, day_ns(10, 123_456_789)).until(day_ns(20, 987_654_321)),
+        // One ends, and one starts, at the second after a leap second: a
+        // lookup inside the leap second is before both ends. (A store that
+        // counts a leap second as the next second answers otherwise.)
+        CodeAssignment::new(code("OLDYEAR")?, a1, new_year()? - TimeDelta::days(1)).until(new_year()?),
+        CodeAssignment::new(code("NEWYEAR")?, a2, new_year()?),
     ])
 }
 
@@ -207,7 +222,7 @@ where
         find(6)?,
     );
     let (creator, always, returns_a, returns_b) = (find(7)?, find(8)?, find(9)?, find(10)?);
-    let nanos = find(11)?;
+    let (nanos, old_year, new_year_code) = (find(11)?, find(12)?, find(13)?);
     let ns = TimeDelta::nanoseconds(1);
     let at = |c: &str, t| -> Result<_, Violation> { Ok(registry.lookup(&code(c)?, t)) };
 
@@ -361,9 +376,14 @@ where
         CodeLookup::Active(handed_b),
     )?;
     expect(
-        "a lookup in a leap second",
-        at("GAPPY", leap_second()?)?,
-        CodeLookup::NotYetActive(gap_a),
+        "in a leap second, an interval that ends at the next second is active",
+        at("OLDYEAR", leap_second()?)?,
+        CodeLookup::Active(old_year),
+    )?;
+    expect(
+        "in a leap second, an interval that starts at the next second is not yet active",
+        at("NEWYEAR", leap_second()?)?,
+        CodeLookup::NotYetActive(new_year_code),
     )?;
     Ok(())
 }
@@ -395,6 +415,8 @@ pub fn click_fixture() -> Result<Vec<Click>, Violation> {
         // A time to the nanosecond, which a store that keeps microseconds
         // rounds.
         Click::new(id("ns-1")?, a1, day_ns(5, 123_456_789)).customer(id("erin")?),
+        // At the second after a leap second.
+        Click::new(id("ny")?, a2, new_year()?).customer(id("gina")?),
     ])
 }
 
@@ -590,10 +612,19 @@ where
         id_of(store.find(&q(earliest, earliest, ClickPick::First, None))),
         None,
     )?;
+    let gina = |from, to| ClickQuery {
+        customer: id::<CustomerId>("gina").unwrap_or(alice),
+        ..q(from, to, ClickPick::First, None)
+    };
     expect(
-        "a range in a leap second",
-        id_of(store.find(&q(leap_second()?, leap_second()?, ClickPick::First, None))),
+        "a range that ends in a leap second is before the next second",
+        id_of(store.find(&gina(earliest, leap_second()?))),
         None,
+    )?;
+    expect(
+        "a range that starts in a leap second holds the next second",
+        id_of(store.find(&gina(leap_second()?, new_year()?))),
+        some("ny"),
     )?;
     let stranger = ClickQuery {
         customer: id("carol")?,
@@ -954,10 +985,18 @@ fn check_race<L: Ledger + Sync>(ledger: &L) -> Result<(), Violation> {
             Ok(resolve(&conversion, &Evidence::new(), &Policy::coupon_first()))
         })
         .collect::<Result<Vec<Decision>, Violation>>()?;
+    // The threads start recording together.
+    let start = std::sync::Barrier::new(racers.len());
     let results: Vec<Result<Option<Decision>, String>> = std::thread::scope(|scope| {
         let threads: Vec<_> = racers
             .iter()
-            .map(|d| scope.spawn(move || ledger.record(d).map_err(|e| e.to_string())))
+            .map(|d| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    ledger.record(d).map_err(|e| e.to_string())
+                })
+            })
             .collect();
         threads
             .into_iter()

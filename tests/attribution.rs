@@ -162,8 +162,9 @@ fn a_question_dropped_unanswered_is_asked_again() {
     let mut attribution = Attribution::new(&order, &policy);
     assert!(matches!(attribution.next(), Step::Recorded(_)));
     assert!(matches!(attribution.next(), Step::Recorded(_)));
-    if let Step::Recorded(read) = attribution.next() {
-        read.answer(None);
+    match attribution.next() {
+        Step::Recorded(read) => read.answer(None),
+        _ => panic!("a ledger read"),
     }
     // Looked at, not answered.
     if let Step::Code(read) = attribution.next() {

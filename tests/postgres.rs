@@ -159,6 +159,7 @@ async fn a_new_conversion_takes_two_round_trips_and_a_retried_one_takes_one() {
     let preview = attributor.preview(&order.clone()).await.unwrap();
     assert_eq!(proxy.round_trips() - before, 1, "a preview");
     assert_eq!(preview, decision);
+    assert!(proxy.settled());
 }
 
 #[tokio::test]
@@ -217,6 +218,7 @@ async fn a_page_of_conversions_is_pipelined_two_round_trips_a_wave() {
         "three waves, and a fourth that finds R-0 recorded"
     );
     assert_eq!(decisions[3], decisions[0]);
+    assert!(proxy.settled());
     // The later ones saw the binding the first one made.
     assert_eq!(
         decisions[1].credits[0].method,
@@ -742,4 +744,133 @@ async fn instants_from_the_earliest_to_the_latest_are_kept_exactly() {
     let decision = attributor.attribute(&order).await.unwrap();
     assert_eq!(decision.binding.map(|b| b.bound_at), Some(far));
     assert_eq!(store.decision(&order.id).await.unwrap(), Some(decision));
+}
+
+#[tokio::test]
+async fn a_decision_whose_json_would_not_read_back_exactly_is_refused_and_nothing_recorded() {
+    use chrono::{NaiveDate, Timelike};
+
+    let server = server_or_skip!();
+    let store = server.store("odd_leap").await;
+    // An instant inside a leap second in the middle of a minute, which
+    // chrono holds but writes in JSON as the next second.
+    let odd = NaiveDate::from_ymd_opt(2026, 6, 1)
+        .and_then(|d| d.and_hms_nano_opt(12, 0, 59, 1_500_000_000))
+        .and_then(|t| t.with_second(30))
+        .unwrap()
+        .and_utc();
+    let attributor = PgAttributor::new(store.clone(), Policy::coupon_first());
+    let order = Conversion::new("ODD".parse().unwrap(), EventKind::Purchase, odd);
+    let err = attributor.attribute(&order).await.unwrap_err();
+    assert!(matches!(err, attributor::PgError::Unwritable { .. }), "{err}");
+    assert!(!err.is_transient());
+    assert_eq!(store.decision(&order.id).await.unwrap(), None);
+    // One at a minute's end is kept.
+    let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+        .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+        .unwrap()
+        .and_utc();
+    let order = Conversion::new("LEAP".parse().unwrap(), EventKind::Purchase, leap);
+    let decision = attributor.attribute(&order).await.unwrap();
+    assert_eq!(attributor.attribute(&order).await.unwrap(), decision);
+    assert_eq!(decision.occurred_at, leap);
+}
+
+#[tokio::test]
+async fn a_database_that_does_not_exist_is_not_worth_retrying() {
+    let server = server_or_skip!();
+    let url = format!("{} connect_timeout=5", server.url("no_such_database"));
+    let err = PgStore::connect(&url, pg::program("main")).await.unwrap_err();
+    assert!(matches!(err, attributor::PgError::Connect(_)), "{err}");
+    assert!(!err.is_transient(), "{err}");
+}
+
+#[tokio::test]
+async fn migrate_is_a_read_for_a_role_that_may_not_change_the_schema_once_it_is_current() {
+    let server = server_or_skip!();
+    let url = server.database("least_privilege").await;
+    let pool = PgStore::connect_pool(&url, 1).unwrap();
+    PgStore::migrate(&pool).await.unwrap();
+    let client = pool.get().await.unwrap();
+    client
+        .batch_execute(
+            "DROP ROLE IF EXISTS replica; CREATE ROLE replica LOGIN;
+             GRANT USAGE ON SCHEMA attributor TO replica;
+             GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA attributor TO replica;",
+        )
+        .await
+        .unwrap();
+    let as_replica = url.replace("user=postgres", "user=replica");
+    let pool = PgStore::connect_pool(&as_replica, 1).unwrap();
+    assert_eq!(PgStore::migrate(&pool).await.unwrap(), Vec::<i32>::new());
+    let store = PgStore::open(pool, pg::program("main")).await.unwrap();
+    let decision = PgAttributor::new(store, Policy::coupon_first())
+        .attribute(&purchase("ORD-1", "cust-1"))
+        .await
+        .unwrap();
+    assert!(!decision.is_credited());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn look_alike_codes_are_refused_under_repeatable_read_too() {
+    let server = server_or_skip!();
+    let url = server.database("repeatable").await;
+    let pool = PgStore::connect_pool(&url, 1).unwrap();
+    PgStore::migrate(&pool).await.unwrap();
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute("ALTER DATABASE repeatable SET default_transaction_isolation = 'repeatable read'")
+        .await
+        .unwrap();
+    let one = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let two = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let at = now() - days(1);
+    for round in 0..20 {
+        // The skeleton's row exists before the race: the code was held once.
+        // Round 0 tries MK8HD0X and MKBHDOX: both read as MKBHD0X.
+        let old = format!("MKBHD{round}X");
+        one.insert(attributor::CodeAssignment::new(code(&old), A, at - days(100)).until(at - days(50)))
+            .await
+            .unwrap();
+        let (first, second) = tokio::join!(
+            one.assign(code(&format!("MK8HD{round}X")), B, at),
+            two.assign(code(&format!("MKBHD{round}X").replace('0', "O")), common::C, at),
+        );
+        assert!(
+            first.is_ok() != second.is_ok(),
+            "round {round}: {first:?} and {second:?}"
+        );
+    }
+}
+
+#[test]
+fn the_blocking_store_finds_a_click_on_a_pool_of_one_connection() {
+    use attributor::{ClickPick, ClickQuery, ClickStore, PgBlockingStore};
+
+    let server = server_or_skip!();
+    let url = database_blocking(server, "blocking_one");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = runtime
+        .block_on(PgStore::open(
+            PgStore::connect_pool(&url, 1).unwrap(),
+            pg::program("main"),
+        ))
+        .unwrap();
+    drop(runtime);
+    let blocking = PgBlockingStore::new(store).unwrap();
+    let click = Click::new("c-1".parse().unwrap(), A, now()).customer("cust-1".parse().unwrap());
+    blocking
+        .run(blocking.store().insert_click(click))
+        .unwrap()
+        .unwrap();
+    let found = blocking.find(&ClickQuery {
+        customer: "cust-1".parse().unwrap(),
+        from: now() - days(1),
+        to: now(),
+        pick: ClickPick::Last,
+        affiliate: None,
+        exclude: None,
+    });
+    assert_eq!(found.unwrap(), Some(click));
 }

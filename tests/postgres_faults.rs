@@ -1,7 +1,8 @@
-//! Exactly once across processes: many tasks on separate connections
-//! attributing the same conversions, and connections broken between the
-//! read and the write, end with the ledger a fault-free run makes, each
-//! decision recorded once and with its binding.
+//! Exactly once across processes: sixteen stores with connections of
+//! their own (as sixteen processes would have) attributing the same
+//! conversions, and connections broken around the record statement, end
+//! with the ledger a fault-free run makes, each decision recorded once and
+//! with its binding.
 #![cfg(feature = "postgres")]
 
 mod pg;
@@ -16,20 +17,22 @@ use pg::workload::{assert_ledger_is, policy, workload};
 async fn sixteen_tasks_on_separate_connections_record_each_conversion_once() {
     let server = server_or_skip!();
     let url = server.database("sixteen").await;
-    let pool = PgStore::connect_pool(&url, 16).unwrap();
+    let pool = PgStore::connect_pool(&url, 1).unwrap();
     PgStore::migrate(&pool).await.unwrap();
-    let store = PgStore::open(pool, pg::program("main")).await.unwrap();
     let w = workload(240);
-    w.load(&store).await;
-    let attributor = Arc::new(PgAttributor::new(store, policy()));
+    w.load(&PgStore::open(pool, pg::program("main")).await.unwrap())
+        .await;
     let conversions = Arc::new(w.conversions.clone());
-
     // Sixteen replicas receive the same postbacks: half one at a time,
     // half a page of 24 at a time.
     let tasks: Vec<_> = (0..16)
         .map(|task| {
-            let (attributor, conversions) = (attributor.clone(), conversions.clone());
+            let (url, conversions) = (url.clone(), conversions.clone());
             tokio::spawn(async move {
+                // A store, and a connection, of its own.
+                let pool = PgStore::connect_pool(&url, 1).unwrap();
+                let store = PgStore::open(pool, pg::program("main")).await.unwrap();
+                let attributor = PgAttributor::new(store, policy());
                 if task % 2 == 0 {
                     let mut decisions = Vec::new();
                     for c in conversions.iter() {
@@ -66,7 +69,7 @@ async fn sixteen_tasks_on_separate_connections_record_each_conversion_once() {
 }
 
 #[tokio::test]
-async fn a_connection_broken_between_the_read_and_the_write_leaves_the_fault_free_ledger() {
+async fn a_connection_broken_around_the_record_statement_leaves_the_fault_free_ledger() {
     let server = server_or_skip!();
     let url = server.database("broken").await;
     PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
@@ -79,31 +82,36 @@ async fn a_connection_broken_between_the_read_and_the_write_leaves_the_fault_fre
     w.load(&store).await;
     let attributor = PgAttributor::new(store, policy());
 
-    let mut failures = 0;
     for (i, conversion) in w.conversions.iter().enumerate() {
-        // Two in three conversions lose their connection: before the
-        // record statement reaches the server, or after it committed and
-        // before its answer came back.
+        // Two in three conversions lose their connection after the gather
+        // statement was answered: before the record statement reaches the
+        // server, or after it committed and before its answer came back.
+        let before = proxy.round_trips();
         match i % 3 {
             0 => proxy.cut_before(2),
             1 => proxy.cut_after(2),
             _ => {}
         }
         let first = attributor.attribute(conversion).await;
-        if i % 3 != 2 {
-            let e = first.expect_err("the connection was cut");
-            assert!(e.is_transient(), "{e}");
-            failures += 1;
-            // Cut before the write: nothing recorded. Cut after it: recorded,
-            // though the caller was told of a failure.
-            let recorded = attributor.store().decision(&conversion.id).await.unwrap();
-            assert_eq!(recorded.is_some(), i % 3 == 1, "{}", conversion.id);
-            // The retry takes a new connection.
-            attributor.attribute(conversion).await.unwrap();
-        } else {
+        if i % 3 == 2 {
             first.unwrap();
+            continue;
         }
+        let e = first.expect_err("the connection was cut");
+        assert!(e.is_transient(), "{e}");
+        assert_eq!(
+            proxy.round_trips() - before,
+            2,
+            "the gather statement was answered"
+        );
+        assert!(proxy.settled(), "the cut was made");
+        // Cut before the write: nothing recorded. Cut after it: recorded,
+        // though the caller was told of a failure.
+        let recorded = attributor.store().decision(&conversion.id).await.unwrap();
+        assert_eq!(recorded.is_some(), i % 3 == 1, "{}", conversion.id);
+        // The retry takes a new connection.
+        attributor.attribute(conversion).await.unwrap();
     }
-    assert_eq!(failures, 40);
+    assert!(proxy.settled());
     assert_ledger_is(&url, "main", &w.reference()).await;
 }

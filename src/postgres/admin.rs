@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Transaction};
 use hashbrown::HashMap;
 use smallvec::SmallVec;
+use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::ToSql;
 
 use super::attribute::{query, recorded};
@@ -347,7 +348,7 @@ impl PgStore {
         self.click_on(&client, id).await
     }
 
-    async fn click_on(&self, client: &Object, id: &ClickId) -> Result<Option<Click>, PgError> {
+    pub(crate) async fn click_on(&self, client: &Object, id: &ClickId) -> Result<Option<Click>, PgError> {
         const TABLE: &str = "attributor.clicks";
         let rows = query(
             client,
@@ -480,7 +481,14 @@ impl PgStore {
     {
         const STATEMENT: &str = "registry write";
         let program = self.program.as_str();
-        let tx = client.transaction().await.map_err(db(STATEMENT))?;
+        // Read committed, whatever the database's default: each statement
+        // after the lock must see what the lock's last holder committed.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(db(STATEMENT))?;
         let locks = tx
             .prepare_cached(sql::ADD_SKELETONS)
             .await

@@ -662,11 +662,22 @@ pub(crate) struct RecordArgs {
 }
 
 impl RecordArgs {
+    /// The arguments for recording `decision`, refused when its JSON would
+    /// not read back as the same decision: chrono writes an instant inside
+    /// a leap second away from a minute's last second as another instant.
     fn of(decision: &Decision) -> Result<Self, PgError> {
-        let json = serde_json::to_string(decision).map_err(|e| PgError::Unwritable {
+        let unwritable = |reason: String| PgError::Unwritable {
             what: format!("the decision of conversion {}", decision.conversion),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let json = serde_json::to_string(decision).map_err(|e| unwritable(e.to_string()))?;
+        let back: Decision = serde_json::from_str(&json).map_err(|e| unwritable(e.to_string()))?;
+        if back != *decision {
+            return Err(unwritable(
+                "an instant in it does not read back from JSON as itself (a leap second away from a minute's end)"
+                    .to_owned(),
+            ));
+        }
         Ok(Self {
             conversion: decision.conversion,
             at: pair(decision.occurred_at),

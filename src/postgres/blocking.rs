@@ -29,8 +29,11 @@ use crate::resolve::ClickEvidence;
 /// The synchronous [`Attributor`](crate::Attributor) makes one round trip
 /// a store call (about seven for a new conversion), where a
 /// [`PgAttributor`](crate::PgAttributor) makes two; and through separate
-/// calls its ledger and binding writes are two transactions, not one.
-/// Attribute with a [`PgAttributor`](crate::PgAttributor) in production.
+/// calls its ledger and binding writes are two transactions, not one: a
+/// failure between them leaves a decision without its binding until the
+/// same `Attributor` retries (a [`PgAttributor`](crate::PgAttributor),
+/// which writes both at once, does not repair it). Attribute with a
+/// [`PgAttributor`](crate::PgAttributor) in production.
 ///
 /// A call made inside an asynchronous runtime would stall the runtime's
 /// thread; it fails with [`PgError::InsideRuntime`] instead.
@@ -154,7 +157,7 @@ impl ClickStore for PgBlockingStore {
         self.call(async {
             let client = self.store.client().await?;
             match attribute::find_evidence(&client, &self.store, query).await? {
-                Some(found) => self.store.click(&found.id).await,
+                Some(found) => self.store.click_on(&client, &found.id).await,
                 None => Ok(None),
             }
         })

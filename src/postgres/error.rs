@@ -4,9 +4,10 @@ use crate::error::{ClickError, RegistryError};
 
 /// The PostgreSQL backend failed, or refused what it was given.
 ///
-/// A failed call changes nothing it was asked to change, except where the
-/// variant says the outcome is unknown ([`PgError::Db`] while recording);
-/// retrying an attribution is always safe.
+/// Refused input changes nothing. A call that failed in the database may
+/// or may not have done its work (a lost connection after a commit), and
+/// a bulk write keeps the statements before the one that failed; each
+/// method's docs say which. Retrying an attribution is always safe.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PgError {
@@ -91,7 +92,9 @@ impl PgError {
     /// or deadlock that retries did not settle, a pool that timed out.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Connect(_) => true,
+            Self::Connect(deadpool_postgres::PoolError::Timeout(_)) => true,
+            // A refused password or a missing database stays so.
+            Self::Connect(deadpool_postgres::PoolError::Backend(e)) => is_transient(e),
             Self::Db { source, .. } => is_transient(source),
             _ => false,
         }
@@ -115,6 +118,11 @@ pub(crate) fn is_transient(e: &tokio_postgres::Error) -> bool {
             SqlState::CANNOT_CONNECT_NOW,
             SqlState::CONNECTION_FAILURE,
             SqlState::CONNECTION_EXCEPTION,
+            SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+            // A server that became a read-only standby (a failover), and a
+            // statement cancelled for taking too long.
+            SqlState::READ_ONLY_SQL_TRANSACTION,
+            SqlState::QUERY_CANCELED,
         ]
         .contains(code),
         // No SQLSTATE: the connection broke if the cause is an IO error;

@@ -138,22 +138,15 @@ impl PgStore {
     /// of the crate migrated it.
     pub async fn open(pool: Pool, program: ProgramId) -> Result<Self, PgError> {
         let client = pool.get().await.map_err(PgError::Connect)?;
-        let found = match client
-            .query_one("SELECT coalesce(max(version), 0) FROM attributor.migrations", &[])
-            .await
-        {
-            Ok(row) => row.try_get::<_, i32>(0).map_err(db("schema version"))?,
-            Err(e) if missing_schema(&e) => 0,
-            Err(e) => return Err(db("schema version")(e)),
-        };
-        check_version(found)?;
+        check_version(version(&client).await?)?;
         drop(client);
         Ok(Self { pool, program })
     }
 
     /// Brings the database's attributor schema (the `attributor` schema's
     /// tables) to this crate's version, applying each missing migration
-    /// in order, in one transaction; does nothing when it is current.
+    /// in order, in one transaction; when it is current, it only reads the
+    /// version (so a role that may not change the schema can run it).
     /// Several processes may run it at once: one applies, the others wait
     /// and find nothing left to do. Returns the versions applied.
     ///
@@ -228,10 +221,34 @@ fn racing_ddl(e: &tokio_postgres::Error) -> bool {
         )
 }
 
+/// The schema version the database holds: 0 when it has none.
+async fn version(client: &deadpool_postgres::Object) -> Result<i32, PgError> {
+    match client
+        .query_one("SELECT coalesce(max(version), 0) FROM attributor.migrations", &[])
+        .await
+    {
+        Ok(row) => row.try_get::<_, i32>(0).map_err(db("schema version")),
+        Err(e) if missing_schema(&e) => Ok(0),
+        Err(e) => Err(db("schema version")(e)),
+    }
+}
+
 async fn migrate_once(pool: &Pool) -> Result<Vec<i32>, PgError> {
     const STATEMENT: &str = "migrate";
     let mut client = pool.get().await.map_err(PgError::Connect)?;
-    let tx = client.transaction().await.map_err(db(STATEMENT))?;
+    // A current schema needs nothing, not even the rights to change it: a
+    // replica whose role may only read and write rows runs this too.
+    let found = version(&client).await?;
+    if found >= SCHEMA_VERSION {
+        check_version(found)?;
+        return Ok(Vec::new());
+    }
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(db(STATEMENT))?;
     tx.batch_execute(
         "CREATE SCHEMA IF NOT EXISTS attributor;
          CREATE TABLE IF NOT EXISTS attributor.migrations (

@@ -46,11 +46,17 @@ pub fn server() -> Option<&'static Server> {
                     std::env::var_os(REQUIRE).is_none(),
                     "{REQUIRE} is set but no PostgreSQL server binaries (initdb, pg_ctl) were found"
                 );
-                eprintln!("skipped: no PostgreSQL server binaries (initdb, pg_ctl) on this machine");
+                say("skipped: no PostgreSQL server binaries (initdb, pg_ctl) on this machine");
                 None
             }
         })
         .as_ref()
+}
+
+/// Writes a line where the test harness does not capture it (it keeps a
+/// passing test's `eprintln!` to itself), so that a skip is seen.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Returns from the test, saying it was skipped, when there is no server.
@@ -60,7 +66,7 @@ macro_rules! server_or_skip {
         match $crate::pg::server() {
             Some(server) => server,
             None => {
-                eprintln!("skipped: {}", module_path!());
+                $crate::pg::say(&format!("skipped: {}", module_path!()));
                 return;
             }
         }
@@ -73,7 +79,11 @@ macro_rules! server_or_skip {
 fn find_bin() -> Option<PathBuf> {
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
     if let Some(dir) = std::env::var_os("ATTRIBUTOR_PG_BIN").map(PathBuf::from) {
-        return has_tools(&dir).then_some(dir);
+        assert!(
+            has_tools(&dir),
+            "ATTRIBUTOR_PG_BIN is {dir:?}, which holds no initdb and pg_ctl"
+        );
+        return Some(dir);
     }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -83,7 +93,7 @@ fn find_bin() -> Option<PathBuf> {
     }
     if let Some(path) = std::env::var_os("PATH") {
         if let Some(dir) = std::env::split_paths(&path).find(|d| has_tools(d)) {
-            return Some(dir);
+            return Some(std::fs::canonicalize(&dir).unwrap_or(dir));
         }
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -99,10 +109,24 @@ fn find_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, dir)| dir)
 }
 
+/// A port that is free now, below the range the system hands out to
+/// outgoing connections, so that no client takes it while the server is
+/// down (a test stops and starts it).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|n| n.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let low = 20_000u16.min(ephemeral_low.saturating_sub(2_000));
+    let span = u32::from(ephemeral_low.saturating_sub(low).max(1));
+    // Spread by process and call, so that parallel test binaries rarely try
+    // the same port.
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let seed =
+        std::process::id().wrapping_mul(7919) ^ CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(104_729);
+    (0..span)
+        .map(|i| low + ((seed.wrapping_add(i)) % span) as u16)
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
         .expect("a free port")
 }
 
@@ -127,29 +151,30 @@ impl Server {
     fn start(bin: PathBuf) -> Self {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let root = std::env::temp_dir().join(format!("attributor-pg-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&root).expect("a temporary folder");
         // initdb and the server refuse to run as root.
         let user = is_root().then(|| {
             let user = ["postgres", "nobody"]
                 .into_iter()
                 .find(|u| ids_of(u).is_some())
                 .expect("an unprivileged user (postgres or nobody) to run the server as");
-            let (uid, gid) = ids_of(user).expect("the user's ids");
-            std::os::unix::fs::chown(&root, Some(uid), Some(gid))
-                .expect("the folder given to the server's user");
-            user.to_owned()
+            (user.to_owned(), ids_of(user).expect("the user's ids"))
         });
+        let root = std::env::temp_dir().join(format!("attributor-pg-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("a temporary folder");
         let data = root.join("data");
-        let log = root.join("server.log");
-        let port = free_port();
-        let server = Self {
-            port,
+        // From here on the folder is removed when this process ends.
+        let cleanup = Self::cleanup(&bin, user.as_ref().map(|(u, _)| u.as_str()), &data, &root);
+        if let Some((_, (uid, gid))) = &user {
+            std::os::unix::fs::chown(&root, Some(*uid), Some(*gid))
+                .expect("the folder given to the server's user");
+        }
+        let mut server = Self {
+            port: 0,
             data: data.clone(),
-            log: log.clone(),
-            _cleanup: Mutex::new(Self::cleanup(&bin, user.as_deref(), &data, &root)),
+            log: root.join("server.log"),
+            _cleanup: Mutex::new(cleanup),
             bin,
-            user,
+            user: user.map(|(u, _)| u),
         };
         server.run(
             "initdb",
@@ -170,23 +195,36 @@ impl Server {
             .append(true)
             .open(data.join("postgresql.conf"))
             .expect("postgresql.conf");
+        // TCP only: no socket file, whose path has a length limit.
         writeln!(
             conf,
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+            "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\n\
              fsync = off\nfull_page_writes = off\n\
-             max_connections = 200\nshared_buffers = 128MB\n",
-            root.to_string_lossy()
+             max_connections = 200\nshared_buffers = 128MB\n"
         )
         .expect("server settings");
-        server.start_server();
+        // A port another process took between choosing and binding it:
+        // choose again.
+        for attempt in 0.. {
+            server.port = free_port();
+            match server.try_start() {
+                Ok(()) => break,
+                Err(e) if attempt < 4 => say(&format!("retrying on another port: {e}")),
+                Err(e) => panic!("the server did not start: {e}"),
+            }
+        }
         server
     }
 
     /// A process that waits for this one to end (its input to close), then
     /// stops the server and removes its folder.
     fn cleanup(bin: &Path, user: Option<&str>, data: &Path, root: &Path) -> (Child, ChildStdin) {
-        let script = r#"read _ignored; "$1/pg_ctl" -D "$2" -m immediate stop >/dev/null 2>&1; rm -rf "$3""#;
+        // In a process group of its own and deaf to the signals an
+        // interrupted test run sends, so that it outlives this process and
+        // cleans up after it.
+        let script = r#"trap '' INT TERM HUP; read _ignored; "$1/pg_ctl" -D "$2" -m immediate stop >/dev/null 2>&1; rm -rf "$3""#;
         let mut command = Self::as_user(user, "sh");
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
             .args(["-c", script, "cleanup"])
             .arg(bin)
@@ -212,34 +250,45 @@ impl Server {
     }
 
     fn run(&self, tool: &str, args: &[&str]) {
+        if let Err(e) = self.try_run(tool, args) {
+            panic!("{e}");
+        }
+    }
+
+    fn try_run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
         let program = self.bin.join(tool);
         let out = Self::as_user(self.user.as_deref(), &program.to_string_lossy())
             .args(args)
             .output()
-            .unwrap_or_else(|e| panic!("{tool} could not start: {e}"));
-        assert!(
-            out.status.success(),
+            .map_err(|e| format!("{tool} could not start: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "{tool} {args:?} failed: {}{}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
             std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
+        ))
     }
 
-    fn start_server(&self) {
-        self.run(
+    fn try_start(&self) -> Result<(), String> {
+        let options = format!("-p {}", self.port);
+        self.try_run(
             "pg_ctl",
             &[
                 "-D",
                 &self.data.to_string_lossy(),
                 "-l",
                 &self.log.to_string_lossy(),
+                "-o",
+                &options,
                 "-w",
                 "-t",
                 "60",
                 "start",
             ],
-        );
+        )
     }
 
     /// Stops the server now, as a crash would (`immediate`).
@@ -257,9 +306,11 @@ impl Server {
         );
     }
 
-    /// Starts the server again after [`Server::stop`].
+    /// Starts the server again after [`Server::stop`], on its port.
     pub fn start_again(&self) {
-        self.start_server();
+        if let Err(e) = self.try_start() {
+            panic!("{e}");
+        }
     }
 
     /// The connection string of database `db`.

@@ -4,7 +4,9 @@
 //! A round trip is a flight of bytes from the client answered by the
 //! server: the proxy counts a new one each time the client sends after the
 //! server has sent (or for the first time). Pipelined statements sent
-//! together are one flight.
+//! together are one flight. The counting and the cuts are for one
+//! connection at a time (a pool of one): the proxy notes when two overlap,
+//! and the tests check it did not happen.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +26,10 @@ pub struct Counters {
     /// Forward this flight to the server, then break the connection before
     /// its answer reaches the client (0: never; once).
     cut_after: AtomicU64,
+    /// Connections open now.
+    open: AtomicU64,
+    /// Whether two connections were ever open at once.
+    overlapped: AtomicBool,
 }
 
 pub struct Proxy {
@@ -46,10 +52,14 @@ impl Proxy {
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let counters = shared.clone();
+                if counters.open.fetch_add(1, Ordering::SeqCst) > 0 {
+                    counters.overlapped.store(true, Ordering::SeqCst);
+                }
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(("127.0.0.1", target)).await {
-                        pipe(client, server, counters).await;
+                        pipe(client, server, counters.clone()).await;
                     }
+                    counters.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -66,7 +76,15 @@ impl Proxy {
         self.counters.flights.load(Ordering::SeqCst)
     }
 
-    /// Breaks the connections when the client starts round trip `n` from
+    /// Whether the counts can be trusted: no two connections were open at
+    /// once, and no cut is still waiting for its round trip.
+    pub fn settled(&self) -> bool {
+        !self.counters.overlapped.load(Ordering::SeqCst)
+            && self.counters.cut_at.load(Ordering::SeqCst) == 0
+            && self.counters.cut_after.load(Ordering::SeqCst) == 0
+    }
+
+    /// Breaks the connection when the client starts round trip `n` from
     /// now (1: the next): the server never sees it.
     pub fn cut_before(&self, n: u64) {
         self.counters
@@ -75,7 +93,7 @@ impl Proxy {
     }
 
     /// Lets round trip `n` from now reach the server, and breaks the
-    /// connections before its answer reaches the client.
+    /// connection before its answer reaches the client.
     pub fn cut_after(&self, n: u64) {
         self.counters
             .cut_after
