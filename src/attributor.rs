@@ -161,7 +161,7 @@ where
                         .map_err(AttributeError::Bindings)?;
                     write.answer();
                 }
-                Step::Done(decision) => return Ok(decision),
+                Step::Done(done) => return Ok(done.into_decision()),
             }
         }
     }

@@ -156,6 +156,15 @@ pub enum PolicyError {
         /// The value given, in whole seconds.
         seconds: i64,
     },
+    /// A duration too long for chrono to hold (more than about 292 million
+    /// years), as a policy read from JSON may give.
+    #[error("{setting} of {seconds} s is out of range")]
+    DurationOutOfRange {
+        /// The setting: for a policy read from JSON, its field.
+        setting: &'static str,
+        /// The value given, in whole seconds.
+        seconds: i64,
+    },
     /// A duration with a fraction of a second: policy durations are whole
     /// seconds.
     #[error("{setting} is not a whole number of seconds")]

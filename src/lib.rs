@@ -189,8 +189,9 @@
 //!    first touch the earlier, and ties go to the code; a split gives the
 //!    code owner `coupon_share` basis points and the click owner the rest.
 //! 8. **Always codes.** A counting [`CreditMode::Always`] code beats any
-//!    click under every priority. A live binding still beats it when the
-//!    policy ranks binding above coupon (every preset does).
+//!    click under every priority; in a split, a click of the code's own
+//!    owner is credited with it, as rule 9 says. A live binding still beats
+//!    it when the policy ranks binding above coupon (every preset does).
 //! 9. **Shares.** A sole winner gets 10000 basis points. In a split, when
 //!    one affiliate owns both the code and the click it gets 10000 by
 //!    coupon; a share of 0 or 10000 leaves a single credit. Shares always sum
@@ -308,7 +309,8 @@ pub use registry::{
 };
 pub use resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
 pub use step::{
-    Attribution, BindWrite, BindingRead, ClickRead, CodeRead, FindRead, LedgerRead, RecordWrite, Step,
+    Attribution, BindWrite, BindingRead, ClickRead, CodeRead, FindRead, Finished, LedgerRead, RecordWrite,
+    Step,
 };
 
 #[cfg(doctest)]

@@ -419,17 +419,14 @@ impl TryFrom<PolicyFields> for Policy {
             Priority::Split { coupon_share } => Policy::split(u32::from(coupon_share))?,
             other => Policy::with_priority(other),
         };
-        let secs = |s: i64| {
-            TimeDelta::try_seconds(s).ok_or(PolicyError::NegativeDuration {
-                setting: "policy duration",
-                seconds: s,
-            })
+        let secs = |setting: &'static str, seconds: i64| {
+            TimeDelta::try_seconds(seconds).ok_or(PolicyError::DurationOutOfRange { setting, seconds })
         };
         Ok(base
-            .click_window(secs(f.click_window_secs)?)?
+            .click_window(secs("click_window_secs", f.click_window_secs)?)?
             .click_pick(f.click_pick)
-            .min_click_age(secs(f.min_click_age_secs)?)?
-            .clock_skew(secs(f.clock_skew_secs)?)?
+            .min_click_age(secs("min_click_age_secs", f.min_click_age_secs)?)?
+            .clock_skew(secs("clock_skew_secs", f.clock_skew_secs)?)?
             .bind_on(f.bind_on)
             .binding_lifetime(f.binding_lifetime)
             .coupon_breaks_binding(f.coupon_breaks_binding))

@@ -223,18 +223,44 @@ enum Role {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) -> Decision {
-    let t = conversion.occurred_at;
     // Built where it is returned, so that its evidence list is written once
     // rather than moved at the end.
-    let mut decision = Decision {
+    let mut decision = blank(conversion, policy);
+    resolve_into(conversion, evidence, policy, &mut decision);
+    decision
+}
+
+/// A decision about `conversion` that credits nobody and weighs nothing
+/// yet: what [`resolve_into`] fills in. Cheap: its lists are empty.
+pub(crate) fn blank(conversion: &Conversion, policy: &Policy) -> Decision {
+    Decision {
         conversion: conversion.id,
         event: conversion.event,
-        occurred_at: t,
+        occurred_at: conversion.occurred_at,
         credits: Credits::new(),
         considered: ConsideredList::new(),
         binding: None,
         policy: *policy,
-    };
+    }
+}
+
+/// [`resolve`], into `decision`, whatever it held: a caller that keeps the
+/// decision (the [`Attribution`](crate::Attribution) machine) has it
+/// written in place rather than copied in.
+pub(crate) fn resolve_into(
+    conversion: &Conversion,
+    evidence: &Evidence,
+    policy: &Policy,
+    decision: &mut Decision,
+) {
+    let t = conversion.occurred_at;
+    decision.conversion = conversion.id;
+    decision.event = conversion.event;
+    decision.occurred_at = t;
+    decision.policy = *policy;
+    decision.credits.clear();
+    decision.considered.clear();
+    decision.binding = None;
     let considered = &mut decision.considered;
 
     // Each click judged once: `None` when it qualifies.
@@ -433,7 +459,6 @@ pub fn resolve(conversion: &Conversion, evidence: &Evidence, policy: &Policy) ->
     }
 
     decision.binding = new_binding(conversion, policy, winner, broken);
-    decision
 }
 
 fn full(affiliate: AffiliateId, method: Method) -> Credit {
@@ -493,13 +518,19 @@ fn choose(
         (None, None) => Winner::Nobody,
         (Some(c), None) => Winner::Coupon(c.affiliate),
         (None, Some(k)) => Winner::Click(k.affiliate),
+        // Rule 9 before rule 8: in a split, one owner of code and click
+        // takes the whole by coupon, whatever the code's mode.
+        (Some(c), Some(k))
+            if matches!(policy.priority(), Priority::Split { .. }) && c.affiliate == k.affiliate =>
+        {
+            Winner::Both(c.affiliate)
+        }
         (Some(c), Some(_)) if always => Winner::Coupon(c.affiliate),
         (Some(c), Some(k)) => {
             // A click stamped after the conversion (within the skew) is timed at it.
             let click_time = k.clicked_at.min(t);
             match policy.priority() {
                 Priority::FirstTouch if click_time < t => Winner::Click(k.affiliate),
-                Priority::Split { .. } if c.affiliate == k.affiliate => Winner::Both(c.affiliate),
                 Priority::Split { coupon_share: 10_000 } => Winner::Coupon(c.affiliate),
                 Priority::Split { coupon_share: 0 } => Winner::Click(k.affiliate),
                 Priority::Split { coupon_share } => Winner::Split {

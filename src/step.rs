@@ -12,7 +12,7 @@ use crate::decision::Decision;
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
 use crate::policy::Policy;
 use crate::registry::{CodeLookup, CreditMode};
-use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, judge_click, resolve};
+use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, blank, judge_click, resolve_into};
 use crate::time::{earlier, later};
 
 /// One conversion's attribution, step by step, without IO.
@@ -85,7 +85,7 @@ use crate::time::{earlier, later};
 ///         Step::Binding(read) => read.answer(None),
 ///         Step::Record(write) => write.answer(None), // recorded: no earlier decision
 ///         Step::Bind(write) => write.answer(),
-///         Step::Done(decision) => break decision,
+///         Step::Done(done) => break done.into_decision(),
 ///     }
 /// };
 /// assert_eq!(decision.primary(), Some(AffiliateId::new(7)));
@@ -99,7 +99,8 @@ pub struct Attribution<'a> {
     atomic: bool,
     state: State,
     evidence: Evidence,
-    decision: Option<Decision>,
+    /// The decision: made blank, decided in place, handed out once.
+    decision: Decision,
 }
 
 /// Where a machine is. The decision is kept beside it, so that moving from
@@ -146,7 +147,7 @@ pub enum Step<'m, 'a> {
     /// Write a recorded decision's binding.
     Bind(BindWrite<'m>),
     /// The decision: recorded, found recorded, or previewed.
-    Done(Decision),
+    Done(Finished<'m, 'a>),
 }
 
 impl<'a> Attribution<'a> {
@@ -162,7 +163,7 @@ impl<'a> Attribution<'a> {
             atomic: false,
             state: State::Ledger,
             evidence: Evidence::new(),
-            decision: None,
+            decision: blank(conversion, policy),
         }
     }
 
@@ -320,21 +321,27 @@ impl<'a> Attribution<'a> {
                     None => self.state = State::Decide,
                 },
                 State::Decide => {
-                    self.decision = Some(resolve(self.conversion, &self.evidence, self.policy));
+                    // Written in place: a decision is close to a kilobyte.
+                    resolve_into(self.conversion, &self.evidence, self.policy, &mut self.decision);
                     self.state = if self.preview { State::Done } else { State::Record };
                 }
-                State::Record | State::Bind if self.decision.is_none() => self.state = State::Decide,
-                State::Bind if self.decision.as_ref().is_some_and(|d| d.binding.is_none()) => {
-                    self.state = State::Done;
+                State::Record => {
+                    return Step::Record(RecordWrite {
+                        state: &mut self.state,
+                        atomic: self.atomic,
+                        decision: &mut self.decision,
+                    });
                 }
-                State::Record | State::Bind => return self.write(),
-                State::Done => match self.decision.take() {
-                    Some(decision) => {
-                        self.state = State::Spent;
-                        return Step::Done(decision);
+                State::Bind => match self.decision.binding {
+                    Some(binding) => {
+                        return Step::Bind(BindWrite {
+                            state: &mut self.state,
+                            binding,
+                        });
                     }
-                    None => self.state = State::Decide,
+                    None => self.state = State::Done,
                 },
+                State::Done => return Step::Done(Finished { m: self }),
                 State::Spent => {
                     self.evidence = Evidence::new();
                     self.state = if self.preview {
@@ -343,40 +350,6 @@ impl<'a> Attribution<'a> {
                         State::Ledger
                     };
                 }
-            }
-        }
-    }
-
-    /// The write the machine is at: [`Step::Record`] or [`Step::Bind`].
-    /// `next` calls it with a decision, and for a binding write with a
-    /// decision that binds.
-    fn write(&mut self) -> Step<'_, 'a> {
-        let Self {
-            conversion,
-            policy,
-            atomic,
-            state,
-            evidence,
-            decision,
-            ..
-        } = self;
-        match (*state == State::Record, decision) {
-            (true, Some(decision)) => Step::Record(RecordWrite {
-                state,
-                atomic: *atomic,
-                decision,
-            }),
-            (
-                false,
-                Some(Decision {
-                    binding: Some(binding),
-                    ..
-                }),
-            ) => Step::Bind(BindWrite { state, binding }),
-            // Not reached (see above); a fresh decision rather than a panic.
-            _ => {
-                *state = State::Done;
-                Step::Done(resolve(conversion, evidence, policy))
             }
         }
     }
@@ -438,7 +411,7 @@ impl<'a> LedgerRead<'_, 'a> {
         match recorded {
             Some(decision) => {
                 let rebind = !m.atomic && decision.binding.is_some();
-                m.decision = Some(decision);
+                m.decision = decision;
                 m.state = if rebind { State::Bind } else { State::Done };
             }
             None => m.state = State::Code(0),
@@ -584,18 +557,39 @@ impl RecordWrite<'_> {
     }
 }
 
+/// [`Step::Done`]: the attribution is over; take its decision.
+#[derive(Debug)]
+pub struct Finished<'m, 'a> {
+    m: &'m mut Attribution<'a>,
+}
+
+impl Finished<'_, '_> {
+    /// The decision: recorded, found recorded, or previewed.
+    pub fn decision(&self) -> &Decision {
+        &self.m.decision
+    }
+
+    /// The decision, taken out of the machine. The machine keeps its
+    /// evidence until its next step, which begins again.
+    pub fn into_decision(self) -> Decision {
+        let m = self.m;
+        m.state = State::Spent;
+        std::mem::replace(&mut m.decision, blank(m.conversion, m.policy))
+    }
+}
+
 /// [`Step::Bind`]: write the recorded decision's binding (writing one again
 /// is idempotent, the [`BindingStore`](crate::BindingStore) contract).
 #[derive(Debug)]
 pub struct BindWrite<'m> {
     state: &'m mut State,
-    binding: &'m Binding,
+    binding: Binding,
 }
 
 impl BindWrite<'_> {
     /// The binding to write.
     pub fn binding(&self) -> &Binding {
-        self.binding
+        &self.binding
     }
 
     /// It was written.

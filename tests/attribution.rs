@@ -53,7 +53,7 @@ fn drive(
             Step::Binding(read) => read.answer(None),
             Step::Record(write) => write.answer(earlier.take().flatten()),
             Step::Bind(write) => write.answer(),
-            Step::Done(decision) => return (steps, decision),
+            Step::Done(done) => return (steps, done.into_decision()),
         }
     }
 }
@@ -148,7 +148,7 @@ fn a_decision_recorded_first_by_a_racing_call_stands_and_its_binding_is_the_one_
                 written = Some(*write.binding());
                 write.answer();
             }
-            Step::Done(decision) => break decision,
+            Step::Done(done) => break done.into_decision(),
         }
     };
     assert_eq!(decision, theirs);
@@ -235,7 +235,7 @@ fn the_owner_of_two_if_involved_codes_is_asked_about_once() {
             Step::Binding(read) => read.answer(None),
             Step::Record(write) => write.answer(None),
             Step::Bind(write) => write.answer(),
-            Step::Done(decision) => break decision,
+            Step::Done(done) => break done.into_decision(),
         }
     };
     // The plan said so up front.

@@ -609,3 +609,41 @@ fn the_primary_affiliate_of_an_even_split_is_the_code_owner_whatever_the_order_o
     decision.credits.reverse();
     assert_eq!(decision.primary(), Some(A), "{:?}", decision.credits);
 }
+
+#[test]
+fn under_a_split_an_always_code_and_a_click_of_the_same_owner_read_as_one_credit_by_code_and_click() {
+    use attributor::AffiliateId;
+
+    let click = ClickEvidence {
+        id: "k".parse().unwrap(),
+        affiliate: AffiliateId::new(7),
+        clicked_at: now() - secs(3_600),
+    };
+    let split = Policy::split(3_000).unwrap();
+    let decide = |mode: CreditMode| {
+        let assignment = CodeAssignment::new(code("VIP1"), AffiliateId::new(7), now() - days(30)).mode(mode);
+        let evidence = Evidence::new()
+            .with_code(code("VIP1"), CodeLookup::Active(assignment))
+            .with_click(click);
+        resolve(&purchase("o1", "s").code(code("VIP1")), &evidence, &split)
+    };
+    let (always, standard) = (decide(CreditMode::Always), decide(CreditMode::Standard));
+    assert_eq!(
+        only_credit(&always),
+        (AffiliateId::new(7), Method::Coupon, 10_000),
+        "rule 9"
+    );
+    assert!(
+        always
+            .to_string()
+            .contains("credits affiliate 7 by code VIP1 and click k"),
+        "{always}"
+    );
+    assert_eq!(outcome_of_click(&always, click.id), Outcome::Credited);
+    assert_eq!(
+        always.to_string(),
+        standard.to_string(),
+        "the code's mode changes nothing here"
+    );
+    assert_eq!(always.considered, standard.considered);
+}

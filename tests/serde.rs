@@ -225,3 +225,26 @@ fn a_decision_read_back_refuses_a_misspelled_field_at_every_level() {
         );
     }
 }
+
+#[test]
+fn a_policy_duration_too_long_for_chrono_is_called_out_of_range_and_names_its_field() {
+    for (field, seconds) in [
+        ("click_window_secs", 9_223_372_036_854_776i64),
+        ("min_click_age_secs", i64::MAX),
+        ("clock_skew_secs", i64::MAX),
+    ] {
+        let mut json = serde_json::to_value(Policy::coupon_first()).unwrap();
+        json[field] = serde_json::json!(seconds);
+        let err = serde_json::from_value::<Policy>(json).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{field} of {seconds} s is out of range")),
+            "{err}"
+        );
+        assert!(!err.contains("negative"), "{err}");
+    }
+    // A negative one is still called negative.
+    let mut json = serde_json::to_value(Policy::coupon_first()).unwrap();
+    json["clock_skew_secs"] = serde_json::json!(-5);
+    let err = serde_json::from_value::<Policy>(json).unwrap_err().to_string();
+    assert!(err.contains("clock skew tolerance of -5 s is negative"), "{err}");
+}

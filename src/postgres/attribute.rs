@@ -360,7 +360,7 @@ async fn advance(
                 super::admin::bind_all(client, store, std::slice::from_ref(write.binding())).await?;
                 write.answer();
             }
-            Step::Done(decision) => return Ok(Progress::Done(decision)),
+            Step::Done(done) => return Ok(Progress::Done(done.into_decision())),
         }
     }
 }

@@ -46,6 +46,10 @@ CREATE TABLE attributor.code_assignments (
     CHECK (valid_until_s IS NOT NULL OR NOT revoked)
 );
 
+-- The codes an affiliate has held (`PgStore::codes_of`).
+CREATE INDEX code_assignments_by_affiliate
+    ON attributor.code_assignments (program, affiliate, code);
+
 -- Clicks by id.
 CREATE TABLE attributor.clicks (
     program text COLLATE "C" NOT NULL,
