@@ -14,7 +14,6 @@ use attributor::{
     MemoryCodeRegistry, MemoryLedger, PgAttributor, PgStore, Policy,
 };
 use common::{A, B, code, days, now, purchase};
-use pg::proxy::Proxy;
 
 #[tokio::test]
 async fn a_code_and_a_click_are_credited_as_in_memory() {
@@ -125,13 +124,7 @@ async fn busy_store(store: &PgStore) {
 #[tokio::test]
 async fn a_new_conversion_takes_two_round_trips_and_a_retried_one_takes_one() {
     let server = server_or_skip!();
-    let url = server.database("round_trips").await;
-    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
-        .await
-        .unwrap();
-    let proxy = Proxy::start(server.port).await;
-    let pool = PgStore::connect_pool(&proxy.url("round_trips"), 1).unwrap();
-    let store = PgStore::open(pool, pg::program("main")).await.unwrap();
+    let (proxy, store) = server.proxied_store("round_trips").await;
     busy_store(&store).await;
     let attributor = PgAttributor::new(store, Policy::click_first());
 
@@ -165,17 +158,7 @@ async fn a_new_conversion_takes_two_round_trips_and_a_retried_one_takes_one() {
 #[tokio::test]
 async fn a_page_of_conversions_is_pipelined_two_round_trips_a_wave() {
     let server = server_or_skip!();
-    let url = server.database("pipelined").await;
-    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
-        .await
-        .unwrap();
-    let proxy = Proxy::start(server.port).await;
-    let store = PgStore::open(
-        PgStore::connect_pool(&proxy.url("pipelined"), 1).unwrap(),
-        pg::program("main"),
-    )
-    .await
-    .unwrap();
+    let (proxy, store) = server.proxied_store("pipelined").await;
     store.assign(code("MKBHD10"), A, now() - days(90)).await.unwrap();
     let attributor = PgAttributor::new(
         store,

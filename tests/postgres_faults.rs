@@ -10,7 +10,6 @@ mod pg;
 use std::sync::Arc;
 
 use attributor::{PgAttributor, PgStore};
-use pg::proxy::Proxy;
 use pg::workload::{assert_ledger_is, policy, workload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -71,13 +70,8 @@ async fn sixteen_tasks_on_separate_connections_record_each_conversion_once() {
 #[tokio::test]
 async fn a_connection_broken_around_the_record_statement_leaves_the_fault_free_ledger() {
     let server = server_or_skip!();
-    let url = server.database("broken").await;
-    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
-        .await
-        .unwrap();
-    let proxy = Proxy::start(server.port).await;
-    let pool = PgStore::connect_pool(&proxy.url("broken"), 1).unwrap();
-    let store = PgStore::open(pool, pg::program("main")).await.unwrap();
+    let (proxy, store) = server.proxied_store("broken").await;
+    let url = server.url("broken");
     let w = workload(60);
     w.load(&store).await;
     let attributor = PgAttributor::new(store, policy());

@@ -340,6 +340,20 @@ impl Server {
         PgStore::migrate(&pool).await.expect("the schema");
         PgStore::open(pool, program("main")).await.expect("the store")
     }
+
+    /// A new database with the schema, and a store of one program in it
+    /// whose one connection goes through a [`proxy::Proxy`], which counts
+    /// its round trips and can cut it.
+    pub async fn proxied_store(&self, name: &str) -> (proxy::Proxy, PgStore) {
+        let url = self.database(name).await;
+        PgStore::migrate(&PgStore::connect_pool(&url, 1).expect("a pool"))
+            .await
+            .expect("the schema");
+        let proxy = proxy::Proxy::start(self.port).await;
+        let pool = PgStore::connect_pool(&proxy.url(name), 1).expect("a pool");
+        let store = PgStore::open(pool, program("main")).await.expect("the store");
+        (proxy, store)
+    }
 }
 
 pub fn program(s: &str) -> ProgramId {
