@@ -244,9 +244,10 @@ pub(crate) fn blank(conversion: &Conversion, policy: &Policy) -> Decision {
     }
 }
 
-/// [`resolve`], into `decision`, whatever it held: a caller that keeps the
-/// decision (the [`Attribution`](crate::Attribution) machine) has it
-/// written in place rather than copied in.
+/// [`resolve`], into `decision`, which [`blank`] made for the same
+/// conversion and policy: a caller that keeps the decision (the
+/// [`Attribution`](crate::Attribution) machine) has it written in place
+/// rather than copied in.
 pub(crate) fn resolve_into(
     conversion: &Conversion,
     evidence: &Evidence,
@@ -254,13 +255,6 @@ pub(crate) fn resolve_into(
     decision: &mut Decision,
 ) {
     let t = conversion.occurred_at;
-    decision.conversion = conversion.id;
-    decision.event = conversion.event;
-    decision.occurred_at = t;
-    decision.policy = *policy;
-    decision.credits.clear();
-    decision.considered.clear();
-    decision.binding = None;
     let considered = &mut decision.considered;
 
     // Each click judged once: `None` when it qualifies.

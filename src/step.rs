@@ -39,21 +39,22 @@ use crate::time::{earlier, later};
 ///    the customer's latest binding made before the conversion. A
 ///    conversion without a customer asks for neither clicks by query nor a
 ///    binding.
-/// 3. The decision, by [`resolve`], under the policy given.
+/// 3. The decision, by [`resolve`](crate::resolve), under the policy given.
 /// 4. [`Step::Record`]: record it, insert-if-absent. If another decision was
 ///    recorded first (a concurrent retry), that one stands.
 /// 5. [`Step::Bind`]: write the recorded decision's binding, if any.
-/// 6. [`Step::Done`] with the decision.
+/// 6. [`Step::Done`]: take the decision ([`Finished::into_decision`]).
 ///
 /// A backend that records a decision and writes its binding in one
 /// transaction says so with [`Attribution::records_bindings`]; the machine
 /// then never asks for step 5, nor to write a recorded binding again.
 /// [`Attribution::preview`] skips the ledger and the writes. Every step
 /// answers a question the machine asked, through the value the step holds,
-/// so an answer cannot go to the wrong question. After [`Step::Done`] the
-/// machine keeps the evidence it gathered ([`Attribution::evidence`]);
-/// asked for its next step, it drops it and begins again, as a second call
-/// of [`Attributor::attribute`](crate::Attributor::attribute) would.
+/// so an answer cannot go to the wrong question. Once its decision is
+/// taken, the machine keeps the evidence it gathered
+/// ([`Attribution::evidence`]); asked for its next step, it drops it and
+/// begins again, as a second call of
+/// [`Attributor::attribute`](crate::Attributor::attribute) would.
 ///
 /// A backend that reads in batches can learn every read up front:
 /// [`Attribution::codes`], [`Attribution::click`],
@@ -112,7 +113,8 @@ enum State {
     Code(usize),
     Click,
     Query,
-    /// The next entered code whose owner may need a click read, by index.
+    /// The next code of the evidence whose owner may need a click read, by
+    /// index.
     Owner(usize),
     Binding,
     Decide,
@@ -129,8 +131,6 @@ enum State {
 /// the machine on. Dropping a question unanswered leaves the machine where
 /// it was, and it asks again.
 #[derive(Debug)]
-// The decision is handed out once, by value: boxing it would allocate.
-#[allow(clippy::large_enum_variant)]
 pub enum Step<'m, 'a> {
     /// Read the ledger.
     Recorded(LedgerRead<'m, 'a>),
@@ -322,6 +322,8 @@ impl<'a> Attribution<'a> {
                 },
                 State::Decide => {
                     // Written in place: a decision is close to a kilobyte.
+                    // It is blank here: made so, or put back so when the
+                    // last one was taken (a ledger hit never decides).
                     resolve_into(self.conversion, &self.evidence, self.policy, &mut self.decision);
                     self.state = if self.preview { State::Done } else { State::Record };
                 }
