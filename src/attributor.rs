@@ -161,7 +161,12 @@ where
                         .map_err(AttributeError::Bindings)?;
                     write.answer();
                 }
-                Step::Done(done) => return Ok(done.into_decision()),
+                Step::Done(done) => {
+                    let decision = done.into_decision();
+                    #[cfg(feature = "tracing")]
+                    crate::trace::decided(&decision);
+                    return Ok(decision);
+                }
             }
         }
     }

@@ -229,6 +229,10 @@
 //!   `deadpool-postgres` (re-exported as `deadpool_postgres`), `tokio`,
 //!   `futures-util` and `serde_json`, and turns on `serde`. The README's
 //!   "PostgreSQL" and "Scaling out" sections describe the schema.
+//! * `tracing`: an event at debug level for each decision the
+//!   [`Attributor`] and `PgAttributor` make or find recorded (target
+//!   `attributor`, with the conversion id, the affiliate credited and the
+//!   decision's sentence), through the `tracing` crate.
 //! * `proptest`: the `strategies` module of [proptest] strategies for
 //!   coupon codes (valid and invalid text), conversions, clicks, code
 //!   assignment histories, policies, and conversions with their evidence, so
@@ -267,6 +271,8 @@ mod step;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 mod time;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use attributor::{AttributeAll, Attributor, AttributorError};
 pub use binding::{Binding, BindingStore};

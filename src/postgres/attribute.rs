@@ -360,7 +360,12 @@ async fn advance(
                 super::admin::bind_all(client, store, std::slice::from_ref(write.binding())).await?;
                 write.answer();
             }
-            Step::Done(done) => return Ok(Progress::Done(done.into_decision())),
+            Step::Done(done) => {
+                let decision = done.into_decision();
+                #[cfg(feature = "tracing")]
+                crate::trace::decided(&decision);
+                return Ok(Progress::Done(decision));
+            }
         }
     }
 }

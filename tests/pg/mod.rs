@@ -318,12 +318,18 @@ impl Server {
         format!("host=127.0.0.1 port={} user=postgres dbname={db}", self.port)
     }
 
-    /// A new, empty database, for one test: its connection string.
-    pub async fn database(&self, name: &str) -> String {
-        let (client, connection) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+    /// A client of database `db`, as the server's superuser.
+    pub async fn store_client(&self, db: &str) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url(db), tokio_postgres::NoTls)
             .await
             .expect("a connection to the server");
         tokio::spawn(connection);
+        client
+    }
+
+    /// A new, empty database, for one test: its connection string.
+    pub async fn database(&self, name: &str) -> String {
+        let client = self.store_client("postgres").await;
         for statement in [
             format!("DROP DATABASE IF EXISTS {name}"),
             format!("CREATE DATABASE {name}"),
