@@ -317,11 +317,11 @@ impl PgStore {
     /// A database error: the statements before it stay written (each is
     /// atomic), and running the call again is safe.
     pub async fn insert_clicks(&self, clicks: &[Click]) -> Result<ClickIngest, PgError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let mut ingest = ClickIngest::default();
         for (chunk_index, chunk) in clicks.chunks(CHUNK).enumerate() {
             let offset = chunk_index * CHUNK;
-            let (refused, added) = insert_chunk(&client, self, chunk).await?;
+            let (refused, added) = insert_chunk(&mut client, self, chunk).await?;
             ingest.added += added;
             for n in refused {
                 let Some(click) = chunk.get(n) else { continue };
@@ -592,7 +592,7 @@ async fn write_changes(tx: &Transaction<'_>, program: &str, changes: &Changes) -
 /// Sends one chunk of clicks; returns the positions in the chunk of the
 /// rows the statement saw conflict, and how many it added.
 async fn insert_chunk(
-    client: &Object,
+    client: &mut Object,
     store: &PgStore,
     chunk: &[Click],
 ) -> Result<(Vec<usize>, u64), PgError> {
@@ -613,25 +613,29 @@ async fn insert_chunk(
         }
     }
     let [sub1, sub2, sub3, sub4, sub5] = &subs;
-    let rows = query(
-        client,
-        "insert clicks",
-        sql::INSERT_CLICKS,
-        &[
-            &store.program.as_str(),
-            &id,
-            &affiliate,
-            &s,
-            &ns,
-            &customer,
-            sub1,
-            sub2,
-            sub3,
-            sub4,
-            sub5,
-        ],
-    )
-    .await?;
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &store.program.as_str(),
+        &id,
+        &affiliate,
+        &s,
+        &ns,
+        &customer,
+        sub1,
+        sub2,
+        sub3,
+        sub4,
+        sub5,
+    ];
+    let mut attempt = 0;
+    let rows = loop {
+        match insert_chunk_once(client, &params).await {
+            Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
+            }
+            other => break other.map_err(db("insert clicks"))?,
+        }
+    };
     let mut refused = Vec::new();
     let mut added = 0;
     for row in &rows {
@@ -643,6 +647,29 @@ async fn insert_chunk(
         }
     }
     Ok((refused, added))
+}
+
+/// Runs the click insert in a transaction of its own, planned for the
+/// arrays it is given: the connection's generic plans ([`GENERIC_PLANS`])
+/// suit the attribution statements, not a statement that joins thousands
+/// of rows it unnests.
+///
+/// [`GENERIC_PLANS`]: super::GENERIC_PLANS
+async fn insert_chunk_once(
+    client: &mut Object,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await?;
+    tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        .await?;
+    let statement = tx.prepare_cached(sql::INSERT_CLICKS).await?;
+    let rows = tx.query(&statement, params).await?;
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// Writes bindings, a chunk to a statement.

@@ -22,7 +22,8 @@ pub(crate) const PREPARED: [&str; 4] = [GATHER_FIRST, GATHER_LAST, RECORD, CLICK
 /// customer's latest binding made before the conversion.
 ///
 /// Parameters: `$1` program, `$2` conversion id (null: no ledger read),
-/// `$3` skeletons and `$4` codes (pairwise), `$5` click id, `$6` customer,
+/// `$3` the entered codes' skeletons and `$4` the codes (a code's skeleton
+/// is a function of it, so the two lists select exactly the codes' rows), `$5` click id, `$6` customer,
 /// `$7, $8` the range's start and `$9, $10` its end (seconds, nanoseconds),
 /// `$11` an affiliate whose clicks are left out, `$12` the one affiliate
 /// whose clicks are read (null: any), `$13, $14` the conversion's time,
@@ -40,12 +41,11 @@ macro_rules! gather {
 ),
 miss AS (SELECT NOT EXISTS (SELECT 1 FROM led) AS go),
 hist AS (
-    SELECT a.code, a.made, a.affiliate, a.valid_from_s, a.valid_from_ns, a.valid_until_s,
-           a.valid_until_ns, a.revoked, a.mode, a.label
-    FROM attributor.code_assignments a
-    JOIN unnest($3::text[], $4::text[]) AS e (skeleton, code)
-      ON a.skeleton = e.skeleton AND a.code = e.code
-    WHERE a.program = $1 AND (SELECT go FROM miss)
+    SELECT code, made, affiliate, valid_from_s, valid_from_ns, valid_until_s, valid_until_ns,
+           revoked, mode, label
+    FROM attributor.code_assignments
+    WHERE program = $1 AND skeleton = ANY($3::text[]) AND code = ANY($4::text[])
+      AND (SELECT go FROM miss)
 ),
 named AS (
     SELECT id, affiliate, clicked_at_s, clicked_at_ns FROM attributor.clicks
@@ -125,8 +125,8 @@ pub(crate) const GATHER_LAST: &str = gather!("DESC");
 
 /// Records a decision unless one is recorded for its conversion id, and in
 /// the same statement (one transaction) writes its binding if it recorded
-/// it. Returns the decision recorded (this one or the earlier one) and
-/// whether this call recorded it. On a conflict the row is locked and
+/// it. Returns whether this call recorded it and, when it did not, the
+/// decision recorded before. On a conflict the row is locked and
 /// read, so that a decision committed by a racing call after this
 /// statement began is returned, never nothing.
 ///
@@ -139,7 +139,8 @@ pub(crate) const RECORD: &str = "WITH ins AS (
         (program, conversion, occurred_at_s, occurred_at_ns, decision, recorded_by)
     VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)
     ON CONFLICT (program, conversion) DO UPDATE SET conversion = EXCLUDED.conversion
-    RETURNING decision::text AS decision, recorded_by = $6 AS ours
+    RETURNING recorded_by = $6 AS ours,
+        CASE WHEN recorded_by = $6 THEN NULL ELSE decision::text END AS earlier
 ),
 bound AS (
     INSERT INTO attributor.bindings
@@ -153,7 +154,7 @@ bound AS (
         bound_at_ns = EXCLUDED.bound_at_ns, expires_at_s = EXCLUDED.expires_at_s,
         expires_at_ns = EXCLUDED.expires_at_ns, event = EXCLUDED.event
 )
-SELECT decision, ours FROM ins";
+SELECT earlier, ours FROM ins";
 
 /// A click by id, whole. `$1` program, `$2` id.
 pub(crate) const CLICK: &str = "SELECT affiliate, clicked_at_s, clicked_at_ns, customer,
