@@ -475,8 +475,37 @@ fn postgres(c: &mut Criterion) {
             counted.attribute_all(&page).await;
             let paged = proxy.round_trips() - before;
             eprintln!("round trips: a new conversion {miss}, a retried one {hit}, a page of {PAGE} {paged}");
+            // The naive attributor, through the same proxy: 100 new
+            // conversions.
+            let naive = Naive::connect(&through).await;
+            let before = proxy.round_trips();
+            for _ in 0..100 {
+                naive.attribute(&s.next(), &policy).await;
+            }
+            let trips = (proxy.round_trips() - before) as f64 / 100.0;
+            eprintln!("round trips of the naive attributor: {trips:.2} a new conversion");
         });
     }
+
+    // What a round trip and each statement cost here, one at a time.
+    rt.block_on(async {
+        const N: u32 = 500;
+        let client = store.pool().get().await.expect("a connection");
+        let trivial = client.prepare_cached("SELECT 1").await.expect("a statement");
+        let started = Instant::now();
+        for _ in 0..N {
+            client.query(&trivial, &[]).await.expect("a round trip");
+        }
+        let round_trip = started.elapsed() / N;
+        drop(client);
+        let mut s = stream();
+        let started = Instant::now();
+        for _ in 0..N {
+            attributor.preview(&s.next()).await.expect("a preview");
+        }
+        let gather = started.elapsed() / N;
+        eprintln!("one at a time: SELECT 1 {round_trip:?}, the gather statement (a preview) {gather:?}");
+    });
 
     let mut group = c.benchmark_group("postgres/attribute");
     group.throughput(criterion::Throughput::Elements(1));

@@ -3,7 +3,7 @@
 //! decisions.
 //!
 //! ```text
-//! POST /clicks               a tracked click, as JSON           201, 409 if its id holds another click
+//! POST /clicks               a signed tracked click, as JSON    201, 409 if its id holds another click
 //! POST /postbacks            a signed inbound postback          200 with the decision, first time or retried
 //! GET  /decisions/{id}       the decision recorded for an id    200, or 404
 //! GET  /health               whether the stores answer          200, or 503
@@ -19,16 +19,22 @@
 //! ```
 //!
 //! Postbacks are signed with `POSTBACK_SECRET` (`POSTBACK_PREVIOUS_SECRET`
-//! during a rotation): `X-Timestamp` carries the Unix seconds and
-//! `X-Signature` the HMAC-SHA256 of `{timestamp}.{body}` (see
-//! `PostbackVerifier`). It listens on `ADDR` (`127.0.0.1:8080`), logs each
-//! decision at debug level with `ATTRIBUTOR_DEBUG=1`, and stops on Ctrl-C
-//! once the requests in flight are answered.
+//! during a rotation), clicks with `TRACKER_SECRET`, the secret of the
+//! tracker that reports them: `X-Attributor-Timestamp` carries the Unix
+//! seconds and `X-Attributor-Signature` the HMAC-SHA256 of
+//! `{timestamp}.{body}` (see `PostbackVerifier`). Without `DATABASE_URL`
+//! the secrets default to `dev-secret`, for a first try; with it they must
+//! be set. It listens on `ADDR` (`127.0.0.1:8080`), logs each decision at
+//! debug level with `ATTRIBUTOR_DEBUG=1`, and on Ctrl-C or SIGTERM stops
+//! taking connections and answers the requests in flight (for 30 seconds
+//! at most).
 //!
 //! A request that a retry cannot mend (a bad signature, a stale one, a body
-//! that does not parse) gets a 4xx; a store that failed gets a 503, and the
-//! partner's retry is safe: a retried postback gets the decision recorded
-//! the first time, with 200.
+//! that does not parse) gets a 4xx; a store that failed for now (no
+//! connection, a lost one) gets a 503, and the partner's retry is safe: a
+//! retried postback gets the decision recorded the first time, with 200.
+//! What a retry would meet again (a row that cannot be read, a schema of
+//! another release) gets a 500 that says not to retry.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,9 +42,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use attributor::{
-    AffiliateId, Attributor, Click, ClickError, ClickId, ConversionId, CustomerId, Decision, Ledger,
-    MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry, MemoryLedger, PgAttributor, PgError, PgStore,
-    Policy, PolicySet, PostbackParser, PostbackVerifier, SIGNATURE_HEADER, SubIds, TIMESTAMP_HEADER,
+    Attributor, Click, ClickError, ConversionId, Decision, Ledger, MemoryBindingStore, MemoryClickStore,
+    MemoryCodeRegistry, MemoryLedger, PgAttributor, PgError, PgStore, Policy, PolicySet, PostbackParser,
+    PostbackVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -82,14 +88,17 @@ impl Backend {
 
     async fn attribute(&self, conversion: &attributor::Conversion) -> Result<Decision, Failure> {
         match self {
-            Self::Memory(a) => a.attribute(conversion).map_err(|e| Failure::Store(e.to_string())),
+            // The memory stores fail only in ways a retry meets again.
+            Self::Memory(a) => a
+                .attribute(conversion)
+                .map_err(|e| Failure::Broken(e.to_string())),
             Self::Postgres(a) => a.attribute(conversion).await.map_err(Failure::from),
         }
     }
 
     async fn decision(&self, id: &ConversionId) -> Result<Option<Decision>, Failure> {
         match self {
-            Self::Memory(a) => a.ledger().get(id).map_err(|e| Failure::Store(e.to_string())),
+            Self::Memory(a) => a.ledger().get(id).map_err(|e| Failure::Broken(e.to_string())),
             Self::Postgres(a) => a.store().decision(id).await.map_err(Failure::from),
         }
     }
@@ -114,19 +123,21 @@ impl Backend {
     }
 }
 
-/// The shared secrets postbacks are signed with.
+/// The shared secrets requests are signed with.
 pub struct Secrets {
-    /// The current secret.
+    /// The operator's backend's current secret, for postbacks.
     pub current: Vec<u8>,
     /// The one being retired, during a rotation.
     pub previous: Option<Vec<u8>>,
+    /// The tracker's, for clicks.
+    pub tracker: Vec<u8>,
 }
 
 /// What every request sees.
 pub struct Service {
     /// The stores.
     pub backend: Backend,
-    /// The postback secrets.
+    /// The secrets.
     pub secrets: Secrets,
     /// The clock: the system's, or a test's.
     pub now: fn() -> DateTime<Utc>,
@@ -150,8 +161,10 @@ enum Failure {
     Conflict(String),
     /// Nothing under that id.
     NotFound,
-    /// A store failed: retry.
+    /// A store failed for now: retry.
     Store(String),
+    /// Something a retry would meet again: the operator has to look.
+    Broken(String),
 }
 
 impl From<PgError> for Failure {
@@ -160,7 +173,12 @@ impl From<PgError> for Failure {
             PgError::Click(e) => Self::from(e),
             // A decision the ledger cannot keep: the same request fails again.
             PgError::Unwritable { .. } => Self::BadRequest(e.to_string()),
-            other => Self::Store(other.to_string()),
+            // No connection (the server is down, or refuses them for now), a
+            // lost one, a conflict: a retry may succeed.
+            PgError::Connect(_) => Self::Store(e.to_string()),
+            ref other if other.is_transient() => Self::Store(e.to_string()),
+            // A row that cannot be read, a schema of another release.
+            other => Self::Broken(other.to_string()),
         }
     }
 }
@@ -188,8 +206,15 @@ impl IntoResponse for Failure {
                     "a store failed; retry".to_owned(),
                 )
             }
+            Self::Broken(m) => {
+                tracing::error!("{m}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the service cannot do this; do not retry".to_owned(),
+                )
+            }
         };
-        let retry = status.is_server_error();
+        let retry = status == StatusCode::SERVICE_UNAVAILABLE;
         (
             status,
             axum::Json(serde_json::json!({ "error": message, "retry": retry })),
@@ -198,32 +223,38 @@ impl IntoResponse for Failure {
     }
 }
 
-/// A tracked click as the tracker reports it; `clicked_at` defaults to now.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClickBody {
-    id: ClickId,
-    affiliate: AffiliateId,
-    #[serde(default)]
-    clicked_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    customer: Option<CustomerId>,
-    #[serde(default)]
-    sub_ids: SubIds,
+/// Checks a request's signature against `secrets` (the current one first),
+/// at the service's now.
+fn verify(service: &Service, headers: &HeaderMap, body: &[u8], secrets: &[&[u8]]) -> Result<(), Failure> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some((current, previous)) = secrets.split_first() else {
+        return Err(Failure::Unauthorized("no secret to check against".to_owned()));
+    };
+    let mut verifier = PostbackVerifier::new(current);
+    if let Some(previous) = previous.first() {
+        verifier = verifier.previous_secret(previous);
+    }
+    verifier
+        .verify(
+            header(TIMESTAMP_HEADER),
+            header(SIGNATURE_HEADER),
+            body,
+            (service.now)(),
+        )
+        .map(|_| ())
+        .map_err(|e| Failure::Unauthorized(e.to_string()))
 }
 
 async fn post_click(
     State(service): State<Arc<Service>>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, Failure> {
-    let body: ClickBody = serde_json::from_slice(&body).map_err(|e| Failure::BadRequest(e.to_string()))?;
-    let click = Click {
-        id: body.id,
-        affiliate: body.affiliate,
-        clicked_at: body.clicked_at.unwrap_or_else(service.now),
-        customer: body.customer,
-        sub_ids: body.sub_ids,
-    };
+    // Only the tracker may say who clicked when: a click earns credit.
+    verify(&service, &headers, &body, &[&service.secrets.tracker])?;
+    // The click as the tracker stamped it (`clicked_at` is required), so
+    // that a retried report is the same click.
+    let click: Click = serde_json::from_slice(&body).map_err(|e| Failure::BadRequest(e.to_string()))?;
     service.backend.insert_click(click).await?;
     Ok((StatusCode::CREATED, axum::Json(click)).into_response())
 }
@@ -233,20 +264,10 @@ async fn post_postback(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, Failure> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let secrets = &service.secrets;
-    let mut verifier = PostbackVerifier::new(&secrets.current);
-    if let Some(previous) = &secrets.previous {
-        verifier = verifier.previous_secret(previous);
-    }
-    verifier
-        .verify(
-            header(TIMESTAMP_HEADER),
-            header(SIGNATURE_HEADER),
-            &body,
-            (service.now)(),
-        )
-        .map_err(|e| Failure::Unauthorized(e.to_string()))?;
+    let mut accepted: Vec<&[u8]> = vec![&secrets.current];
+    accepted.extend(secrets.previous.as_deref());
+    verify(&service, &headers, &body, &accepted)?;
     let conversion = PostbackParser::new()
         .parse(&body)
         .map_err(|e| Failure::BadRequest(e.to_string()))?;
@@ -309,9 +330,38 @@ pub async fn backend_from_env(policies: PolicySet) -> Result<Backend, Box<dyn st
     Ok(Backend::Postgres(PgAttributor::new(store, policies)))
 }
 
+/// The secret in `name`; without it, the development secret, but only for
+/// the memory stores.
+fn secret(name: &str, durable: bool) -> Result<Vec<u8>, String> {
+    match std::env::var(name) {
+        Ok(secret) if !secret.is_empty() => Ok(secret.into_bytes()),
+        _ if durable => Err(format!("{name} must be set when DATABASE_URL is")),
+        _ => {
+            tracing::warn!("no {name}: using the development secret `dev-secret`");
+            Ok(b"dev-secret".to_vec())
+        }
+    }
+}
+
+/// Ctrl-C or, on Unix, SIGTERM.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let debug = std::env::var_os("ATTRIBUTOR_DEBUG").is_some();
+    let debug = std::env::var("ATTRIBUTOR_DEBUG").is_ok_and(|v| !v.is_empty() && v != "0");
     tracing_subscriber::fmt()
         .with_max_level(if debug {
             tracing::Level::DEBUG
@@ -319,17 +369,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing::Level::INFO
         })
         .init();
+    let durable = std::env::var_os("DATABASE_URL").is_some();
     let secrets = Secrets {
-        current: match std::env::var("POSTBACK_SECRET") {
-            Ok(secret) => secret.into_bytes(),
-            Err(_) => {
-                tracing::warn!("no POSTBACK_SECRET: using the development secret `dev-secret`");
-                b"dev-secret".to_vec()
-            }
-        },
+        current: secret("POSTBACK_SECRET", durable)?,
         previous: std::env::var("POSTBACK_PREVIOUS_SECRET")
             .ok()
             .map(String::into_bytes),
+        tracker: secret("TRACKER_SECRET", durable)?,
     };
     // One rule for every event here; see `PolicySet` for one per event.
     let backend = backend_from_env(PolicySet::new(Policy::coupon_first())).await?;
@@ -343,10 +389,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         secrets,
         now: system_now,
     };
-    serve(listener, service, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("Ctrl-C: answering the requests in flight, then stopping");
-    })
-    .await?;
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let told = stopping.clone();
+    let serving = serve(listener, service, async move {
+        stop_requested().await;
+        tracing::info!("stopping: answering the requests in flight");
+        told.notify_one();
+    });
+    // A request that never ends does not keep the service from stopping.
+    tokio::select! {
+        served = serving => served?,
+        _ = async {
+            stopping.notified().await;
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        } => tracing::warn!("stopped with requests still in flight after 30 seconds"),
+    }
     Ok(())
 }

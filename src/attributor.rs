@@ -164,7 +164,9 @@ where
                 Step::Done(done) => {
                     let decision = done.into_decision();
                     #[cfg(feature = "tracing")]
-                    crate::trace::decided(&decision);
+                    if attribution.reads_ledger() {
+                        crate::trace::decided(&decision);
+                    }
                     return Ok(decision);
                 }
             }

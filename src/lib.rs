@@ -230,7 +230,7 @@
 //!   `futures-util` and `serde_json`, and turns on `serde`. The README's
 //!   "PostgreSQL" and "Scaling out" sections describe the schema.
 //! * `tracing`: an event at debug level for each decision the
-//!   [`Attributor`] and `PgAttributor` make or find recorded (target
+//!   [`Attributor`] and `PgAttributor` record or find recorded (target
 //!   `attributor`, with the conversion id, the affiliate credited and the
 //!   decision's sentence), through the `tracing` crate.
 //! * `proptest`: the `strategies` module of [proptest] strategies for
@@ -308,7 +308,9 @@ pub use postback::{
     TIMESTAMP_HEADER, TemplateError,
 };
 #[cfg(feature = "postgres")]
-pub use postgres::{ClickIngest, PgAttributor, PgBlockingStore, PgError, PgStore, SCHEMA_VERSION};
+pub use postgres::{
+    CONNECTION_OPTIONS, ClickIngest, PgAttributor, PgBlockingStore, PgError, PgStore, SCHEMA_VERSION,
+};
 pub use registry::{
     CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CreditMode, ImportConflict, ImportMode,
     ImportOptions, ImportReport, ImportRow,

@@ -2,8 +2,9 @@
 
 use crate::decision::Decision;
 
-/// One event a decision, at debug level: the conversion, who is credited,
-/// and the decision's sentence.
+/// One event a decision made or found recorded (not a preview's), at
+/// debug level: the conversion, who is credited, and the decision's
+/// sentence.
 pub(crate) fn decided(decision: &Decision) {
     tracing::debug!(
         target: "attributor",

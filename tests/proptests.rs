@@ -710,3 +710,28 @@ mod binding_store {
         }
     }
 }
+
+/// What the PostgreSQL ledger relies on: a decision reads back from its
+/// JSON as itself (it checks only decisions with an instant inside a leap
+/// second, which chrono may write as another instant).
+#[cfg(all(feature = "proptest", feature = "serde"))]
+mod json {
+    use super::config;
+    use attributor::{Decision, resolve, strategies};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn every_decision_without_a_leap_second_reads_back_from_json_as_itself(
+            (conversion, evidence) in strategies::case(),
+            policy in strategies::policy(),
+        ) {
+            let decision = resolve(&conversion, &evidence, &policy);
+            let json = serde_json::to_string(&decision).unwrap();
+            let back: Decision = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, decision);
+        }
+    }
+}

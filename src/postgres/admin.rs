@@ -29,6 +29,9 @@ use crate::rules::{self, ImportCheck, Reassignment, View, keeps_all};
 /// Rows a bulk write sends in one statement.
 const CHUNK: usize = 5_000;
 
+/// Clicks few enough to insert with the connection's generic plan.
+const FEW: usize = 64;
+
 /// What [`PgStore::insert_clicks`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClickIngest {
@@ -628,7 +631,7 @@ async fn insert_chunk(
     ];
     let mut attempt = 0;
     let rows = loop {
-        match insert_chunk_once(client, &params).await {
+        match insert_chunk_once(client, chunk.len(), &params).await {
             Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
@@ -649,16 +652,22 @@ async fn insert_chunk(
     Ok((refused, added))
 }
 
-/// Runs the click insert in a transaction of its own, planned for the
-/// arrays it is given: the connection's generic plans ([`GENERIC_PLANS`])
-/// suit the attribution statements, not a statement that joins thousands
-/// of rows it unnests.
+/// Runs the click insert. A chunk of a few thousand rows runs in a
+/// transaction of its own planned for the arrays it is given: the generic
+/// plans the connection's options ask for ([`CONNECTION_OPTIONS`]) suit the
+/// attribution statements, not a statement that joins thousands of rows it
+/// unnests. A few rows take the generic plan, in one round trip.
 ///
-/// [`GENERIC_PLANS`]: super::GENERIC_PLANS
+/// [`CONNECTION_OPTIONS`]: super::CONNECTION_OPTIONS
 async fn insert_chunk_once(
     client: &mut Object,
+    rows: usize,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    if rows <= FEW {
+        let statement = client.prepare_cached(sql::INSERT_CLICKS).await?;
+        return client.query(&statement, params).await;
+    }
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::ReadCommitted)

@@ -363,7 +363,9 @@ async fn advance(
             Step::Done(done) => {
                 let decision = done.into_decision();
                 #[cfg(feature = "tracing")]
-                crate::trace::decided(&decision);
+                if attribution.reads_ledger() {
+                    crate::trace::decided(&decision);
+                }
                 return Ok(Progress::Done(decision));
             }
         }

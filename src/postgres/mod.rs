@@ -9,10 +9,9 @@ mod sql;
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use deadpool_postgres::{Hook, Manager, ManagerConfig, Pool, RecyclingMethod, StatementCache};
+use deadpool_postgres::{Hook, Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::future::join_all;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
@@ -29,11 +28,21 @@ use error::{db, is_conflict};
 /// in order, by [`PgStore::migrate`].
 const MIGRATIONS: [(i32, &str, &str); 1] = [(1, "schema", include_str!("migrations/0001_schema.sql"))];
 
-/// What a connection runs before the backend's first statement on it: the
+/// The server options a connection of the backend should have (as the
+/// `options` of its connection string, or set for the role): the
 /// statements are written for generic plans, and without this PostgreSQL
 /// may plan the gather statement anew for every conversion, which takes
-/// longer than running it.
-pub(crate) const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
+/// longer than running it. [`PgStore::connect_pool`] adds them; add them to
+/// a pool of your own.
+///
+/// ```
+/// use attributor::deadpool_postgres::tokio_postgres::Config;
+///
+/// let mut config: Config = "host=localhost dbname=affiliates".parse()?;
+/// config.options(attributor::CONNECTION_OPTIONS);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const CONNECTION_OPTIONS: &str = "-c plan_cache_mode=force_generic_plan";
 
 /// The newest schema version this crate knows, and needs.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -73,11 +82,6 @@ const CONFLICT_RETRIES: u32 = 8;
 pub struct PgStore {
     pool: Pool,
     program: ProgramId,
-    /// The connections set up for the backend's statements
-    /// ([`GENERIC_PLANS`]), by their statement caches. A weak reference
-    /// keeps a dropped connection's cache from being mistaken for a new
-    /// one at the same address; dead ones are pruned.
-    set_up: Arc<Mutex<Vec<Weak<StatementCache>>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -100,9 +104,14 @@ impl PgStore {
     ///
     /// [`PgError::Config`] if the connection string cannot be read.
     pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, PgError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| PgError::Config {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| PgError::Config {
             reason: e.to_string(),
         })?;
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {CONNECTION_OPTIONS}"),
+            None => CONNECTION_OPTIONS.to_owned(),
+        };
+        config.options(&options);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -140,11 +149,9 @@ impl PgStore {
     }
 
     /// Opens `program` on `pool`, after checking that the database's
-    /// schema is the one this crate knows. The pool may be one of your
-    /// own: the store sets each connection up the first time it uses it
-    /// (`SET plan_cache_mode = force_generic_plan`: its statements are
-    /// written for generic plans, and planning the gather statement for
-    /// every conversion would cost more than running it).
+    /// schema is the one this crate knows. A pool of your own should give
+    /// its connections [`CONNECTION_OPTIONS`], as
+    /// [`PgStore::connect_pool`] does.
     ///
     /// # Errors
     ///
@@ -153,11 +160,7 @@ impl PgStore {
     /// [`PgStore::migrate`]); [`PgError::SchemaTooNew`] if a newer release
     /// of the crate migrated it.
     pub async fn open(pool: Pool, program: ProgramId) -> Result<Self, PgError> {
-        let store = Self {
-            pool,
-            program,
-            set_up: Arc::default(),
-        };
+        let store = Self { pool, program };
         let client = store.client().await?;
         check_version(version(&client).await?)?;
         drop(client);
@@ -199,28 +202,9 @@ impl PgStore {
         &self.pool
     }
 
-    /// A connection from the pool, set up for the backend's statements
-    /// the first time it is handed out (one round trip, once), whoever
-    /// made the pool.
+    /// A connection from the pool.
     async fn client(&self) -> Result<deadpool_postgres::Object, PgError> {
-        let client = self.pool.get().await.map_err(PgError::Connect)?;
-        if !self.is_set_up(&client.statement_cache) {
-            client
-                .batch_execute(GENERIC_PLANS)
-                .await
-                .map_err(db("connection set-up"))?;
-            let mut set_up = self.set_up.lock().unwrap_or_else(PoisonError::into_inner);
-            set_up.retain(|cache| cache.strong_count() > 0);
-            set_up.push(Arc::downgrade(&client.statement_cache));
-        }
-        Ok(client)
-    }
-
-    fn is_set_up(&self, cache: &Arc<StatementCache>) -> bool {
-        let set_up = self.set_up.lock().unwrap_or_else(PoisonError::into_inner);
-        set_up
-            .iter()
-            .any(|known| std::ptr::eq(known.as_ptr(), Arc::as_ptr(cache)))
+        self.pool.get().await.map_err(PgError::Connect)
     }
 }
 
