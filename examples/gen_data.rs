@@ -13,7 +13,9 @@
 //! month the TikToker's code `FUNDED20` leaks to the coupon site, whose
 //! visitors click the site's link and type the code. A code changes hands,
 //! one ends with its campaign, one is revoked; one affiliate trades on its
-//! own links; a few postbacks arrive twice.
+//! own links; a few postbacks arrive twice, and a few signups are reported
+//! twice under two ids with the same click. Some traders buy a second
+//! challenge, which a program paying once a trader does not pay.
 //!
 //! Each line is the crate's JSON form of a `CodeAssignment`, a `Click` or a
 //! `Conversion`, with null and empty fields left out (they default).
@@ -267,6 +269,19 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
             _ => {}
         }
         let self_referral = registration.customer_affiliate;
+        // For a few signups through a link, the site's postback fires
+        // again minutes later under a new id: the same click twice.
+        if let (Some(click), true) = (registration.click, n % 23 == 5) {
+            let mut again = new_conversion(
+                "REG",
+                EventKind::Registration,
+                &trader,
+                arrival + TimeDelta::minutes(7),
+            )?
+            .click(click);
+            again.customer_affiliate = self_referral;
+            conversions.push(again);
+        }
         conversions.push(registration);
 
         // Most buy a challenge within two days; some reset it, some buy another.

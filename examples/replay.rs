@@ -34,7 +34,15 @@
 //!   (`custom` stands for every custom event; other names are refused);
 //! * `lifetime=DAYS`, `lifetime=forever` or `lifetime=one-off`: how long a
 //!   binding lasts (default forever);
-//! * `breaks`: a valid code breaks a binding.
+//! * `breaks`: a valid code breaks a binding;
+//! * `once-per-customer=EVENT+EVENT`: those events are paid once a
+//!   customer, e.g. `once-per-customer=challenge_purchase` (a trader's
+//!   second challenge is a duplicate of the first);
+//! * `once-per-click=EVENT+EVENT`: those events are paid once a click the
+//!   conversion names, e.g. `once-per-click=all`.
+//!
+//! Event lists take the names above, `custom` for every custom event,
+//! and `all`.
 //!
 //! Without `--policy` the sample's three are compared: each of
 //! `coupon-first`, `click-first` and `split:5000` with
@@ -94,13 +102,9 @@ pub fn parse_policy(spec: &str) -> Result<Policy, Box<dyn Error>> {
             }
             ("pick", "first") => policy.click_pick(ClickPick::First),
             ("pick", "last") => policy.click_pick(ClickPick::Last),
-            ("bind", events) => {
-                let mut set = EventKinds::NONE;
-                for event in events.split('+') {
-                    set = set | EventKinds::of(bind_event(event)?);
-                }
-                policy.bind_on(set)
-            }
+            ("bind", events) => policy.bind_on(event_set(key, events)?),
+            ("once-per-customer", events) => policy.once_per_customer(event_set(key, events)?),
+            ("once-per-click", events) => policy.once_per_click(event_set(key, events)?),
             ("lifetime", "forever") => policy.binding_lifetime(BindingLifetime::Forever),
             ("lifetime", "one-off") => policy.binding_lifetime(BindingLifetime::OneOff),
             ("lifetime", days) => {
@@ -113,20 +117,28 @@ pub fn parse_policy(spec: &str) -> Result<Policy, Box<dyn Error>> {
     Ok(policy)
 }
 
-/// An event of `bind=`: a built-in name, or `custom` for every custom
-/// event. Any other name is refused, since a typo (`purchse`) would
-/// otherwise name a custom event no conversion has and bind nobody.
-fn bind_event(name: &str) -> Result<EventKind, Box<dyn Error>> {
-    let event: EventKind = name.parse()?;
-    match event {
-        EventKind::Custom(_) if name != "custom" => Err(format!(
-            "unknown event {name:?} in bind=; the events are registration, first_deposit, \
-             deposit, challenge_purchase, challenge_reset, purchase, and custom for every \
-             custom event"
-        )
-        .into()),
-        event => Ok(event),
+/// The events of an option such as `bind=`, joined by `+`: built-in
+/// names, `custom` for every custom event, or `all`. Any other name is
+/// refused, since a typo (`purchse`) would otherwise name a custom event
+/// no conversion has, and the option would do nothing.
+fn event_set(option: &str, events: &str) -> Result<EventKinds, Box<dyn Error>> {
+    let mut set = EventKinds::NONE;
+    for name in events.split('+') {
+        set = set
+            | match name.parse()? {
+                _ if name == "all" => EventKinds::ALL,
+                EventKind::Custom(_) if name != "custom" => {
+                    return Err(format!(
+                        "unknown event {name:?} in {option}=; the events are registration, \
+                         first_deposit, deposit, challenge_purchase, challenge_reset, purchase, \
+                         custom for every custom event, and all"
+                    )
+                    .into());
+                }
+                event => EventKinds::of(event),
+            };
     }
+    Ok(set)
 }
 
 /// The policies of `specs`, each named by its preset, made unique.

@@ -60,6 +60,8 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 type MemoryAttributor = Attributor<MemoryCodeRegistry, MemoryClickStore, MemoryBindingStore, MemoryLedger>;
 
 /// Where the service keeps its stores.
+// One a process, made once and shared: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     /// In this process: lost at exit, for a first try.
     Memory(MemoryAttributor),

@@ -5,7 +5,7 @@ use crate::clicks::ClickStore;
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::error::AttributeError;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Recording};
 use crate::policy::{Policy, PolicySet};
 use crate::registry::CodeRegistry;
 use crate::resolve::Evidence;
@@ -120,6 +120,10 @@ where
                         .map_err(AttributeError::Ledger)?;
                     read.answer(recorded);
                 }
+                Step::Holder(read) => {
+                    let holder = self.ledger.holder(read.key()).map_err(AttributeError::Ledger)?;
+                    read.answer(holder);
+                }
                 Step::Code(read) => {
                     let lookup = self
                         .registry
@@ -149,11 +153,14 @@ where
                     read.answer(binding);
                 }
                 Step::Record(write) => {
-                    let earlier = self
-                        .ledger
-                        .record(write.decision())
-                        .map_err(AttributeError::Ledger)?;
-                    write.answer(earlier);
+                    // Without claims, the plain insert-if-absent.
+                    let recording = if write.claims().is_empty() {
+                        self.ledger.record(write.decision()).map(Recording::from)
+                    } else {
+                        self.ledger.record_claiming(write.decision(), write.claims())
+                    };
+                    let recording = recording.map_err(AttributeError::Ledger)?;
+                    write.answer(recording);
                 }
                 Step::Bind(write) => {
                     self.bindings

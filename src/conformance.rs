@@ -26,9 +26,9 @@ use crate::binding::{Binding, BindingStore};
 use crate::clicks::{ClickQuery, ClickStore};
 use crate::code::CouponCode;
 use crate::conversion::{Click, Conversion, EventKind, EventKinds, SubIds};
-use crate::decision::Decision;
+use crate::decision::{Decision, Duplicate, Uniqueness};
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, SubId};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Recording, UniqueKey};
 use crate::policy::{ClickPick, Policy};
 use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
 use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
@@ -912,10 +912,17 @@ fn precise_decision(conversion: &str) -> Result<Decision, Violation> {
 
 /// Checks the [`Ledger`] contract: get, insert-if-absent, that a recorded
 /// decision is never replaced, that it comes back whole (its credits, its
-/// evidence and the binding it wrote, with instants to the nanosecond and
-/// in a leap second), and that of eight threads recording decisions for
-/// one conversion id at once exactly one records, and the others get its
-/// decision. `build` makes an empty ledger.
+/// evidence, the binding it wrote and the conversion it duplicates, with
+/// instants to the nanosecond and in a leap second), and that of eight
+/// threads recording decisions for one conversion id at once exactly one
+/// records, and the others get its decision. Then the claims
+/// ([`UniqueKey`]): that a key is held by the conversion that recorded
+/// with it, that a conversion which claims a held key records nothing
+/// (not its decision, not its other keys) and is told the first such key
+/// and its holder, that the conversion id is checked before the keys, that
+/// keys differ by kind, customer, event and click, and that of eight
+/// conversions claiming one key at once exactly one records. `build`
+/// makes an empty ledger.
 ///
 /// # Errors
 ///
@@ -974,7 +981,203 @@ where
         ledger.get(&precise.conversion),
         Some(precise),
     )?;
-    check_race(&ledger)
+    check_race(&ledger)?;
+    check_claims(&build())?;
+    check_claim_race(&build())
+}
+
+/// The claims part of [`check_ledger`], on an empty ledger.
+fn check_claims<L: Ledger>(ledger: &L) -> Result<(), Violation> {
+    let alice: CustomerId = id("alice")?;
+    let deposits = UniqueKey::Customer {
+        customer: alice,
+        event: EventKind::FirstDeposit,
+    };
+    let registrations = UniqueKey::Customer {
+        customer: alice,
+        event: EventKind::Registration,
+    };
+    let click = UniqueKey::Click {
+        click: id("k1")?,
+        event: EventKind::FirstDeposit,
+    };
+    let registered_by_click = UniqueKey::Click {
+        click: id("k1")?,
+        event: EventKind::Registration,
+    };
+    // The same text as a customer id and as a click id: different keys.
+    let alice_click = UniqueKey::Click {
+        click: id("alice")?,
+        event: EventKind::FirstDeposit,
+    };
+    let bob = UniqueKey::Customer {
+        customer: id("bob")?,
+        event: EventKind::FirstDeposit,
+    };
+    let first = sample_decision("ftd-1", EventKind::FirstDeposit)?;
+    expect("no key is held yet", ledger.holder(&deposits), None)?;
+    expect(
+        "record_claiming records when the id and the keys are free",
+        ledger.record_claiming(&first, &[deposits, click]),
+        Recording::Recorded,
+    )?;
+    expect(
+        "the decision recorded with claims can be read",
+        ledger.get(&first.conversion),
+        Some(first.clone()),
+    )?;
+    expect(
+        "a customer key is held by the conversion that claimed it",
+        ledger.holder(&deposits),
+        Some(first.conversion),
+    )?;
+    expect(
+        "a click key is held by the conversion that claimed it",
+        ledger.holder(&click),
+        Some(first.conversion),
+    )?;
+    for (check, free) in [
+        ("keys differ by kind, not only by their text", alice_click),
+        ("keys differ by event kind", registrations),
+        ("click keys differ by event kind", registered_by_click),
+        ("keys differ by customer", bob),
+    ] {
+        expect(check, ledger.holder(&free), None)?;
+    }
+
+    let mut second = sample_decision("ftd-2", EventKind::FirstDeposit)?;
+    second.duplicate = Some(Duplicate {
+        of: first.conversion,
+        by: Uniqueness::Customer,
+    });
+    expect(
+        "a conversion claiming a held key is told the first held key and its holder",
+        ledger.record_claiming(&second, &[bob, click, deposits]),
+        Recording::Taken {
+            key: click,
+            by: first.conversion,
+        },
+    )?;
+    expect(
+        "a conversion that found a key taken recorded nothing",
+        ledger.get(&second.conversion),
+        None,
+    )?;
+    expect(
+        "a conversion that found a key taken claimed none of its keys",
+        ledger.holder(&bob),
+        None,
+    )?;
+    expect(
+        "a duplicate is recorded without the keys it broke",
+        ledger.record_claiming(&second, &[]),
+        Recording::Recorded,
+    )?;
+    expect(
+        "a duplicate comes back whole, naming the conversion it repeats",
+        ledger.get(&second.conversion),
+        Some(second.clone()),
+    )?;
+
+    let retried = sample_decision("ftd-1", EventKind::Purchase)?;
+    expect(
+        "the conversion id is checked before the keys",
+        ledger.record_claiming(&retried, &[deposits, registrations]),
+        Recording::Earlier(first.clone()),
+    )?;
+    expect(
+        "a conversion recorded before claims nothing more when retried",
+        ledger.holder(&registrations),
+        None,
+    )?;
+    expect(
+        "a decision recorded without keys is found by record_claiming",
+        ledger.record_claiming(&second, &[registrations]),
+        Recording::Earlier(second),
+    )?;
+
+    let registration = sample_decision("reg-1", EventKind::Registration)?;
+    expect(
+        "another event kind of the same customer is free",
+        ledger.record_claiming(&registration, &[registrations, alice_click]),
+        Recording::Recorded,
+    )?;
+    expect(
+        "its keys are held by it",
+        ledger.holder(&alice_click),
+        Some(registration.conversion),
+    )?;
+    expect(
+        "the keys held before keep their holder",
+        ledger.holder(&deposits),
+        Some(first.conversion),
+    )
+}
+
+/// Eight threads record eight conversions claiming one key at once.
+fn check_claim_race<L: Ledger + Sync>(ledger: &L) -> Result<(), Violation> {
+    let key = UniqueKey::Customer {
+        customer: id("racer")?,
+        event: EventKind::FirstDeposit,
+    };
+    let racers = (0..8u32)
+        .map(|i| sample_decision(&format!("ftd-race-{i}"), EventKind::FirstDeposit))
+        .collect::<Result<Vec<Decision>, Violation>>()?;
+    let start = std::sync::Barrier::new(racers.len());
+    let results: Vec<Result<Recording, String>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = racers
+            .iter()
+            .map(|d| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    ledger.record_claiming(d, &[key]).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err("the thread panicked".to_owned())))
+            .collect()
+    });
+    let race = |detail: String| Violation {
+        check: "conversions racing for one key: one records, the others are told it holds the key",
+        detail,
+    };
+    let mut winner = None;
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Ok(Recording::Recorded) if winner.is_none() => winner = racers.get(i),
+            Ok(Recording::Recorded) => return Err(race("two calls recorded".to_owned())),
+            Ok(Recording::Taken { .. }) => {}
+            Ok(Recording::Earlier(d)) => {
+                return Err(race(format!(
+                    "a call was told of an earlier decision for {}",
+                    d.conversion
+                )));
+            }
+            Err(e) => return Err(race(format!("the store failed: {e}"))),
+        }
+    }
+    let winner = winner.ok_or_else(|| race("no call recorded".to_owned()))?;
+    for (result, racer) in results.iter().zip(&racers) {
+        if let Ok(Recording::Taken { key: taken, by }) = result {
+            if *taken != key || *by != winner.conversion {
+                return Err(race(format!(
+                    "told {taken:?} is held by {by}, not by {}",
+                    winner.conversion
+                )));
+            }
+            if let Ok(Some(_)) = ledger.get(&racer.conversion) {
+                return Err(race(format!("the loser {} was recorded", racer.conversion)));
+            }
+        }
+    }
+    expect(
+        "after a race for a key, the winner holds it",
+        ledger.holder(&key),
+        Some(winner.conversion),
+    )
 }
 
 /// Eight threads record eight decisions for one conversion id at once.

@@ -34,6 +34,30 @@ impl fmt::Display for Method {
     }
 }
 
+/// The rule a duplicate breaks: what, besides its id, a conversion must
+/// not share with one recorded before it ([`Policy::once_per_customer`],
+/// [`Policy::once_per_click`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Uniqueness {
+    /// One conversion of its event kind a customer.
+    Customer,
+    /// One conversion of its event kind a click.
+    Click,
+}
+
+/// What a duplicate repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Duplicate {
+    /// The conversion recorded first, which holds the key.
+    pub of: ConversionId,
+    /// The rule broken.
+    pub by: Uniqueness,
+}
+
 /// Credit to one affiliate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -233,6 +257,13 @@ pub type ConsideredList = SmallVec<[Considered; 4]>;
 ///
 /// `bind_on` is a bit set: 1 registration, 2 first deposit, 4 deposit,
 /// 8 challenge purchase, 16 challenge reset, 32 purchase, 64 custom events.
+///
+/// A duplicate ([`Decision::duplicate`]) adds
+/// `"duplicate": { "of": "FTD-1", "by": "customer" }` (or `"by": "click"`)
+/// before `"policy"`; its `credits` and `considered` are empty. A policy
+/// with [`Policy::once_per_customer`] or [`Policy::once_per_click`] set
+/// adds `"once_per_customer"` and `"once_per_click"` (bit sets as
+/// `bind_on`) after `"coupon_breaks_binding"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
@@ -249,6 +280,11 @@ pub struct Decision {
     pub considered: ConsideredList,
     /// The binding to write, if the decision creates or moves one.
     pub binding: Option<Binding>,
+    /// When the conversion repeats one recorded before it under a rule of
+    /// the policy: that conversion. A duplicate credits nobody, weighs no
+    /// evidence and binds nobody. Left out of the JSON when `None`.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub duplicate: Option<Duplicate>,
     /// The policy that decided.
     pub policy: Policy,
 }
@@ -329,6 +365,17 @@ impl fmt::Display for Decision {
             self.occurred_at.format("%Y-%m-%d %H:%M:%S UTC"),
             self.policy.name()
         )?;
+        if let Some(d) = &self.duplicate {
+            let once = match d.by {
+                Uniqueness::Customer => "customer",
+                Uniqueness::Click => "click",
+            };
+            return write!(
+                f,
+                "credits nobody: a duplicate of conversion {} ({} is paid once a {once}).",
+                d.of, self.event
+            );
+        }
         if self.credits.is_empty() {
             f.write_str("credits nobody")?;
         } else {

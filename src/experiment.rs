@@ -17,7 +17,7 @@ use crate::conversion::{Amount, Conversion, Currency, EventKind};
 use crate::decision::{Decision, Method, Outcome};
 use crate::error::{AttributeError, ExperimentError, OptionsError};
 use crate::ids::{AffiliateId, ConversionId, Label};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Recording, UniqueKey};
 use crate::memory::MemoryBindingStore;
 use crate::policy::PolicySet;
 use crate::registry::{CodeLookup, CodeRegistry};
@@ -178,11 +178,16 @@ impl ExperimentOptions {
     }
 }
 
-/// A ledger that keeps nothing. An experiment detects repeated conversion
-/// ids itself (see [`Experiment`]), so that its memory does not grow with
-/// the number of conversions.
-#[derive(Clone, Copy, Debug, Default)]
-struct Forgetful;
+/// A ledger that keeps no decisions, only claims. An experiment detects
+/// repeated conversion ids itself (see [`Experiment`]), so that its memory
+/// does not grow with the number of conversions.
+#[derive(Debug, Default)]
+struct Forgetful {
+    /// Who holds each key claimed, so that a policy that pays conversions
+    /// once a customer or once a click is replayed as it would run. It
+    /// grows with the customers and clicks of those conversions only.
+    claims: std::sync::Mutex<HashMap<UniqueKey, ConversionId>>,
+}
 
 impl Ledger for Forgetful {
     type Error = Infallible;
@@ -193,6 +198,32 @@ impl Ledger for Forgetful {
 
     fn record(&self, _: &Decision) -> Result<Option<Decision>, Infallible> {
         Ok(None)
+    }
+
+    fn holder(&self, key: &UniqueKey) -> Result<Option<ConversionId>, Infallible> {
+        let claims = self
+            .claims
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(claims.get(key).copied())
+    }
+
+    fn record_claiming(&self, decision: &Decision, keys: &[UniqueKey]) -> Result<Recording, Infallible> {
+        let mut claims = self
+            .claims
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let id = decision.conversion;
+        if let Some((key, by)) = keys
+            .iter()
+            .find_map(|key| claims.get(key).filter(|by| **by != id).map(|by| (*key, *by)))
+        {
+            return Ok(Recording::Taken { key, by });
+        }
+        for key in keys {
+            claims.entry(*key).or_insert(id);
+        }
+        Ok(Recording::Recorded)
     }
 }
 
@@ -460,7 +491,7 @@ where
                 self.registry,
                 self.clicks,
                 MemoryBindingStore::new(),
-                Forgetful,
+                Forgetful::default(),
                 policies,
             ),
             tally: Tally::default(),
@@ -782,9 +813,9 @@ impl AffiliateTally {
     }
 }
 
-/// Why a conversion credits nobody: the outcome of the first piece of
-/// evidence it considered (codes in entry order, then clicks by time, then
-/// the binding), or no evidence at all.
+/// Why a conversion credits nobody: that it is a duplicate, else the
+/// outcome of the first piece of evidence it considered (codes in entry
+/// order, then clicks by time, then the binding), or no evidence at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -812,12 +843,18 @@ pub enum UncreditedReason {
     AfterConversion,
     /// The binding had expired.
     BindingExpired,
+    /// A duplicate of a conversion replayed before it, under a policy that
+    /// pays once a customer or once a click ([`Decision::duplicate`]).
+    Duplicate,
     /// Any other outcome.
     Other,
 }
 
 impl UncreditedReason {
     fn of(decision: &Decision) -> Self {
+        if decision.duplicate.is_some() {
+            return Self::Duplicate;
+        }
         let Some(first) = decision.considered.first() else {
             return Self::NoEvidence;
         };
@@ -855,6 +892,7 @@ impl fmt::Display for UncreditedReason {
             Self::TooFast => "click too fast",
             Self::AfterConversion => "click after the conversion",
             Self::BindingExpired => "binding expired",
+            Self::Duplicate => "duplicate",
             Self::Other => "other",
         })
     }

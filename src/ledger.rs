@@ -1,8 +1,68 @@
 //! The record of decisions, keyed by conversion id.
 
-use crate::conversion::Conversion;
-use crate::decision::Decision;
-use crate::ids::ConversionId;
+use crate::conversion::{Conversion, EventKind};
+use crate::decision::{Decision, Uniqueness};
+use crate::ids::{ClickId, ConversionId, CustomerId};
+
+/// What a conversion claims when it is recorded, besides its id, under a
+/// policy that pays some conversions once ([`Policy::unique_keys`]): no
+/// later conversion may hold the same key.
+///
+/// [`Policy::unique_keys`]: crate::Policy::unique_keys
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UniqueKey {
+    /// A customer's conversions of one event kind.
+    Customer {
+        /// The customer.
+        customer: CustomerId,
+        /// The event kind.
+        event: EventKind,
+    },
+    /// The conversions of one event kind that name a click.
+    Click {
+        /// The click's id.
+        click: ClickId,
+        /// The event kind.
+        event: EventKind,
+    },
+}
+
+impl UniqueKey {
+    /// The rule the key stands for.
+    pub fn uniqueness(&self) -> Uniqueness {
+        match self {
+            Self::Customer { .. } => Uniqueness::Customer,
+            Self::Click { .. } => Uniqueness::Click,
+        }
+    }
+}
+
+/// What [`Ledger::record_claiming`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+// As large as the `Option<Decision>` that `Ledger::record` returns: boxing
+// the decision would allocate on the hot path.
+#[allow(clippy::large_enum_variant)]
+pub enum Recording {
+    /// It recorded the decision, and its claims.
+    Recorded,
+    /// A decision was recorded for the conversion id before: that one
+    /// stands, and nothing was written.
+    Earlier(Decision),
+    /// Another conversion holds one of the keys: nothing was written.
+    Taken {
+        /// The key.
+        key: UniqueKey,
+        /// The conversion that holds it.
+        by: ConversionId,
+    },
+}
+
+impl From<Option<Decision>> for Recording {
+    /// What [`Ledger::record`] returns, as a recording: `None` recorded.
+    fn from(earlier: Option<Decision>) -> Self {
+        earlier.map_or(Self::Recorded, Self::Earlier)
+    }
+}
 
 /// Where decisions are recorded, so that a conversion reported twice (a
 /// retried postback) is credited once.
@@ -17,8 +77,24 @@ use crate::ids::ConversionId;
 ///   decision already recorded, unchanged, when there was one. A recorded
 ///   decision is never replaced.
 ///
-/// Both take `&self`. An `Err` means the backend failed and, for `record`,
-/// that the decision may or may not have been recorded (a retry is safe).
+/// * [`Ledger::record_claiming`] records a decision together with keys it
+///   claims ([`UniqueKey`]), atomically: if a decision is recorded for its
+///   id, it returns [`Recording::Earlier`] with it; else if another
+///   conversion holds one of the keys, [`Recording::Taken`] with the first
+///   such key (in the order given) and its holder; else it records the
+///   decision, makes the conversion the holder of every key it does not
+///   hold yet, and returns [`Recording::Recorded`]. Whatever it returns,
+///   nothing else was written. A key once held is held for good.
+/// * [`Ledger::holder`] returns the conversion that holds a key, or `None`.
+///
+/// All take `&self`. An `Err` means the backend failed and, for the
+/// writes, that the decision may or may not have been recorded (a retry
+/// is safe).
+///
+/// A ledger must keep claims even if its operator never asks for them: a
+/// policy with [`Policy::once_per_customer`](crate::Policy::once_per_customer)
+/// or [`Policy::once_per_click`](crate::Policy::once_per_click) relies on
+/// them, and a ledger that ignored them would pay duplicates silently.
 /// [`conformance::check_ledger`](crate::conformance::check_ledger) checks an
 /// implementation against this contract.
 pub trait Ledger {
@@ -39,6 +115,21 @@ pub trait Ledger {
     ///
     /// Only when the backend fails.
     fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error>;
+
+    /// The conversion that holds `key`.
+    ///
+    /// # Errors
+    ///
+    /// Only when the backend fails.
+    fn holder(&self, key: &UniqueKey) -> Result<Option<ConversionId>, Self::Error>;
+
+    /// Records `decision` and claims `claims` for its conversion, all or
+    /// nothing (see the contract).
+    ///
+    /// # Errors
+    ///
+    /// Only when the backend fails.
+    fn record_claiming(&self, decision: &Decision, claims: &[UniqueKey]) -> Result<Recording, Self::Error>;
 
     /// A hint that `conversions` are about to be attributed, one after another.
     /// A backend may read what it will be asked about them (their ids) in one
@@ -63,6 +154,12 @@ macro_rules! forward_ledger {
             }
             fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error> {
                 (**self).record(decision)
+            }
+            fn holder(&self, key: &UniqueKey) -> Result<Option<ConversionId>, Self::Error> {
+                (**self).holder(key)
+            }
+            fn record_claiming(&self, decision: &Decision, claims: &[UniqueKey]) -> Result<Recording, Self::Error> {
+                (**self).record_claiming(decision, claims)
             }
             fn prefetch(&self, conversions: &[Conversion]) {
                 (**self).prefetch(conversions)

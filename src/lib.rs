@@ -283,7 +283,9 @@ pub use conversion::{Amount, Click, Conversion, Currency, EnteredCodes, EventKin
 /// a pool you build has the version it expects.
 #[cfg(feature = "postgres")]
 pub use deadpool_postgres;
-pub use decision::{Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject};
+pub use decision::{
+    Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Method, Outcome, Subject, Uniqueness,
+};
 pub use error::{
     AttributeError, ClickError, CodeError, ExperimentError, IdError, OptionsError, PolicyError,
     RegistryError, ValueError,
@@ -296,7 +298,7 @@ pub use ids::{
     AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Excerpt, Label, MAX_ID_LEN, MAX_LABEL_LEN,
     ProgramId, SubId,
 };
-pub use ledger::Ledger;
+pub use ledger::{Ledger, Recording, UniqueKey};
 #[cfg(feature = "postback")]
 pub use link::{LinkError, LinkParams, TrackedLink};
 pub use memory::*;

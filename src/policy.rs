@@ -2,9 +2,10 @@
 
 use chrono::TimeDelta;
 
-use crate::conversion::{EventKind, EventKinds};
+use crate::conversion::{Conversion, EventKind, EventKinds};
 use crate::decision::Method;
 use crate::error::PolicyError;
+use crate::ledger::UniqueKey;
 
 /// Which click counts when the window holds several.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -133,6 +134,8 @@ impl BindingLifetime {
 /// | events that bind | none |
 /// | binding lifetime | [`BindingLifetime::Forever`] |
 /// | a coupon breaks a binding | no |
+/// | events paid once a customer | none |
+/// | a click paid once | no |
 ///
 /// The crate docs' "Priority rules" say exactly how these combine.
 ///
@@ -162,6 +165,8 @@ pub struct Policy {
     bind_on: EventKinds,
     binding_lifetime: BindingLifetime,
     coupon_breaks_binding: bool,
+    once_per_customer: EventKinds,
+    once_per_click: EventKinds,
 }
 
 impl Policy {
@@ -175,6 +180,8 @@ impl Policy {
             bind_on: EventKinds::NONE,
             binding_lifetime: BindingLifetime::Forever,
             coupon_breaks_binding: false,
+            once_per_customer: EventKinds::NONE,
+            once_per_click: EventKinds::NONE,
         }
     }
 
@@ -310,6 +317,82 @@ impl Policy {
         self
     }
 
+    /// The events paid once a customer: a conversion of one of them whose
+    /// customer had a conversion of the same event recorded first (under
+    /// any id) is a duplicate of that one, and credits nobody. An iGaming
+    /// first-time deposit is paid once a player, even when the operator
+    /// reports a second one under another transaction id. Off by default.
+    ///
+    /// "First" is the first recorded, not the first to occur: a payment
+    /// made is not taken back when an earlier conversion arrives late. The
+    /// first conversion holds the key whether or not it credited anyone,
+    /// so a player's second FTD is a duplicate even when the first was
+    /// organic. A conversion without a customer is never a duplicate by
+    /// this rule. Each custom event (by its label) is paid once on its
+    /// own.
+    ///
+    /// ```
+    /// use attributor::{Conversion, EventKind, EventKinds, Policy, UniqueKey};
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+    /// let policy = Policy::coupon_first().once_per_customer(EventKinds::FIRST_DEPOSIT);
+    /// let ftd = Conversion::new("FTD-2".parse()?, EventKind::FirstDeposit, at)
+    ///     .customer("player-1".parse()?);
+    /// assert_eq!(
+    ///     policy.unique_keys(&ftd).as_slice(),
+    ///     [UniqueKey::Customer { customer: "player-1".parse()?, event: EventKind::FirstDeposit }]
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn once_per_customer(mut self, events: EventKinds) -> Self {
+        self.once_per_customer = events;
+        self
+    }
+
+    /// The events paid once a click: a conversion of one of them that
+    /// names a click ([`Conversion::click`]) a conversion of the same event
+    /// recorded first named too is a duplicate of that one, and credits
+    /// nobody, as networks that de-duplicate by click id do. A registration
+    /// and a first deposit on one click are two events, each paid once; pass
+    /// [`EventKinds::ALL`] for "one conversion a click and event". Only the
+    /// click the conversion names counts, not a click found for its
+    /// customer. Off by default. "First" is the first recorded, as for
+    /// [`Policy::once_per_customer`].
+    pub fn once_per_click(mut self, events: EventKinds) -> Self {
+        self.once_per_click = events;
+        self
+    }
+
+    /// The events paid once a customer.
+    pub fn get_once_per_customer(&self) -> EventKinds {
+        self.once_per_customer
+    }
+
+    /// The events paid once a click.
+    pub fn get_once_per_click(&self) -> EventKinds {
+        self.once_per_click
+    }
+
+    /// The keys `conversion` claims under this policy: what, besides its
+    /// id, no conversion recorded after it may share with it. The
+    /// customer's key comes first. Empty under a policy that pays every
+    /// conversion (the default).
+    pub fn unique_keys(&self, conversion: &Conversion) -> smallvec::SmallVec<[UniqueKey; 2]> {
+        let (event, mut keys) = (conversion.event, smallvec::SmallVec::new());
+        if let Some(customer) = conversion.customer {
+            if self.once_per_customer.contains(&event) {
+                keys.push(UniqueKey::Customer { customer, event });
+            }
+        }
+        if let Some(click) = conversion.click {
+            if self.once_per_click.contains(&event) {
+                keys.push(UniqueKey::Click { click, event });
+            }
+        }
+        keys
+    }
+
     /// The priority.
     pub fn priority(&self) -> Priority {
         self.priority
@@ -392,6 +475,15 @@ struct PolicyFields {
     bind_on: EventKinds,
     binding_lifetime: BindingLifetime,
     coupon_breaks_binding: bool,
+    #[serde(default, skip_serializing_if = "no_events")]
+    once_per_customer: EventKinds,
+    #[serde(default, skip_serializing_if = "no_events")]
+    once_per_click: EventKinds,
+}
+
+#[cfg(feature = "serde")]
+fn no_events(events: &EventKinds) -> bool {
+    events.is_empty()
 }
 
 #[cfg(feature = "serde")]
@@ -406,6 +498,8 @@ impl From<Policy> for PolicyFields {
             bind_on: p.bind_on,
             binding_lifetime: p.binding_lifetime,
             coupon_breaks_binding: p.coupon_breaks_binding,
+            once_per_customer: p.once_per_customer,
+            once_per_click: p.once_per_click,
         }
     }
 }
@@ -429,7 +523,9 @@ impl TryFrom<PolicyFields> for Policy {
             .clock_skew(secs("clock_skew_secs", f.clock_skew_secs)?)?
             .bind_on(f.bind_on)
             .binding_lifetime(f.binding_lifetime)
-            .coupon_breaks_binding(f.coupon_breaks_binding))
+            .coupon_breaks_binding(f.coupon_breaks_binding)
+            .once_per_customer(f.once_per_customer)
+            .once_per_click(f.once_per_click))
     }
 }
 

@@ -240,6 +240,7 @@ pub(crate) fn blank(conversion: &Conversion, policy: &Policy) -> Decision {
         credits: Credits::new(),
         considered: ConsideredList::new(),
         binding: None,
+        duplicate: None,
         policy: *policy,
     }
 }

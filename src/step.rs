@@ -8,12 +8,14 @@ use crate::binding::Binding;
 use crate::clicks::ClickQuery;
 use crate::code::CouponCode;
 use crate::conversion::Conversion;
-use crate::decision::Decision;
+use crate::decision::{Decision, Duplicate};
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
+use crate::ledger::{Recording, UniqueKey};
 use crate::policy::Policy;
 use crate::registry::{CodeLookup, CreditMode};
 use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, blank, judge_click, resolve_into};
 use crate::time::{earlier, later};
+use smallvec::SmallVec;
 
 /// One conversion's attribution, step by step, without IO.
 ///
@@ -29,7 +31,12 @@ use crate::time::{earlier, later};
 ///    id. If there is one, it is the answer; the machine then asks to write
 ///    its binding again, if it has one ([`Step::Bind`]), in case an earlier
 ///    call failed between recording and binding, and is done.
-/// 2. The evidence: [`Step::Code`] for each distinct entered code, in entry
+/// 2. [`Step::Holder`] for each key the conversion would claim under the
+///    policy ([`Policy::unique_keys`]), in order. If another conversion
+///    holds one, this conversion is its duplicate: the decision says so
+///    and credits nobody, no evidence is read, and the machine goes on to
+///    record it (step 5).
+/// 3. The evidence: [`Step::Code`] for each distinct entered code, in entry
 ///    order, looked up at the conversion's time; [`Step::Click`] for the
 ///    click the conversion names; [`Step::Find`] for the customer's first or
 ///    last click in the policy's range ([`Attribution::click_query`]), then,
@@ -39,16 +46,21 @@ use crate::time::{earlier, later};
 ///    the customer's latest binding made before the conversion. A
 ///    conversion without a customer asks for neither clicks by query nor a
 ///    binding.
-/// 3. The decision, by [`resolve`](crate::resolve), under the policy given.
-/// 4. [`Step::Record`]: record it, insert-if-absent. If another decision was
-///    recorded first (a concurrent retry), that one stands.
-/// 5. [`Step::Bind`]: write the recorded decision's binding, if any.
-/// 6. [`Step::Done`]: take the decision ([`Finished::into_decision`]).
+/// 4. The decision, by [`resolve`](crate::resolve), under the policy given.
+/// 5. [`Step::Record`]: record it, insert-if-absent, with the keys it
+///    claims ([`RecordWrite::claims`]), all or nothing. If another decision
+///    was recorded first for the id (a concurrent retry), that one stands.
+///    If another conversion took one of the keys first (a concurrent
+///    duplicate), the decision becomes a duplicate of it, and the machine
+///    asks to record that one, which claims nothing.
+/// 6. [`Step::Bind`]: write the recorded decision's binding, if any.
+/// 7. [`Step::Done`]: take the decision ([`Finished::into_decision`]).
 ///
 /// A backend that records a decision and writes its binding in one
 /// transaction says so with [`Attribution::records_bindings`]; the machine
-/// then never asks for step 5, nor to write a recorded binding again.
-/// [`Attribution::preview`] skips the ledger and the writes. Every step
+/// then never asks for step 6, nor to write a recorded binding again.
+/// [`Attribution::preview`] skips the ledger, the keys and the writes: a
+/// preview never finds a duplicate. Every step
 /// answers a question the machine asked, through the value the step holds,
 /// so an answer cannot go to the wrong question. Once its decision is
 /// taken, the machine keeps the evidence it gathered
@@ -61,7 +73,8 @@ use crate::time::{earlier, later};
 /// [`Attribution::click_query`], [`Attribution::owner_query`] for any
 /// owner, and [`Attribution::binding_before`] depend on the conversion and
 /// the policy alone. The steps ask those and no others: all of them but
-/// the owners' queries, and of those the ones the evidence calls for.
+/// the owners' queries, and of those the ones the evidence calls for. The
+/// keys are [`Policy::unique_keys`] of the conversion.
 ///
 /// ```
 /// use attributor::{AffiliateId, Attribution, CodeAssignment, CodeLookup, Conversion, CouponCode,
@@ -77,6 +90,7 @@ use crate::time::{earlier, later};
 /// let decision = loop {
 ///     match attribution.next() {
 ///         Step::Recorded(read) => read.answer(None), // nothing recorded yet
+///         Step::Holder(read) => read.answer(None), // (no keys under this policy)
 ///         Step::Code(read) => {
 ///             let owner = CodeAssignment::new(*read.code(), AffiliateId::new(7), at);
 ///             read.answer(CodeLookup::Active(owner));
@@ -109,6 +123,8 @@ pub struct Attribution<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Ledger,
+    /// The next key the conversion claims to ask the holder of, by index.
+    Claims(usize),
     /// The next entered code to look up, by index.
     Code(usize),
     Click,
@@ -134,6 +150,8 @@ enum State {
 pub enum Step<'m, 'a> {
     /// Read the ledger.
     Recorded(LedgerRead<'m, 'a>),
+    /// Read which conversion holds a key this one would claim.
+    Holder(HolderRead<'m, 'a>),
     /// Look up an entered code.
     Code(CodeRead<'m, 'a>),
     /// Read the click the conversion names.
@@ -282,6 +300,13 @@ impl<'a> Attribution<'a> {
         loop {
             match self.state {
                 State::Ledger => return Step::Recorded(LedgerRead { m: self }),
+                State::Claims(i) => match self.policy.unique_keys(self.conversion).get(i) {
+                    Some(key) => {
+                        let key = *key;
+                        return Step::Holder(HolderRead { m: self, key });
+                    }
+                    None => self.state = State::Code(0),
+                },
                 State::Code(from) => match self.conversion.distinct_codes_from(from).next() {
                     Some((i, code)) => {
                         self.state = State::Code(i);
@@ -328,10 +353,19 @@ impl<'a> Attribution<'a> {
                     self.state = if self.preview { State::Done } else { State::Record };
                 }
                 State::Record => {
+                    // A duplicate claims nothing; any other decision claims
+                    // the policy's keys.
+                    let claims = match self.decision.duplicate {
+                        Some(_) => SmallVec::new(),
+                        None => self.policy.unique_keys(self.conversion),
+                    };
                     return Step::Record(RecordWrite {
                         state: &mut self.state,
                         atomic: self.atomic,
                         decision: &mut self.decision,
+                        claims,
+                        conversion: self.conversion,
+                        policy: self.policy,
                     });
                 }
                 State::Bind => match self.decision.binding {
@@ -416,9 +450,51 @@ impl<'a> LedgerRead<'_, 'a> {
                 m.decision = decision;
                 m.state = if rebind { State::Bind } else { State::Done };
             }
-            None => m.state = State::Code(0),
+            None => m.state = State::Claims(0),
         }
     }
+}
+
+/// [`Step::Holder`]: read which conversion holds a key this one would
+/// claim ([`Ledger::holder`](crate::Ledger::holder)).
+#[derive(Debug)]
+pub struct HolderRead<'m, 'a> {
+    m: &'m mut Attribution<'a>,
+    key: UniqueKey,
+}
+
+impl HolderRead<'_, '_> {
+    /// The key.
+    pub fn key(&self) -> &UniqueKey {
+        &self.key
+    }
+
+    /// The conversion that holds it, if any. Another conversion makes this
+    /// one its duplicate: decided at once, and recorded claiming nothing.
+    pub fn answer(self, holder: Option<ConversionId>) {
+        let m = self.m;
+        match holder {
+            Some(by) if by != m.conversion.id => {
+                m.decision = duplicate_of(m.conversion, m.policy, by, self.key);
+                m.state = State::Record;
+            }
+            _ => {
+                if let State::Claims(i) = m.state {
+                    m.state = State::Claims(i + 1);
+                }
+            }
+        }
+    }
+}
+
+/// The decision that `conversion` repeats `by`, which holds `key`.
+fn duplicate_of(conversion: &Conversion, policy: &Policy, by: ConversionId, key: UniqueKey) -> Decision {
+    let mut decision = blank(conversion, policy);
+    decision.duplicate = Some(Duplicate {
+        of: by,
+        by: key.uniqueness(),
+    });
+    decision
 }
 
 /// [`Step::Code`]: look up an entered code at the conversion's time.
@@ -537,6 +613,9 @@ pub struct RecordWrite<'m> {
     state: &'m mut State,
     atomic: bool,
     decision: &'m mut Decision,
+    claims: SmallVec<[UniqueKey; 2]>,
+    conversion: &'m Conversion,
+    policy: &'m Policy,
 }
 
 impl RecordWrite<'_> {
@@ -545,11 +624,27 @@ impl RecordWrite<'_> {
         self.decision
     }
 
-    /// `None` when the decision was recorded; the decision recorded before,
-    /// when there was one: it stands instead.
-    pub fn answer(self, earlier: Option<Decision>) {
-        if let Some(earlier) = earlier {
-            *self.decision = earlier;
+    /// The keys to claim with it, all or nothing
+    /// ([`Ledger::record_claiming`](crate::Ledger::record_claiming)).
+    pub fn claims(&self) -> &[UniqueKey] {
+        &self.claims
+    }
+
+    /// What the ledger did: recorded it ([`Recording::Recorded`], or `None`
+    /// from [`Ledger::record`](crate::Ledger::record)); found a decision
+    /// recorded before for the id, which stands instead
+    /// ([`Recording::Earlier`], or `Some`); or found a key held by another
+    /// conversion ([`Recording::Taken`]), which makes this one its
+    /// duplicate, to be recorded next.
+    pub fn answer(self, outcome: impl Into<Recording>) {
+        match outcome.into() {
+            Recording::Recorded => {}
+            Recording::Earlier(earlier) => *self.decision = earlier,
+            Recording::Taken { key, by } => {
+                *self.decision = duplicate_of(self.conversion, self.policy, by, key);
+                *self.state = State::Record;
+                return;
+            }
         }
         *self.state = if !self.atomic && self.decision.binding.is_some() {
             State::Bind

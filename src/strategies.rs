@@ -291,7 +291,8 @@ pub fn conversion() -> impl Strategy<Value = Conversion> {
         (0u32..1_000, event_kind(), instant()),
         option::weighted(0.9, customer()),
         option::weighted(0.1, affiliate()),
-        option::weighted(0.3, 0..CLICK_IDS),
+        // Often one of a few clicks, so that conversions name the same one.
+        option::weighted(0.4, prop_oneof![0..2usize, 0..CLICK_IDS]),
         vec(pool_code(), 0..=2),
         option::weighted(0.8, (amount(), currency())),
     )
@@ -374,8 +375,9 @@ pub fn assignments() -> impl Strategy<Value = Vec<CodeAssignment>> {
 /// Any valid policy: every priority (fixed orders, last and first touch,
 /// splits from 0 to 10000), click windows from 0 to 60 days (30 often),
 /// either click pick, minimum click ages and clock-skew tolerances (zero
-/// often), any events that bind, every binding lifetime, and either answer
-/// to whether a coupon breaks a binding.
+/// often), any events that bind, every binding lifetime, either answer
+/// to whether a coupon breaks a binding, and (in one policy of three each)
+/// events paid once a customer and once a click.
 pub fn policy() -> impl Strategy<Value = Policy> {
     let priority = prop_oneof![
         Just(Policy::coupon_first()),
@@ -401,18 +403,16 @@ pub fn policy() -> impl Strategy<Value = Policy> {
         prop_oneof![Just(ClickPick::Last), Just(ClickPick::First)],
         short.clone(),
         short,
-        vec(any::<bool>(), EVENT_SETS.len()),
+        event_set(),
         lifetime,
         any::<bool>(),
+        // Most policies pay every conversion, as most programs do.
+        prop_oneof![2 => Just(EventKinds::NONE), 1 => event_set()],
+        prop_oneof![2 => Just(EventKinds::NONE), 1 => event_set()],
     )
         .prop_filter_map(
             "a valid policy",
-            |(base, window, pick, min_age, skew, binds, lifetime, breaks)| {
-                let bind_on = EVENT_SETS
-                    .iter()
-                    .zip(binds)
-                    .filter(|(_, on)| *on)
-                    .fold(EventKinds::NONE, |set, (kind, _)| set | *kind);
+            |(base, window, pick, min_age, skew, bind_on, lifetime, breaks, per_customer, per_click)| {
                 Some(
                     base.click_window(seconds(window))
                         .ok()?
@@ -423,10 +423,23 @@ pub fn policy() -> impl Strategy<Value = Policy> {
                         .ok()?
                         .bind_on(bind_on)
                         .binding_lifetime(lifetime)
-                        .coupon_breaks_binding(breaks),
+                        .coupon_breaks_binding(breaks)
+                        .once_per_customer(per_customer)
+                        .once_per_click(per_click),
                 )
             },
         )
+}
+
+/// A set of event kinds, each in it or not.
+fn event_set() -> impl Strategy<Value = EventKinds> {
+    vec(any::<bool>(), EVENT_SETS.len()).prop_map(|on| {
+        EVENT_SETS
+            .iter()
+            .zip(on)
+            .filter(|(_, on)| *on)
+            .fold(EventKinds::NONE, |set, (kind, _)| set | *kind)
+    })
 }
 
 /// A default [`policy`] and up to two overrides by event kind.

@@ -4,8 +4,8 @@
 mod common;
 
 use attributor::{
-    Attribution, Binding, ClickEvidence, CodeAssignment, CodeLookup, CreditMode, Decision, EventKind,
-    EventKinds, Policy, Step, resolve,
+    Attribution, Binding, ClickEvidence, CodeAssignment, CodeLookup, CreditMode, Decision, Duplicate,
+    EventKind, EventKinds, Policy, Recording, Step, UniqueKey, Uniqueness, resolve,
 };
 use common::*;
 
@@ -13,6 +13,7 @@ use common::*;
 fn name(step: &Step<'_, '_>) -> &'static str {
     match step {
         Step::Recorded(_) => "recorded",
+        Step::Holder(_) => "holder",
         Step::Code(_) => "code",
         Step::Click(_) => "click",
         Step::Find(_) => "find",
@@ -41,6 +42,7 @@ fn drive(
         steps.push(name(&step));
         match step {
             Step::Recorded(read) => read.answer(recorded.take().flatten()),
+            Step::Holder(read) => read.answer(None),
             Step::Code(read) => {
                 let a = CodeAssignment::new(*read.code(), A, now() - days(90)).mode(mode);
                 read.answer(CodeLookup::Active(a));
@@ -139,6 +141,7 @@ fn a_decision_recorded_first_by_a_racing_call_stands_and_its_binding_is_the_one_
     let decision = loop {
         match attribution.next() {
             Step::Recorded(read) => read.answer(None),
+            Step::Holder(_) => panic!("the policy claims no keys"),
             Step::Code(read) => read.answer(CodeLookup::Unknown),
             Step::Click(read) => read.answer(None),
             Step::Find(read) => read.answer(None),
@@ -221,6 +224,7 @@ fn the_owner_of_two_if_involved_codes_is_asked_about_once() {
     let decision = loop {
         match attribution.next() {
             Step::Recorded(read) => read.answer(None),
+            Step::Holder(_) => panic!("the policy claims no keys"),
             Step::Code(read) => {
                 let a = CodeAssignment::new(*read.code(), A, now() - days(90)).mode(CreditMode::IfInvolved);
                 read.answer(CodeLookup::Active(a));
@@ -250,4 +254,125 @@ fn the_owner_of_two_if_involved_codes_is_asked_about_once() {
         "CREATOR, entered twice, is looked up once"
     );
     assert_eq!(decision.primary(), Some(B), "{decision}");
+}
+
+/// A first deposit paid once a player, and the FTD `ftd` of player ann.
+fn once_a_player(ftd: &str) -> (Policy, attributor::Conversion) {
+    let policy = Policy::coupon_first()
+        .bind_on(EventKinds::FIRST_DEPOSIT)
+        .once_per_customer(EventKinds::FIRST_DEPOSIT);
+    let conversion = attributor::Conversion::new(ftd.parse().unwrap(), EventKind::FirstDeposit, now())
+        .customer("ann".parse().unwrap())
+        .code(code("MKBHD10"));
+    (policy, conversion)
+}
+
+#[test]
+fn a_conversion_whose_key_another_holds_is_decided_a_duplicate_without_reading_evidence() {
+    let (policy, second) = once_a_player("ftd-2");
+    let mut attribution = Attribution::new(&second, &policy);
+    let mut steps = Vec::new();
+    let mut claimed = None;
+    let decision = loop {
+        let step = attribution.next();
+        steps.push(name(&step));
+        match step {
+            Step::Recorded(read) => read.answer(None),
+            Step::Holder(read) => {
+                assert_eq!(
+                    *read.key(),
+                    UniqueKey::Customer {
+                        customer: "ann".parse().unwrap(),
+                        event: EventKind::FirstDeposit
+                    }
+                );
+                read.answer(Some("ftd-1".parse().unwrap()));
+            }
+            Step::Record(write) => {
+                claimed = Some(write.claims().to_vec());
+                write.answer(None);
+            }
+            Step::Done(done) => break done.into_decision(),
+            _ => panic!("a duplicate reads no evidence and binds no one"),
+        }
+    };
+    assert_eq!(steps, ["recorded", "holder", "record", "done"]);
+    assert_eq!(claimed, Some(vec![]), "a duplicate claims nothing");
+    assert_eq!(decision.credits.len(), 0);
+    assert!(decision.considered.is_empty());
+    assert_eq!(decision.binding, None);
+    assert_eq!(
+        decision.duplicate,
+        Some(Duplicate {
+            of: "ftd-1".parse().unwrap(),
+            by: Uniqueness::Customer
+        })
+    );
+}
+
+#[test]
+fn a_conversion_that_loses_the_race_for_its_key_records_itself_as_the_winners_duplicate() {
+    let (policy, second) = once_a_player("ftd-2");
+    let key = policy.unique_keys(&second)[0];
+    let mut attribution = Attribution::new(&second, &policy);
+    let mut steps = Vec::new();
+    let mut records = Vec::new();
+    let decision = loop {
+        let step = attribution.next();
+        steps.push(name(&step));
+        match step {
+            Step::Recorded(read) => read.answer(None),
+            // Nobody holds it yet when asked...
+            Step::Holder(read) => read.answer(None),
+            Step::Code(read) => {
+                let a = CodeAssignment::new(*read.code(), A, now() - days(90));
+                read.answer(CodeLookup::Active(a));
+            }
+            Step::Click(read) => read.answer(None),
+            Step::Find(read) => read.answer(None),
+            Step::Binding(read) => read.answer(None),
+            Step::Record(write) => {
+                records.push((write.decision().clone(), write.claims().to_vec()));
+                // ... but ftd-1 took it before this one recorded.
+                if records.len() == 1 {
+                    write.answer(Recording::Taken {
+                        key,
+                        by: "ftd-1".parse().unwrap(),
+                    });
+                } else {
+                    write.answer(Recording::Recorded);
+                }
+            }
+            Step::Bind(_) => panic!("a duplicate binds no one"),
+            Step::Done(done) => break done.into_decision(),
+        }
+    };
+    assert_eq!(
+        steps,
+        [
+            "recorded", "holder", "code", "find", "binding", "record", "record", "done"
+        ]
+    );
+    let (first_try, claims) = &records[0];
+    assert_eq!(first_try.primary(), Some(A), "decided on its evidence at first");
+    assert_eq!(claims, &[key]);
+    assert_eq!(records[1].1, [], "the duplicate claims nothing");
+    assert_eq!(decision, records[1].0);
+    assert_eq!(decision.primary(), None);
+    assert_eq!(decision.duplicate.map(|d| d.of), Some("ftd-1".parse().unwrap()));
+}
+
+#[test]
+fn a_preview_asks_for_no_keys_and_finds_no_duplicate() {
+    let (policy, second) = once_a_player("ftd-2");
+    let (steps, decision) = drive(
+        &mut Attribution::preview(&second, &policy),
+        None,
+        CreditMode::Standard,
+        None,
+        None,
+    );
+    assert_eq!(steps, ["code", "find", "binding", "done"]);
+    assert_eq!(decision.duplicate, None);
+    assert_eq!(decision.primary(), Some(A));
 }

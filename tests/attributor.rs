@@ -8,7 +8,7 @@ use attributor::{
     AffiliateId, Attributor, Binding, BindingLifetime, BindingStore, Click, ClickId, ClickQuery, ClickStore,
     CodeAssignment, CodeLookup, CodeRegistry, Conversion, ConversionId, CouponCode, CreditMode, CustomerId,
     Decision, EventKind, EventKinds, Ledger, MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry,
-    MemoryLedger, Policy, PolicySet,
+    MemoryLedger, Policy, PolicySet, Recording, UniqueKey,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use common::now;
@@ -110,6 +110,19 @@ impl<S: Ledger> Ledger for Faulty<'_, S> {
         let earlier = self.inner.record(decision).map_err(|_| Injected)?;
         self.before()?;
         Ok(earlier)
+    }
+    fn holder(&self, key: &UniqueKey) -> Result<Option<ConversionId>, Injected> {
+        self.before()?;
+        self.inner.holder(key).map_err(|_| Injected)
+    }
+    fn record_claiming(&self, decision: &Decision, claims: &[UniqueKey]) -> Result<Recording, Injected> {
+        self.before()?;
+        let recording = self
+            .inner
+            .record_claiming(decision, claims)
+            .map_err(|_| Injected)?;
+        self.before()?;
+        Ok(recording)
     }
     fn prefetch(&self, conversions: &[Conversion]) {
         self.inner.prefetch(conversions);
@@ -399,6 +412,17 @@ impl<S: Ledger> Ledger for Recorder<'_, S> {
         self.note(format!("ledger record {}", decision.conversion));
         self.inner.record(decision)
     }
+    fn holder(&self, key: &UniqueKey) -> Result<Option<ConversionId>, S::Error> {
+        self.note(format!("ledger holder {key:?}"));
+        self.inner.holder(key)
+    }
+    fn record_claiming(&self, decision: &Decision, claims: &[UniqueKey]) -> Result<Recording, S::Error> {
+        self.note(format!(
+            "ledger record {} claiming {claims:?}",
+            decision.conversion
+        ));
+        self.inner.record_claiming(decision, claims)
+    }
     fn prefetch(&self, conversions: &[Conversion]) {
         self.note(format!("ledger prefetch {}", ids(conversions)));
         self.inner.prefetch(conversions);
@@ -459,6 +483,12 @@ impl Ledger for LostTheRace<'_> {
     }
     fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error> {
         self.0.record(decision)
+    }
+    fn holder(&self, _: &UniqueKey) -> Result<Option<ConversionId>, Self::Error> {
+        Ok(None)
+    }
+    fn record_claiming(&self, decision: &Decision, claims: &[UniqueKey]) -> Result<Recording, Self::Error> {
+        self.0.record_claiming(decision, claims)
     }
 }
 

@@ -38,7 +38,7 @@ fn memory_ledger_conforms() {
 
 #[test]
 fn a_ledger_that_overwrites_is_caught() {
-    use attributor::{ConversionId, Decision, Ledger};
+    use attributor::{ConversionId, Decision, Ledger, Recording, UniqueKey};
     use std::sync::Mutex;
 
     /// Replaces on every record: breaks insert-if-absent.
@@ -59,6 +59,12 @@ fn a_ledger_that_overwrites_is_caught() {
         fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error> {
             self.0.lock().unwrap().push(decision.clone());
             Ok(None)
+        }
+        fn holder(&self, _: &UniqueKey) -> Result<Option<ConversionId>, Self::Error> {
+            Ok(None)
+        }
+        fn record_claiming(&self, decision: &Decision, _: &[UniqueKey]) -> Result<Recording, Self::Error> {
+            self.record(decision).map(Recording::from)
         }
     }
     let violation = conformance::check_ledger(Overwriting::default).unwrap_err();
@@ -247,7 +253,7 @@ fn a_binding_store_that_hides_expired_bindings_is_caught() {
 
 #[test]
 fn a_ledger_that_keeps_only_the_outcome_is_caught() {
-    use attributor::{ConversionId, Decision, Ledger};
+    use attributor::{ConversionId, Decision, Ledger, Recording, UniqueKey};
 
     /// Keeps each decision without its evidence.
     #[derive(Default)]
@@ -261,6 +267,16 @@ fn a_ledger_that_keeps_only_the_outcome_is_caught() {
             let mut summary = decision.clone();
             summary.considered.clear();
             self.0.record(&summary)
+        }
+        fn holder(&self, key: &UniqueKey) -> Result<Option<ConversionId>, Self::Error> {
+            self.0.holder(key)
+        }
+        fn record_claiming(
+            &self,
+            decision: &Decision,
+            claims: &[UniqueKey],
+        ) -> Result<Recording, Self::Error> {
+            self.0.record_claiming(decision, claims)
         }
     }
     let violation = conformance::check_ledger(Summary::default).unwrap_err();
@@ -474,7 +490,7 @@ fn a_binding_store_that_keeps_microseconds_is_caught() {
 
 #[test]
 fn a_ledger_that_checks_then_inserts_without_a_lock_is_caught_by_the_race() {
-    use attributor::{ConversionId, Decision, Ledger};
+    use attributor::{ConversionId, Decision, Ledger, Recording, UniqueKey};
     use std::sync::Mutex;
 
     /// Looks, then (a moment later) writes: two racing calls both see
@@ -503,10 +519,145 @@ fn a_ledger_that_checks_then_inserts_without_a_lock_is_caught_by_the_race() {
             }
             Ok(None)
         }
+        fn holder(&self, _: &UniqueKey) -> Result<Option<ConversionId>, Self::Error> {
+            Ok(None)
+        }
+        fn record_claiming(&self, decision: &Decision, _: &[UniqueKey]) -> Result<Recording, Self::Error> {
+            self.record(decision).map(Recording::from)
+        }
     }
     let violation = conformance::check_ledger(Racy::default).unwrap_err();
     assert_eq!(
         violation.check,
         "racing records of one conversion: one records, the others get its decision"
     );
+}
+
+mod claims {
+    //! Ledgers that get claims wrong in one way each, for the conformance
+    //! suite to judge. Decisions are kept by a memory ledger; claims by a
+    //! list of their own.
+
+    use std::sync::Mutex;
+
+    use attributor::{ConversionId, Decision, Ledger, MemoryLedger, Recording, UniqueKey, conformance};
+
+    #[derive(Clone, Copy, Default)]
+    enum Flaw {
+        /// Keeps no claims at all, as a ledger written before claims.
+        #[default]
+        Ignores,
+        /// Claims keys one by one and stops at the first taken one, so
+        /// the keys before it stay claimed.
+        OneByOne,
+        /// Keeps only the text of a key's customer or click id.
+        KindBlind,
+        /// Looks, then writes a moment later without holding a lock.
+        Unlocked,
+    }
+
+    #[derive(Default)]
+    struct Flawed {
+        flaw: Flaw,
+        decisions: MemoryLedger,
+        claims: Mutex<Vec<(String, ConversionId)>>,
+    }
+
+    impl Flawed {
+        fn new(flaw: Flaw) -> Self {
+            Self {
+                flaw,
+                ..Self::default()
+            }
+        }
+
+        fn text(&self, key: &UniqueKey) -> String {
+            match (self.flaw, key) {
+                (Flaw::KindBlind, UniqueKey::Customer { customer, .. }) => customer.to_string(),
+                (Flaw::KindBlind, UniqueKey::Click { click, .. }) => click.to_string(),
+                _ => format!("{key:?}"),
+            }
+        }
+    }
+
+    impl Ledger for Flawed {
+        type Error = <MemoryLedger as Ledger>::Error;
+        fn get(&self, id: &ConversionId) -> Result<Option<Decision>, Self::Error> {
+            self.decisions.get(id)
+        }
+        fn record(&self, decision: &Decision) -> Result<Option<Decision>, Self::Error> {
+            self.decisions.record(decision)
+        }
+        fn holder(&self, key: &UniqueKey) -> Result<Option<ConversionId>, Self::Error> {
+            let text = self.text(key);
+            let claims = self.claims.lock().unwrap();
+            Ok(claims.iter().find(|(k, _)| *k == text).map(|(_, by)| *by))
+        }
+        fn record_claiming(&self, decision: &Decision, keys: &[UniqueKey]) -> Result<Recording, Self::Error> {
+            if let Flaw::Ignores = self.flaw {
+                return self.record(decision).map(Recording::from);
+            }
+            if let Some(earlier) = self.get(&decision.conversion)? {
+                return Ok(Recording::Earlier(earlier));
+            }
+            if let Flaw::Unlocked = self.flaw {
+                for key in keys {
+                    if let Some(by) = self.holder(key)? {
+                        return Ok(Recording::Taken { key: *key, by });
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let mut claims = self.claims.lock().unwrap();
+                claims.extend(keys.iter().map(|k| (self.text(k), decision.conversion)));
+                drop(claims);
+                return self.record(decision).map(Recording::from);
+            }
+            let mut claims = self.claims.lock().unwrap();
+            for key in keys {
+                let text = self.text(key);
+                if let Some((_, by)) = claims.iter().find(|(k, _)| *k == text) {
+                    return Ok(Recording::Taken { key: *key, by: *by });
+                }
+                claims.push((text, decision.conversion));
+            }
+            drop(claims);
+            self.record(decision).map(Recording::from)
+        }
+    }
+
+    fn caught(flaw: Flaw) -> &'static str {
+        conformance::check_ledger(|| Flawed::new(flaw)).unwrap_err().check
+    }
+
+    #[test]
+    fn a_ledger_that_keeps_no_claims_is_caught() {
+        assert_eq!(
+            caught(Flaw::Ignores),
+            "a customer key is held by the conversion that claimed it"
+        );
+    }
+
+    #[test]
+    fn a_ledger_that_claims_keys_until_one_is_taken_is_caught() {
+        assert_eq!(
+            caught(Flaw::OneByOne),
+            "a conversion that found a key taken claimed none of its keys"
+        );
+    }
+
+    #[test]
+    fn a_ledger_that_forgets_what_kind_of_key_it_holds_is_caught() {
+        assert_eq!(
+            caught(Flaw::KindBlind),
+            "keys differ by kind, not only by their text"
+        );
+    }
+
+    #[test]
+    fn a_ledger_that_checks_keys_then_claims_without_a_lock_is_caught_by_the_race() {
+        assert_eq!(
+            caught(Flaw::Unlocked),
+            "conversions racing for one key: one records, the others are told it holds the key"
+        );
+    }
 }

@@ -500,10 +500,9 @@ async fn migrating_twice_changes_nothing_and_four_processes_may_migrate_at_once(
         applied.push(m.await.unwrap().unwrap());
     }
     applied.sort();
-    assert_eq!(
-        applied,
-        [vec![], vec![], vec![], vec![attributor::SCHEMA_VERSION]]
-    );
+    // One process applies every version; the others find them applied.
+    let every: Vec<i32> = (1..=attributor::SCHEMA_VERSION).collect();
+    assert_eq!(applied, [vec![], vec![], vec![], every]);
     let pool = PgStore::connect_pool(&url, 1).unwrap();
     assert_eq!(PgStore::migrate(&pool).await.unwrap(), Vec::<i32>::new());
     PgStore::open(pool, pg::program("main")).await.unwrap();
@@ -519,27 +518,22 @@ async fn a_database_without_the_schema_or_with_a_newer_one_is_refused() {
     let err = PgStore::open(pool.clone(), pg::program("main"))
         .await
         .unwrap_err();
+    let current = attributor::SCHEMA_VERSION;
     assert!(
-        matches!(
-            err,
-            PgError::SchemaOutdated {
-                found: 0,
-                expected: 1
-            }
-        ),
+        matches!(err, PgError::SchemaOutdated { found: 0, expected } if expected == current),
         "{err}"
     );
     assert_eq!(
         err.to_string(),
-        "the database's attributor schema is at version 0, this crate needs 1: run migrate"
+        format!("the database's attributor schema is at version 0, this crate needs {current}: run migrate")
     );
 
     PgStore::migrate(&pool).await.unwrap();
     let client = pool.get().await.unwrap();
     client
         .execute(
-            "INSERT INTO attributor.migrations (version, name) VALUES (2, 'from the future')",
-            &[],
+            "INSERT INTO attributor.migrations (version, name) VALUES ($1, 'from the future')",
+            &[&(current + 1)],
         )
         .await
         .unwrap();
@@ -547,12 +541,12 @@ async fn a_database_without_the_schema_or_with_a_newer_one_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, PgError::SchemaTooNew { found: 2, known: 1 }),
+        matches!(err, PgError::SchemaTooNew { found, known } if found == current + 1 && known == current),
         "{err}"
     );
     let err = PgStore::migrate(&pool).await.unwrap_err();
     assert!(
-        matches!(err, PgError::SchemaTooNew { found: 2, known: 1 }),
+        matches!(err, PgError::SchemaTooNew { found, known } if found == current + 1 && known == current),
         "{err}"
     );
     let versions: i64 = client
@@ -560,7 +554,11 @@ async fn a_database_without_the_schema_or_with_a_newer_one_is_refused() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(versions, 2, "a refused migration changes nothing");
+    assert_eq!(
+        versions,
+        i64::from(current) + 1,
+        "a refused migration changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -856,4 +854,32 @@ fn the_blocking_store_finds_a_click_on_a_pool_of_one_connection() {
         exclude: None,
     });
     assert_eq!(found.unwrap(), Some(click));
+}
+
+#[tokio::test]
+async fn a_database_at_schema_version_1_is_refused_until_migrate_brings_it_up() {
+    use attributor::PgError;
+
+    let server = server_or_skip!();
+    let url = server.database("upgrade").await;
+    let pool = PgStore::connect_pool(&url, 2).unwrap();
+    // What the first release's migrate left.
+    let client = pool.get().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA attributor;
+             CREATE TABLE attributor.migrations (version integer PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now());
+             {}
+             INSERT INTO attributor.migrations (version, name) VALUES (1, 'schema');",
+            include_str!("../src/postgres/migrations/0001_schema.sql")
+        ))
+        .await
+        .unwrap();
+    let err = PgStore::open(pool.clone(), pg::program("main"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PgError::SchemaOutdated { found: 1, .. }), "{err}");
+    assert_eq!(PgStore::migrate(&pool).await.unwrap(), vec![2]);
+    PgStore::open(pool, pg::program("main")).await.unwrap();
 }

@@ -1,7 +1,8 @@
 //! The same randomly drawn workload through the memory stores and through
 //! PostgreSQL: code histories (with look-alike codes the registry must
 //! refuse for other affiliates), clicks, conversions under every kind of
-//! policy, retried postbacks and conversions that arrive out of order, one
+//! policy (some paying conversions once a customer or a click), retried
+//! postbacks and conversions that arrive out of order, one
 //! at a time and a page at a time. Every registry write must be taken or
 //! refused alike, every decision and the ledgers and bindings left behind
 //! must be equal.
@@ -23,6 +24,9 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestR
 
 /// The conversions attributed, over every case.
 static ATTRIBUTED: AtomicUsize = AtomicUsize::new(0);
+
+/// The duplicates among them (a policy pays some conversions once).
+static DUPLICATES: AtomicUsize = AtomicUsize::new(0);
 
 /// What CI must attribute at least.
 const AT_LEAST: usize = 2_000;
@@ -148,6 +152,9 @@ fn check(pool: &Pool, case: usize, w: &Workload) -> Result<(), TestCaseError> {
         // The ledgers and the bindings left behind.
         for conversion in &w.conversions {
             let want = memory.ledger().get(&conversion.id).unwrap();
+            if want.as_ref().is_some_and(|d| d.duplicate.is_some()) {
+                DUPLICATES.fetch_add(1, Ordering::Relaxed);
+            }
             prop_assert_eq!(store.decision(&conversion.id).await.unwrap(), want);
         }
         let ns = TimeDelta::nanoseconds(1);
@@ -194,9 +201,13 @@ fn memory_and_postgres_make_the_same_decisions_and_ledgers() {
             check(&pool, case.fetch_add(1, Ordering::Relaxed), &w)
         })
         .unwrap();
-    let attributed = ATTRIBUTED.load(Ordering::Relaxed);
+    let (attributed, duplicates) = (
+        ATTRIBUTED.load(Ordering::Relaxed),
+        DUPLICATES.load(Ordering::Relaxed),
+    );
     if cases >= 200 {
         assert!(attributed >= AT_LEAST, "only {attributed} conversions attributed");
+        assert!(duplicates >= 10, "only {duplicates} duplicates recorded");
     }
-    eprintln!("{attributed} conversions attributed through both");
+    eprintln!("{attributed} conversions attributed through both, {duplicates} of them duplicates");
 }

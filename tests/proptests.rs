@@ -428,11 +428,42 @@ mod stores {
     use attributor::strategies::{assignments, clicks, conversions, policy_set};
     use attributor::{
         AffiliateId, Attributor, BindingStore, Click, ClickEvidence, CodeAssignment, CodeEvidence,
-        CodeRegistry, Conversion, Evidence, Experiment, MemoryBindingStore, MemoryClickStore,
-        MemoryCodeRegistry, MemoryLedger, PolicySet, resolve,
+        CodeRegistry, Conversion, ConversionId, Duplicate, Evidence, Experiment, MemoryBindingStore,
+        MemoryClickStore, MemoryCodeRegistry, MemoryLedger, PolicySet, UniqueKey, Uniqueness, resolve,
     };
     use proptest::prelude::*;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
+
+    /// The worlds the properties below draw make duplicates of both kinds
+    /// often enough to test them.
+    #[test]
+    fn drawn_worlds_reach_duplicates_by_customer_and_by_click() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+
+        let mut runner = TestRunner::deterministic();
+        let mut seen: HashMap<Uniqueness, u32> = HashMap::new();
+        for _ in 0..300 {
+            let (assignments, clicks, conversions, policies) =
+                world().new_tree(&mut runner).unwrap().current();
+            let (registry, click_store) = stores(&assignments, &clicks);
+            let attributor = Attributor::new(
+                &registry,
+                &click_store,
+                MemoryBindingStore::new(),
+                MemoryLedger::new(),
+                policies,
+            );
+            for c in &conversions {
+                if let Some(d) = attributor.attribute(c).unwrap().duplicate {
+                    *seen.entry(d.by).or_default() += 1;
+                }
+            }
+        }
+        for by in [Uniqueness::Customer, Uniqueness::Click] {
+            assert!(seen.get(&by).copied().unwrap_or(0) >= 10, "{seen:?}");
+        }
+    }
 
     fn stores(assignments: &[CodeAssignment], clicks: &[Click]) -> (MemoryCodeRegistry, MemoryClickStore) {
         let registry = MemoryCodeRegistry::new();
@@ -520,6 +551,9 @@ mod stores {
 
         /// What the `Attributor` gathers from the stores is enough: it decides
         /// as the resolver would with every click of the customer in hand.
+        /// And a conversion is a duplicate exactly when a key it would claim
+        /// is held by a conversion attributed before it, the first of them
+        /// not itself a duplicate (a plain map keeps the keys here).
         #[test]
         fn the_attributor_decides_as_the_resolver_would_with_every_click_in_hand(
             (assignments, clicks, conversions, policies) in world(),
@@ -528,8 +562,20 @@ mod stores {
             let attributor = Attributor::new(
                 &registry, &click_store, MemoryBindingStore::new(), MemoryLedger::new(), policies.clone(),
             );
+            let mut held: HashMap<UniqueKey, ConversionId> = HashMap::new();
             for c in &conversions {
                 let policy = policies.for_event(&c.event);
+                let keys = policy.unique_keys(c);
+                if let Some((key, by)) = keys.iter().find_map(|k| held.get(k).map(|by| (k, *by))) {
+                    let decision = attributor.attribute(c).unwrap();
+                    let want = Duplicate { of: by, by: key.uniqueness() };
+                    prop_assert_eq!(decision.duplicate, Some(want), "{}", decision);
+                    prop_assert!(decision.credits.is_empty() && decision.binding.is_none());
+                    continue;
+                }
+                for key in keys {
+                    held.insert(key, c.id);
+                }
                 let mut all = Evidence::new();
                 for code in &c.codes {
                     if !all.codes.iter().any(|e| e.code == *code) {
@@ -548,6 +594,7 @@ mod stores {
                 }
                 let expected = resolve(c, &all, policy);
                 let decision = attributor.attribute(c).unwrap();
+                prop_assert_eq!(decision.duplicate, None);
                 prop_assert_eq!(&decision.credits, &expected.credits, "\ngot:  {}\nwant: {}", decision, expected);
                 prop_assert_eq!(&decision.binding, &expected.binding);
             }

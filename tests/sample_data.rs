@@ -11,7 +11,7 @@ mod gen_data;
 mod replay;
 
 use attributor::{
-    Click, CodeAssignment, Conversion, CouponCode, EventKinds, Experiment, MemoryClickStore,
+    Click, CodeAssignment, Conversion, CouponCode, EventKind, EventKinds, Experiment, MemoryClickStore,
     MemoryCodeRegistry, Policy, UncreditedReason,
 };
 
@@ -40,8 +40,8 @@ fn the_shipped_sample_is_what_the_generator_makes() {
     }
 }
 
-#[test]
-fn replaying_the_shipped_sample_flags_the_leaked_code_and_nothing_else() {
+/// The shipped sample's stores.
+fn sample_stores() -> (MemoryCodeRegistry, MemoryClickStore) {
     let registry = MemoryCodeRegistry::new();
     for line in shipped("assignments.jsonl").lines() {
         registry
@@ -54,6 +54,20 @@ fn replaying_the_shipped_sample_flags_the_leaked_code_and_nothing_else() {
             .insert(serde_json::from_str::<Click>(line).unwrap())
             .unwrap();
     }
+    (registry, clicks)
+}
+
+/// The shipped sample's conversions, in their order.
+fn sample_conversions() -> Vec<Conversion> {
+    shipped("conversions.jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn replaying_the_shipped_sample_flags_the_leaked_code_and_nothing_else() {
+    let (registry, clicks) = sample_stores();
     let binds = EventKinds::CHALLENGE_PURCHASE;
     let mut experiment = Experiment::new(&registry, &clicks)
         .policy(
@@ -64,11 +78,8 @@ fn replaying_the_shipped_sample_flags_the_leaked_code_and_nothing_else() {
             "click-first".parse().unwrap(),
             Policy::click_first().bind_on(binds),
         );
-    let text = shipped("conversions.jsonl");
-    for line in text.lines() {
-        experiment
-            .replay(&serde_json::from_str::<Conversion>(line).unwrap())
-            .unwrap();
+    for conversion in sample_conversions() {
+        experiment.replay(&conversion).unwrap();
     }
     let report = experiment.report();
 
@@ -166,4 +177,74 @@ fn the_replay_tool_names_the_file_and_line_of_a_line_it_cannot_read() {
     let err = lines[1].as_ref().unwrap_err().to_string();
     assert!(err.starts_with(&format!("{}:3: ", path.display())), "{err}");
     assert_eq!(lines.len(), 2);
+}
+
+#[test]
+fn replayed_once_a_trader_and_once_a_click_the_sample_pays_no_second_challenge_and_no_resent_signup() {
+    // What the data says, counted without the crate: each trader's
+    // challenge purchases after their first (by id), and each signup that
+    // names a click an earlier signup named.
+    let conversions = sample_conversions();
+    let mut ids = std::collections::HashSet::new();
+    let (mut traders, mut clicks_seen) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    let (mut second_challenges, mut resent_signups) = (0, 0);
+    for c in &conversions {
+        if !ids.insert(c.id) {
+            continue; // a retried postback, skipped by the replay
+        }
+        match c.event {
+            EventKind::ChallengePurchase if !traders.insert(c.customer.unwrap()) => second_challenges += 1,
+            EventKind::Registration if c.click.is_some_and(|k| !clicks_seen.insert(k)) => resent_signups += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        second_challenges > 50 && resent_signups > 10,
+        "{second_challenges} {resent_signups}"
+    );
+
+    let (registry, clicks) = sample_stores();
+    let once = replay::parse_policy(
+        "coupon-first,bind=challenge_purchase,once-per-customer=challenge_purchase,once-per-click=registration",
+    )
+    .unwrap();
+    assert_eq!(
+        once,
+        Policy::coupon_first()
+            .bind_on(EventKinds::CHALLENGE_PURCHASE)
+            .once_per_customer(EventKinds::CHALLENGE_PURCHASE)
+            .once_per_click(EventKinds::REGISTRATION)
+    );
+    let mut experiment = Experiment::new(&registry, &clicks)
+        .policy(
+            "every".parse().unwrap(),
+            Policy::coupon_first().bind_on(EventKinds::CHALLENGE_PURCHASE),
+        )
+        .policy("once".parse().unwrap(), once);
+    experiment.replay_all(conversions.iter()).unwrap();
+    let report = experiment.report();
+    let duplicates = |p: &attributor::PolicyReport| {
+        p.uncredited_by_reason
+            .iter()
+            .find(|r| r.reason == UncreditedReason::Duplicate)
+            .map_or(0, |r| r.conversions)
+    };
+    assert_eq!(duplicates(&report.policies[0]), 0);
+    assert_eq!(
+        duplicates(&report.policies[1]),
+        second_challenges + resent_signups
+    );
+}
+
+#[test]
+fn the_replay_tool_reads_events_paid_once_and_refuses_a_misspelled_one() {
+    assert_eq!(
+        replay::parse_policy("click-first,once-per-click=all").unwrap(),
+        Policy::click_first().once_per_click(EventKinds::ALL)
+    );
+    let err = refused("click-first,once-per-customer=first_depsit");
+    assert!(
+        err.contains(r#"unknown event "first_depsit" in once-per-customer="#),
+        "{err}"
+    );
 }

@@ -3,8 +3,8 @@
 mod common;
 
 use attributor::{
-    Amount, BindingLifetime, ClickEvidence, CodeAssignment, CodeLookup, CreditMode, EventKind, EventKinds,
-    Evidence, Method, Outcome, Policy, PolicySet, Subject, resolve,
+    Amount, BindingLifetime, ClickEvidence, CodeAssignment, CodeLookup, CreditMode, Duplicate, EventKind,
+    EventKinds, Evidence, Ledger, Method, Outcome, Policy, PolicySet, Subject, Uniqueness, resolve,
 };
 use common::*;
 
@@ -646,4 +646,160 @@ fn under_a_split_an_always_code_and_a_click_of_the_same_owner_read_as_one_credit
         "the code's mode changes nothing here"
     );
     assert_eq!(always.considered, standard.considered);
+}
+
+/// An iGaming program that pays a player's first deposit once, with code
+/// BONUS of affiliate B.
+fn ftd_once_a_player() -> World {
+    let world = World::new(Policy::coupon_first().once_per_customer(EventKinds::FIRST_DEPOSIT));
+    world.code("BONUS", B);
+    world
+}
+
+fn ftd(id: &str, player: &str, at: chrono::DateTime<chrono::Utc>) -> attributor::Conversion {
+    conversion(id, EventKind::FirstDeposit, player, at).code(code("BONUS"))
+}
+
+fn duplicate(of: &str, by: Uniqueness) -> Option<Duplicate> {
+    Some(Duplicate {
+        of: of.parse().unwrap(),
+        by,
+    })
+}
+
+#[test]
+fn a_second_first_deposit_of_a_player_under_another_transaction_id_is_a_duplicate_and_credits_nobody() {
+    let world = ftd_once_a_player();
+    let first = world.attribute(&ftd("ftd-1", "player", now() - days(1)));
+    assert_eq!(only_credit(&first), (B, Method::Coupon, 10_000));
+    assert_eq!(first.duplicate, None);
+
+    let second = world.attribute(&ftd("ftd-2", "player", now()));
+    assert!(second.credits.is_empty(), "{second}");
+    assert!(second.considered.is_empty(), "a duplicate weighs no evidence");
+    assert_eq!(second.duplicate, duplicate("ftd-1", Uniqueness::Customer));
+    assert!(
+        second.to_string().ends_with(
+            "credits nobody: a duplicate of conversion ftd-1 (first_deposit is paid once a customer)."
+        ),
+        "{second}"
+    );
+    // Retried, the duplicate is the answer again, as any recorded decision.
+    assert_eq!(world.attribute(&ftd("ftd-2", "player", now())), second);
+    assert_eq!(world.attribute(&ftd("ftd-1", "player", now() - days(1))), first);
+}
+
+#[test]
+fn paying_first_deposits_once_leaves_other_players_and_other_events_paid() {
+    let world = ftd_once_a_player();
+    world.attribute(&ftd("ftd-1", "player", now() - days(1)));
+    let other_player = world.attribute(&ftd("ftd-2", "someone-else", now()));
+    assert_eq!(only_credit(&other_player), (B, Method::Coupon, 10_000));
+    let deposit = conversion("dep-1", EventKind::Deposit, "player", now()).code(code("BONUS"));
+    let redeposit = conversion("dep-2", EventKind::Deposit, "player", now()).code(code("BONUS"));
+    for d in [deposit, redeposit] {
+        let decision = world.attribute(&d);
+        assert_eq!(decision.duplicate, None);
+        assert_eq!(only_credit(&decision), (B, Method::Coupon, 10_000));
+    }
+}
+
+#[test]
+fn an_organic_first_deposit_still_makes_a_later_coded_one_a_duplicate() {
+    let world = ftd_once_a_player();
+    let organic = world.attribute(&conversion(
+        "ftd-1",
+        EventKind::FirstDeposit,
+        "player",
+        now() - days(1),
+    ));
+    assert!(organic.credits.is_empty());
+    let coded = world.attribute(&ftd("ftd-2", "player", now()));
+    assert!(coded.credits.is_empty());
+    assert_eq!(coded.duplicate, duplicate("ftd-1", Uniqueness::Customer));
+}
+
+#[test]
+fn the_first_deposit_recorded_first_is_paid_even_when_an_earlier_one_arrives_late() {
+    let world = ftd_once_a_player();
+    let today = world.attribute(&ftd("ftd-today", "player", now()));
+    assert_eq!(only_credit(&today), (B, Method::Coupon, 10_000));
+    let late = world.attribute(&ftd("ftd-yesterday", "player", now() - days(1)));
+    assert_eq!(late.duplicate, duplicate("ftd-today", Uniqueness::Customer));
+}
+
+#[test]
+fn without_the_option_two_first_deposits_of_one_player_are_both_paid() {
+    let world = World::new(Policy::coupon_first());
+    world.code("BONUS", B);
+    for id in ["ftd-1", "ftd-2"] {
+        let decision = world.attribute(&ftd(id, "player", now()));
+        assert_eq!(decision.duplicate, None);
+        assert_eq!(only_credit(&decision), (B, Method::Coupon, 10_000));
+    }
+}
+
+#[test]
+fn a_click_paid_once_credits_one_registration_and_still_pays_the_deposit_on_it() {
+    let world = World::new(Policy::click_first().once_per_click(EventKinds::ALL));
+    let click = world.click(A, "player", days(1));
+    let reg = |id: &str| conversion(id, EventKind::Registration, "player", now()).click(click);
+    let first = world.attribute(&reg("reg-1"));
+    assert_eq!(only_credit(&first), (A, Method::Click, 10_000));
+    let again = world.attribute(&reg("reg-2"));
+    assert!(again.credits.is_empty());
+    assert_eq!(again.duplicate, duplicate("reg-1", Uniqueness::Click));
+    assert!(
+        again
+            .to_string()
+            .ends_with("conversion reg-1 (registration is paid once a click).")
+    );
+    // Another event on the same click is paid once too, on its own.
+    let deposit =
+        world.attribute(&conversion("ftd-1", EventKind::FirstDeposit, "player", now()).click(click));
+    assert_eq!(only_credit(&deposit), (A, Method::Click, 10_000));
+    // A conversion that names no click claims none, though a click is found for it.
+    let unnamed = world.attribute(&conversion("reg-3", EventKind::Registration, "player", now()));
+    assert_eq!(only_credit(&unnamed), (A, Method::Click, 10_000));
+}
+
+#[test]
+fn of_first_deposits_racing_for_one_player_exactly_one_is_paid_and_the_rest_are_its_duplicates() {
+    let world = ftd_once_a_player();
+    let deposits: Vec<_> = (0..8)
+        .map(|i| ftd(&format!("ftd-{i}"), "player", now()))
+        .collect();
+    let start = std::sync::Barrier::new(deposits.len());
+    let decisions: Vec<_> = std::thread::scope(|s| {
+        let threads: Vec<_> = deposits
+            .iter()
+            .map(|d| {
+                let (attributor, start) = (&world.attributor, &start);
+                s.spawn(move || {
+                    start.wait();
+                    attributor.attribute(d).unwrap()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let paid: Vec<_> = decisions.iter().filter(|d| !d.credits.is_empty()).collect();
+    assert_eq!(paid.len(), 1);
+    let winner = paid[0].conversion;
+    for d in decisions.iter().filter(|d| d.conversion != winner) {
+        assert_eq!(
+            d.duplicate,
+            Some(Duplicate {
+                of: winner,
+                by: Uniqueness::Customer
+            })
+        );
+    }
+    // What was returned is what was recorded.
+    for d in &decisions {
+        assert_eq!(
+            world.attributor.ledger().get(&d.conversion).unwrap().as_ref(),
+            Some(d)
+        );
+    }
 }

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use crate::binding::Binding;
 use crate::code::CouponCode;
 use crate::conversion::EventKind;
-use crate::decision::{Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject};
+use crate::decision::{
+    Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Method, Outcome, Subject, Uniqueness,
+};
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label};
 use crate::policy::Policy;
 
@@ -49,6 +51,16 @@ pub(crate) fn encode(decision: &Decision, policy: u16, out: &mut Vec<u8>) {
             put_optional_time(out, b.expires_at);
             put_event(out, &b.event);
             put_bytes(out, b.conversion.as_bytes());
+        }
+    }
+    match &decision.duplicate {
+        None => out.push(0),
+        Some(d) => {
+            out.push(match d.by {
+                Uniqueness::Customer => 1,
+                Uniqueness::Click => 2,
+            });
+            put_bytes(out, d.of.as_bytes());
         }
     }
 }
@@ -94,6 +106,19 @@ pub(crate) fn decode(bytes: &[u8], policies: &[Policy]) -> Option<Decision> {
         }),
         _ => return None,
     };
+    let by = match r.u8()? {
+        0 => None,
+        1 => Some(Uniqueness::Customer),
+        2 => Some(Uniqueness::Click),
+        _ => return None,
+    };
+    let duplicate = match by {
+        Some(by) => Some(Duplicate {
+            of: ConversionId::from_stored(r.bytes()?)?,
+            by,
+        }),
+        None => None,
+    };
     Some(Decision {
         conversion,
         event,
@@ -101,6 +126,7 @@ pub(crate) fn decode(bytes: &[u8], policies: &[Policy]) -> Option<Decision> {
         credits,
         considered,
         binding,
+        duplicate,
         policy,
     })
 }
@@ -453,6 +479,7 @@ mod tests {
                     event: custom,
                     conversion: "ORD-1".parse().unwrap(),
                 }),
+                duplicate: None,
                 policy: Policy::split(2_500).unwrap(),
             },
             Decision {
@@ -468,6 +495,10 @@ mod tests {
                     expires_at: None,
                     event: EventKind::Registration,
                     conversion: "y".parse().unwrap(),
+                }),
+                duplicate: Some(Duplicate {
+                    of: "z".repeat(64).parse().unwrap(),
+                    by: Uniqueness::Customer,
                 }),
                 policy: Policy::click_first(),
             },
@@ -530,6 +561,10 @@ mod tests {
             credits,
             considered,
             binding: None,
+            duplicate: Some(Duplicate {
+                of: "ORD-1".parse().unwrap(),
+                by: Uniqueness::Click,
+            }),
             policy: Policy::coupon_first(),
         };
         assert!(fits(&decision));

@@ -1,17 +1,25 @@
 //! The in-memory ledger.
 
 use std::hash::BuildHasher;
-use std::sync::RwLock;
+use std::sync::{RwLock, RwLockWriteGuard};
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use smallvec::SmallVec;
+
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use super::codec;
 use super::compact::{Padded, prefetch, probe_control, read, read_batched, shard_of, touch_lines, write};
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::ids::ConversionId;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Recording, UniqueKey};
 use crate::policy::Policy;
+
+/// Who holds each key of one claims shard.
+type Claims = HashMap<UniqueKey, ConversionId>;
+
+/// The number of claims shards: a power of two.
+const CLAIM_SHARDS: usize = 16;
 
 /// The number of shards: a power of two.
 const SHARDS: usize = 64;
@@ -58,6 +66,11 @@ const ROOM: usize = 1 << 12;
 pub struct MemoryLedger {
     shards: Box<[Padded<RwLock<Shard>>; SHARDS]>,
     hasher: DefaultHashBuilder,
+    /// Who holds each key claimed ([`Ledger::record_claiming`]), sharded by
+    /// the key's hash. A claiming record takes its keys' shards in
+    /// ascending order, then the decision's shard, so that two claims of a
+    /// key take turns; records that claim nothing never take them.
+    claims: Box<[Padded<RwLock<Claims>>; CLAIM_SHARDS]>,
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +141,7 @@ impl Default for MemoryLedger {
         Self {
             shards: Box::new(std::array::from_fn(|_| Padded::default())),
             hasher: DefaultHashBuilder::default(),
+            claims: Box::new(std::array::from_fn(|_| Padded::default())),
         }
     }
 }
@@ -142,6 +156,11 @@ impl MemoryLedger {
         let hash = self.hasher.hash_one(id.as_bytes());
         // `shard_of` masks the hash below `SHARDS`: always in bounds.
         (hash, &self.shards[shard_of(hash, SHARDS)].0)
+    }
+
+    /// The claims shard of `key`, by index.
+    fn claims_shard(&self, key: &UniqueKey) -> usize {
+        shard_of(self.hasher.hash_one(key), CLAIM_SHARDS)
     }
 
     /// The number of decisions recorded.
@@ -280,6 +299,48 @@ impl Ledger for MemoryLedger {
         };
         by_id.insert_unique(table_hash(kept), slot, |s| table_hash(s.hash));
         Ok(None)
+    }
+
+    fn holder(&self, key: &UniqueKey) -> Result<Option<ConversionId>, LedgerError> {
+        let shard = self.claims.get(self.claims_shard(key));
+        Ok(shard.and_then(|s| read(&s.0).get(key).copied()))
+    }
+
+    fn record_claiming(&self, decision: &Decision, claims: &[UniqueKey]) -> Result<Recording, LedgerError> {
+        if claims.is_empty() {
+            return self.record(decision).map(Recording::from);
+        }
+        // The keys' shards, locked in ascending order (no two claiming
+        // records wait for each other in a circle); a policy makes at most
+        // two keys, so the guards stay inline.
+        let wanted: SmallVec<[usize; 2]> = claims.iter().map(|k| self.claims_shard(k)).collect();
+        let mut held: SmallVec<[(usize, RwLockWriteGuard<'_, Claims>); 2]> = self
+            .claims
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| wanted.contains(i))
+            .map(|(i, shard)| (i, write(&shard.0)))
+            .collect();
+        let id = decision.conversion;
+        if let Some(earlier) = self.get(&id)? {
+            return Ok(Recording::Earlier(earlier));
+        }
+        let taken = claims.iter().zip(&wanted).find_map(|(key, shard)| {
+            let (_, claims) = held.iter().find(|(i, _)| i == shard)?;
+            claims.get(key).filter(|by| **by != id).map(|by| (*key, *by))
+        });
+        if let Some((key, by)) = taken {
+            return Ok(Recording::Taken { key, by });
+        }
+        if let Some(earlier) = self.record(decision)? {
+            return Ok(Recording::Earlier(earlier));
+        }
+        for (key, shard) in claims.iter().zip(&wanted) {
+            if let Some((_, claims)) = held.iter_mut().find(|(i, _)| i == shard) {
+                claims.entry(*key).or_insert(id);
+            }
+        }
+        Ok(Recording::Recorded)
     }
 }
 

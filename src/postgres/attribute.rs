@@ -20,6 +20,7 @@ use crate::clicks::ClickQuery;
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
+use crate::ledger::{Recording, UniqueKey};
 use crate::policy::{ClickPick, Policy, PolicySet};
 use crate::registry::{CodeAssignment, CodeLookup};
 use crate::resolve::{ClickEvidence, Evidence};
@@ -142,8 +143,9 @@ impl PgAttributor {
     /// [`PgAttributor::attribute`] for each of `conversions`, with the same
     /// decisions and errors, in the same order, as calling it for each in
     /// turn. The conversions are taken in waves: a conversion joins the
-    /// first wave after every earlier one of its customer or its id, so
-    /// that it sees their bindings and decisions; each wave's reads go
+    /// first wave after every earlier one of its customer, its id or the
+    /// click it names, so that it sees their bindings, decisions and
+    /// claims; each wave's reads go
     /// together in one round trip, then its writes in another. A page of
     /// conversions of distinct customers is one wave.
     pub async fn attribute_all(&self, conversions: &[Conversion]) -> Vec<Result<Decision, PgError>> {
@@ -227,22 +229,30 @@ fn set(results: &mut [Option<Result<Decision, PgError>>], i: usize, result: Resu
 }
 
 /// The wave of each conversion: one more than the latest wave of an earlier
-/// conversion with its customer or its id.
+/// conversion with its customer, its id or the click it names (which a
+/// policy may pay once: the earlier one must claim it first).
 fn waves(conversions: &[Conversion]) -> Vec<usize> {
     let mut by_customer: hashbrown::HashMap<&CustomerId, usize> = hashbrown::HashMap::new();
     let mut by_id: hashbrown::HashMap<&ConversionId, usize> = hashbrown::HashMap::new();
+    let mut by_click: hashbrown::HashMap<&ClickId, usize> = hashbrown::HashMap::new();
     conversions
         .iter()
         .map(|c| {
-            let after_customer = c
-                .customer
-                .as_ref()
-                .and_then(|k| by_customer.get(k))
-                .map(|w| w + 1);
-            let after_id = by_id.get(&c.id).map(|w| w + 1);
-            let wave = after_customer.max(after_id).unwrap_or(0);
+            let after = |wave: Option<&usize>| wave.map(|w| w + 1);
+            let wave = [
+                c.customer.as_ref().and_then(|k| after(by_customer.get(k))),
+                after(by_id.get(&c.id)),
+                c.click.as_ref().and_then(|k| after(by_click.get(k))),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(0);
             if let Some(k) = &c.customer {
                 by_customer.insert(k, wave);
+            }
+            if let Some(k) = &c.click {
+                by_click.insert(k, wave);
             }
             by_id.insert(&c.id, wave);
             wave
@@ -269,30 +279,30 @@ async fn attribute_gathered(
     match advance(client, store, attribution, gathered).await? {
         Progress::Done(decision) => Ok(decision),
         Progress::Record(args) => {
-            let earlier = record(client, store, &args).await?;
-            finish(client, store, attribution, earlier).await
+            let recording = record(client, store, &args).await?;
+            finish(client, store, attribution, recording).await
         }
     }
 }
 
 /// Answers the record step with what the record statement said, and
-/// drives the machine to its end.
+/// drives the machine to its end: once more through the record statement
+/// when a key it claimed was taken (it is then a duplicate).
 async fn finish(
     client: &Object,
     store: &PgStore,
     attribution: &mut Attribution<'_>,
-    earlier: Option<Decision>,
+    mut recording: Recording,
 ) -> Result<Decision, PgError> {
-    if let Step::Record(write) = attribution.next() {
-        write.answer(earlier);
-    }
-    let mut nothing = Gathered::default();
-    match advance(client, store, attribution, &mut nothing).await? {
-        Progress::Done(decision) => Ok(decision),
-        // The record step was answered; a machine does not ask twice.
-        Progress::Record(_) => Err(PgError::Config {
-            reason: "the attribution asked to record twice".to_owned(),
-        }),
+    loop {
+        if let Step::Record(write) = attribution.next() {
+            write.answer(recording);
+        }
+        let mut nothing = Gathered::default();
+        match advance(client, store, attribution, &mut nothing).await? {
+            Progress::Done(decision) => return Ok(decision),
+            Progress::Record(args) => recording = record(client, store, &args).await?,
+        }
     }
 }
 
@@ -324,6 +334,16 @@ async fn advance(
                 };
                 read.answer(decision);
             }
+            Step::Holder(read) => {
+                let holder = match gathered.holder(read.key()) {
+                    Some(holder) => holder,
+                    None => holders(client, store, std::slice::from_ref(read.key()))
+                        .await?
+                        .first()
+                        .map(|(_, by)| *by),
+                };
+                read.answer(holder);
+            }
             Step::Code(read) => {
                 let lookup = match gathered.histories.as_ref() {
                     Some(rows) => lookup_in(rows, read.code(), read.at()),
@@ -353,7 +373,9 @@ async fn advance(
                 };
                 read.answer(binding);
             }
-            Step::Record(write) => return RecordArgs::of(write.decision()).map(Progress::Record),
+            Step::Record(write) => {
+                return RecordArgs::of(write.decision(), write.claims()).map(Progress::Record);
+            }
             Step::Bind(write) => {
                 // Not asked: the record statement writes the binding. A
                 // machine that asks anyway gets it written.
@@ -385,9 +407,19 @@ pub(crate) struct Gathered {
     /// For each owner read, the question and the answer.
     owners: SmallVec<[(ClickQuery, Option<ClickEvidence>); 1]>,
     binding: Option<Option<Binding>>,
+    /// Whether the holders of the conversion's keys were read, and those
+    /// held.
+    claims_read: bool,
+    held: SmallVec<[(UniqueKey, ConversionId); 2]>,
 }
 
 impl Gathered {
+    /// The holder of `key`, if the holders were read.
+    fn holder(&self, key: &UniqueKey) -> Option<Option<ConversionId>> {
+        self.claims_read
+            .then(|| self.held.iter().find(|(k, _)| k == key).map(|(_, by)| *by))
+    }
+
     /// The answer to `query`, if it was read.
     fn answer(&mut self, query: &ClickQuery) -> Option<Option<ClickEvidence>> {
         if let Some((asked, found)) = &self.found {
@@ -430,6 +462,51 @@ struct GatherArgs<'a> {
     binding: bool,
     owners: bool,
     pick: ClickPick,
+    keys: KeyColumns,
+}
+
+/// Keys as the claims table's columns, one array a column.
+#[derive(Default)]
+struct KeyColumns {
+    kinds: SmallVec<[&'static str; 2]>,
+    subjects: SmallVec<[String; 2]>,
+    events: SmallVec<[String; 2]>,
+}
+
+impl KeyColumns {
+    fn of(keys: &[UniqueKey]) -> Self {
+        let mut columns = Self::default();
+        for key in keys {
+            let (kind, subject, event) = key_columns(key);
+            columns.kinds.push(kind);
+            columns.subjects.push(subject.to_owned());
+            columns.events.push(event.to_owned());
+        }
+        columns
+    }
+}
+
+/// A key's kind, subject and event columns.
+fn key_columns(key: &UniqueKey) -> (&'static str, &str, &str) {
+    match key {
+        UniqueKey::Customer { customer, event } => ("customer", customer.as_str(), event.name()),
+        UniqueKey::Click { click, event } => ("click", click.as_str(), event.name()),
+    }
+}
+
+/// The key of a claims row's columns, if they make one.
+fn key_of(kind: &str, subject: &str, event: &str) -> Option<UniqueKey> {
+    match kind {
+        "customer" => Some(UniqueKey::Customer {
+            customer: CustomerId::new(subject).ok()?,
+            event: event_of(event)?,
+        }),
+        "click" => Some(UniqueKey::Click {
+            click: ClickId::new(subject).ok()?,
+            event: event_of(event)?,
+        }),
+        _ => None,
+    }
 }
 
 impl<'a> GatherArgs<'a> {
@@ -449,6 +526,7 @@ impl<'a> GatherArgs<'a> {
             binding: false,
             owners: false,
             pick: ClickPick::Last,
+            keys: KeyColumns::default(),
         }
     }
 
@@ -472,6 +550,7 @@ impl<'a> GatherArgs<'a> {
         let conversion = attribution.conversion();
         if attribution.reads_ledger() {
             args.conversion = Some(conversion.id.as_str());
+            args.keys = KeyColumns::of(&attribution.policy().unique_keys(conversion));
         }
         for code in attribution.codes() {
             args.skeletons.push(code.skeleton().as_str().to_owned());
@@ -490,7 +569,11 @@ impl<'a> GatherArgs<'a> {
             ClickPick::Last => sql::GATHER_LAST,
         };
         let skeletons: SmallVec<[&str; 2]> = self.skeletons.iter().map(String::as_str).collect();
-        let params: [&(dyn ToSql + Sync); 16] = [
+        let kinds = self.keys.kinds.as_slice();
+        let subjects: SmallVec<[&str; 2]> = self.keys.subjects.iter().map(String::as_str).collect();
+        let events: SmallVec<[&str; 2]> = self.keys.events.iter().map(String::as_str).collect();
+        let (subjects, events) = (subjects.as_slice(), events.as_slice());
+        let params: [&(dyn ToSql + Sync); 19] = [
             &program,
             &self.conversion,
             &skeletons.as_slice(),
@@ -507,6 +590,9 @@ impl<'a> GatherArgs<'a> {
             &self.at.1,
             &self.binding,
             &self.owners,
+            &kinds,
+            &subjects,
+            &events,
         ];
         query(client, "gather", text, &params).await
     }
@@ -548,6 +634,7 @@ async fn gather(
     })?;
     if attribution.reads_ledger() {
         gathered.recorded.get_or_insert(None);
+        gathered.claims_read = true;
     }
     if gathered.recorded.as_ref().is_some_and(Option::is_some) {
         // A hit: nothing else was read.
@@ -612,6 +699,21 @@ fn read_gathered(
             "B" => {
                 if let Some(customer) = customer {
                     gathered.binding = Some(Some(binding_of(row, customer)?));
+                }
+            }
+            "U" => {
+                const TABLE: &str = "attributor.claims";
+                let kind: &str = get(row, 1, TABLE, &String::new)?;
+                let subject: &str = get(row, 2, TABLE, &String::new)?;
+                let event: &str = get(row, 3, TABLE, &String::new)?;
+                let key = || format!("{kind}/{subject}/{event}");
+                let by: &str = get(row, 11, TABLE, &key)?;
+                let by =
+                    ConversionId::new(by).map_err(|e| corrupt(TABLE, key(), &format!("conversion: {e}")))?;
+                // Rows that match the lists but none of the keys asked are
+                // not the conversion's.
+                if let Some(k) = key_of(kind, subject, event) {
+                    gathered.held.push((k, by));
                 }
             }
             other => return Err(corrupt("gather", other.to_owned(), "a row of an unknown kind")),
@@ -681,13 +783,14 @@ pub(crate) struct RecordArgs {
     at: (i64, i32),
     json: String,
     binding: Option<Binding>,
+    claims: SmallVec<[UniqueKey; 2]>,
 }
 
 impl RecordArgs {
     /// The arguments for recording `decision`, refused when its JSON would
     /// not read back as the same decision: chrono writes an instant inside
     /// a leap second away from a minute's last second as another instant.
-    fn of(decision: &Decision) -> Result<Self, PgError> {
+    fn of(decision: &Decision, claims: &[UniqueKey]) -> Result<Self, PgError> {
         let unwritable = |reason: String| PgError::Unwritable {
             what: format!("the decision of conversion {}", decision.conversion),
             reason,
@@ -708,14 +811,15 @@ impl RecordArgs {
             at: pair(decision.occurred_at),
             json,
             binding: decision.binding,
+            claims: claims.iter().copied().collect(),
         })
     }
 
     /// The arguments for recording `decision` and writing no binding.
-    pub(crate) fn without_binding(decision: &Decision) -> Result<Self, PgError> {
+    pub(crate) fn without_binding(decision: &Decision, claims: &[UniqueKey]) -> Result<Self, PgError> {
         Ok(Self {
             binding: None,
-            ..Self::of(decision)?
+            ..Self::of(decision, claims)?
         })
     }
 }
@@ -726,15 +830,20 @@ pub(crate) async fn record(
     client: &Object,
     store: &PgStore,
     args: &RecordArgs,
-) -> Result<Option<Decision>, PgError> {
+) -> Result<Recording, PgError> {
     let b = args.binding.as_ref();
     let customer = b.map(|b| b.customer.as_str());
     let affiliate = b.map(|b| affiliate_column(b.affiliate));
     let (bound_s, bound_ns) = optional_pair(b.map(|b| b.bound_at));
     let (expires_s, expires_ns) = optional_pair(b.and_then(|b| b.expires_at));
     let event = b.map(|b| b.event.name().to_owned());
+    let keys = KeyColumns::of(&args.claims);
+    let kinds = keys.kinds.as_slice();
+    let subjects: SmallVec<[&str; 2]> = keys.subjects.iter().map(String::as_str).collect();
+    let events: SmallVec<[&str; 2]> = keys.events.iter().map(String::as_str).collect();
+    let (subjects, events) = (subjects.as_slice(), events.as_slice());
     let marker = nonce();
-    let rows = query(
+    let result = query(
         client,
         "record",
         sql::RECORD,
@@ -752,21 +861,103 @@ pub(crate) async fn record(
             &expires_s,
             &expires_ns,
             &event,
+            &kinds,
+            &subjects,
+            &events,
         ],
     )
-    .await?;
+    .await;
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(PgError::Db { source, .. }) if held_already(&source) => {
+            return after_a_taken_claim(client, store, args).await;
+        }
+        Err(e) => return Err(e),
+    };
     let key = || args.conversion.to_string();
     let row = rows
         .first()
         .ok_or_else(|| corrupt("attributor.ledger", key(), "recording returned no row"))?;
     let ours: bool = get(row, 1, "attributor.ledger", &key)?;
     if ours {
-        return Ok(None);
+        return Ok(Recording::Recorded);
     }
     let json: &str = get(row, 0, "attributor.ledger", &key)?;
     serde_json::from_str(json)
-        .map(Some)
+        .map(Recording::Earlier)
         .map_err(|e| corrupt("attributor.ledger", key(), &format!("the decision's JSON: {e}")))
+}
+
+/// Whether a statement failed because a key it claimed is held.
+fn held_already(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some("claims_pkey")
+    })
+}
+
+/// What recording met when one of its keys was held (the statement wrote
+/// nothing): the decision a racing call recorded for the id, or the
+/// holder of the first key held by another conversion.
+async fn after_a_taken_claim(
+    client: &Object,
+    store: &PgStore,
+    args: &RecordArgs,
+) -> Result<Recording, PgError> {
+    if let Some(earlier) = recorded(client, store, &args.conversion).await? {
+        return Ok(Recording::Earlier(earlier));
+    }
+    let held = holders(client, store, &args.claims).await?;
+    for key in &args.claims {
+        if let Some((_, by)) = held.iter().find(|(k, by)| k == key && *by != args.conversion) {
+            return Ok(Recording::Taken { key: *key, by: *by });
+        }
+    }
+    Err(corrupt(
+        "attributor.claims",
+        args.conversion.to_string(),
+        "a key was held when recording, and is held by nobody else now",
+    ))
+}
+
+/// The holders of `keys`, those held.
+pub(crate) async fn holders(
+    client: &Object,
+    store: &PgStore,
+    keys: &[UniqueKey],
+) -> Result<SmallVec<[(UniqueKey, ConversionId); 2]>, PgError> {
+    const TABLE: &str = "attributor.claims";
+    let columns = KeyColumns::of(keys);
+    let kinds = columns.kinds.as_slice();
+    let subjects: SmallVec<[&str; 2]> = columns.subjects.iter().map(String::as_str).collect();
+    let events: SmallVec<[&str; 2]> = columns.events.iter().map(String::as_str).collect();
+    let rows = query(
+        client,
+        "holders",
+        sql::HOLDERS,
+        &[
+            &store.program.as_str(),
+            &kinds,
+            &subjects.as_slice(),
+            &events.as_slice(),
+        ],
+    )
+    .await?;
+    let mut held = SmallVec::new();
+    for row in &rows {
+        let (kind, subject, event): (&str, &str, &str) = (
+            get(row, 0, TABLE, &String::new)?,
+            get(row, 1, TABLE, &String::new)?,
+            get(row, 2, TABLE, &String::new)?,
+        );
+        let key = || format!("{kind}/{subject}/{event}");
+        let by: &str = get(row, 3, TABLE, &key)?;
+        let by = ConversionId::new(by).map_err(|e| corrupt(TABLE, key(), &format!("conversion: {e}")))?;
+        if let Some(k) = key_of(kind, subject, event).filter(|k| keys.contains(k)) {
+            held.push((k, by));
+        }
+    }
+    Ok(held)
 }
 
 /// The decision recorded for `id`: one gather statement with the ledger

@@ -13,7 +13,7 @@ use crate::code::CouponCode;
 use crate::conversion::Click;
 use crate::decision::Decision;
 use crate::ids::{ClickId, ConversionId, CustomerId};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Recording, UniqueKey};
 use crate::registry::{CodeLookup, CodeRegistry};
 use crate::resolve::ClickEvidence;
 
@@ -198,8 +198,28 @@ impl Ledger for PgBlockingStore {
     }
 
     fn record(&self, decision: &Decision) -> Result<Option<Decision>, PgError> {
+        match self.record_claiming(decision, &[])? {
+            Recording::Recorded => Ok(None),
+            Recording::Earlier(earlier) => Ok(Some(earlier)),
+            Recording::Taken { key, by } => Err(PgError::Corrupt {
+                table: "attributor.claims",
+                key: decision.conversion.to_string(),
+                what: format!("recording without claims found {key:?} held by {by}"),
+            }),
+        }
+    }
+
+    fn holder(&self, key: &UniqueKey) -> Result<Option<ConversionId>, PgError> {
         self.call(async {
-            let args = RecordArgs::without_binding(decision)?;
+            let client = self.store.client().await?;
+            let held = attribute::holders(&client, &self.store, std::slice::from_ref(key)).await?;
+            Ok(held.into_iter().next().map(|(_, by)| by))
+        })
+    }
+
+    fn record_claiming(&self, decision: &Decision, claims: &[UniqueKey]) -> Result<Recording, PgError> {
+        self.call(async {
+            let args = RecordArgs::without_binding(decision, claims)?;
             let client = self.store.client().await?;
             attribute::record(&client, &self.store, &args).await
         })

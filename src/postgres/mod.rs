@@ -26,7 +26,10 @@ use error::{db, is_conflict};
 
 /// The schema versions this crate ships, oldest first: each is applied once,
 /// in order, by [`PgStore::migrate`].
-const MIGRATIONS: [(i32, &str, &str); 1] = [(1, "schema", include_str!("migrations/0001_schema.sql"))];
+const MIGRATIONS: [(i32, &str, &str); 2] = [
+    (1, "schema", include_str!("migrations/0001_schema.sql")),
+    (2, "claims", include_str!("migrations/0002_claims.sql")),
+];
 
 /// The server options a connection of the backend should have (as the
 /// `options` of its connection string, or set for the role): the
@@ -45,7 +48,7 @@ const MIGRATIONS: [(i32, &str, &str); 1] = [(1, "schema", include_str!("migratio
 pub const CONNECTION_OPTIONS: &str = "-c plan_cache_mode=force_generic_plan";
 
 /// The newest schema version this crate knows, and needs.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// How many times a statement that lost to a concurrent transaction
 /// (serialization failure, deadlock) is run again before its error is

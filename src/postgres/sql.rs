@@ -27,10 +27,13 @@ pub(crate) const PREPARED: [&str; 4] = [GATHER_FIRST, GATHER_LAST, RECORD, CLICK
 /// `$7, $8` the range's start and `$9, $10` its end (seconds, nanoseconds),
 /// `$11` an affiliate whose clicks are left out, `$12` the one affiliate
 /// whose clicks are read (null: any), `$13, $14` the conversion's time,
-/// `$15` whether to read the binding, `$16` whether to read owners' clicks.
+/// `$15` whether to read the binding, `$16` whether to read owners' clicks,
+/// `$17`, `$18`, `$19` the kinds, subjects and events of the keys whose
+/// holders to read (rows that match the lists but no key are dropped).
 ///
 /// Each row is one piece: `kind` says which (`L` ledger, `A` assignment, `N`
-/// named click, `F` found click, `O` owner's click, `B` binding), the other
+/// named click, `F` found click, `O` owner's click, `B` binding, `U` a
+/// key's holder), the other
 /// columns are as [`read_gathered`](super::attribute) reads them.
 macro_rules! gather {
     ($order:literal) => {
@@ -92,28 +95,36 @@ bound AS (
       AND (SELECT go FROM miss)
     ORDER BY bound_at_s DESC, bound_at_ns DESC, conversion DESC
     LIMIT 1
+),
+held AS (
+    SELECT kind, subject, event, conversion FROM attributor.claims
+    WHERE program = $1 AND subject = ANY($18::text[]) AND kind = ANY($17::text[])
+      AND event = ANY($19::text[]) AND (SELECT go FROM miss)
 )
 SELECT 'L' AS kind, decision AS t1, NULL::text AS t2, NULL::text AS t3, NULL::bigint AS n1,
        NULL::bigint AS n2, NULL::integer AS i1, NULL::bigint AS n3, NULL::integer AS i2,
-       NULL::boolean AS flag, NULL::integer AS made
+       NULL::boolean AS flag, NULL::integer AS made, NULL::text AS t4
 FROM led
 UNION ALL
 SELECT 'A', code, mode, label, affiliate, valid_from_s, valid_from_ns, valid_until_s,
-       valid_until_ns, revoked, made
+       valid_until_ns, revoked, made, NULL
 FROM hist
 UNION ALL
-SELECT 'N', id, NULL, NULL, affiliate, clicked_at_s, clicked_at_ns, NULL, NULL, NULL, NULL
+SELECT 'N', id, NULL, NULL, affiliate, clicked_at_s, clicked_at_ns, NULL, NULL, NULL, NULL, NULL
 FROM named
 UNION ALL
-SELECT 'F', id, NULL, NULL, affiliate, clicked_at_s, clicked_at_ns, NULL, NULL, NULL, NULL
+SELECT 'F', id, NULL, NULL, affiliate, clicked_at_s, clicked_at_ns, NULL, NULL, NULL, NULL, NULL
 FROM found
 UNION ALL
-SELECT 'O', id, NULL, NULL, affiliate, clicked_at_s, clicked_at_ns, owner, NULL, NULL, NULL
+SELECT 'O', id, NULL, NULL, affiliate, clicked_at_s, clicked_at_ns, owner, NULL, NULL, NULL, NULL
 FROM owner_clicks
 UNION ALL
 SELECT 'B', conversion, event, NULL, affiliate, bound_at_s, bound_at_ns, expires_at_s,
-       expires_at_ns, NULL, NULL
-FROM bound"
+       expires_at_ns, NULL, NULL, NULL
+FROM bound
+UNION ALL
+SELECT 'U', kind, subject, event, NULL, NULL, NULL, NULL, NULL, NULL, NULL, conversion
+FROM held"
         )
     };
 }
@@ -133,7 +144,10 @@ pub(crate) const GATHER_LAST: &str = gather!("DESC");
 /// Parameters: `$1` program, `$2` conversion id, `$3, $4` its time, `$5`
 /// the decision's JSON, `$6` this call's random number; the binding to
 /// write with it, all null for none: `$7` customer, `$8` affiliate, `$9,
-/// $10` made at, `$11, $12` expiry, `$13` event.
+/// $10` made at, `$11, $12` expiry, `$13` event; the keys to claim with
+/// it, `$14` kinds, `$15` subjects, `$16` events. A key held already makes
+/// the statement fail with a unique violation on `claims_pkey`, and
+/// nothing is written.
 pub(crate) const RECORD: &str = "WITH ins AS (
     INSERT INTO attributor.ledger
         (program, conversion, occurred_at_s, occurred_at_ns, decision, recorded_by)
@@ -153,8 +167,19 @@ bound AS (
         affiliate = EXCLUDED.affiliate, bound_at_s = EXCLUDED.bound_at_s,
         bound_at_ns = EXCLUDED.bound_at_ns, expires_at_s = EXCLUDED.expires_at_s,
         expires_at_ns = EXCLUDED.expires_at_ns, event = EXCLUDED.event
+),
+claimed AS (
+    INSERT INTO attributor.claims (program, kind, subject, event, conversion)
+    SELECT $1, u.kind, u.subject, u.event, $2
+    FROM unnest($14::text[], $15::text[], $16::text[]) AS u (kind, subject, event), ins
+    WHERE ins.ours
 )
 SELECT earlier, ours FROM ins";
+
+/// The holders of keys: `$1` program, `$2` kinds, `$3` subjects, `$4`
+/// events (rows that match the lists but no key are dropped).
+pub(crate) const HOLDERS: &str = "SELECT kind, subject, event, conversion FROM attributor.claims
+WHERE program = $1 AND subject = ANY($3::text[]) AND kind = ANY($2::text[]) AND event = ANY($4::text[])";
 
 /// A click by id, whole. `$1` program, `$2` id.
 pub(crate) const CLICK: &str = "SELECT affiliate, clicked_at_s, clicked_at_ns, customer,
