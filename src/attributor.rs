@@ -246,7 +246,10 @@ where
 
     /// Decides `conversion` as [`Attributor::attribute`] would, from the
     /// stores as they are, without consulting or writing the ledger and
-    /// without writing a binding: a dry run, for previews and reports.
+    /// without writing a binding: a dry run, for previews and reports. It
+    /// reads no claims either, so it never finds a duplicate
+    /// ([`Policy::once_per_customer`](crate::Policy::once_per_customer)):
+    /// it says what the evidence would credit.
     ///
     /// # Errors
     ///

@@ -207,6 +207,21 @@
 //! 11. **Outcomes.** Every piece of evidence is reported: `credited`, or why
 //!     not. Evidence that qualified but lost is outranked by the winning
 //!     method, or lost to the binding that held.
+//! 12. **Duplicates** (recorded attribution only: the [`Attributor`] and the
+//!     PostgreSQL backend, not [`resolve`] nor a preview). Checked before
+//!     every rule above, once the conversion's id is found unrecorded. A
+//!     conversion claims a key for its customer and event if the event is in
+//!     [`Policy::once_per_customer`] and it has a customer, and a key for the
+//!     click it names ([`Conversion::click`], not a click found for its
+//!     customer) and event if the event is in [`Policy::once_per_click`].
+//!     If a conversion recorded before it holds one of its keys (the first
+//!     such key, customer before click), it is a duplicate of that one
+//!     ([`Decision::duplicate`]): it credits nobody, considers no evidence,
+//!     binds nobody and claims nothing. Otherwise it is decided by rules 1
+//!     to 11 and, credited or not, holds its keys for good. "Before" is the
+//!     order of recording, not of `occurred_at`; two conversions racing for
+//!     a key are ordered by the ledger, which records exactly one of them
+//!     as the holder.
 //!
 //! # Crate features
 //!

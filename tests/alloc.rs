@@ -328,6 +328,52 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
 }
 
 #[test]
+fn paying_once_a_customer_or_a_click_allocates_only_to_grow_the_claims_and_a_duplicate_nothing_of_its_own() {
+    let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    let once = Policy::coupon_first()
+        .once_per_customer(EventKinds::PURCHASE)
+        .once_per_click(EventKinds::PURCHASE);
+    let (attributor, conversions) = warm_world_under(once);
+    // As above, the ledger's growth; and the claims' 16 shards' maps grow
+    // by doubling, about 125 keys each.
+    let ledger_growth = 64 * (3 + 5);
+    let claims_growth = 16 * 8;
+    let (full, _) = allocations(|| {
+        for c in &conversions {
+            attributor.attribute(c).unwrap();
+        }
+    });
+    assert!(
+        full <= ledger_growth + claims_growth,
+        "{full} allocations for 1000 claiming decisions"
+    );
+
+    // The same customers and clicks again, under new ids: duplicates, each
+    // found by its holder and recorded, which grows the ledger only.
+    let again: Vec<Conversion> = conversions
+        .iter()
+        .map(|c| Conversion {
+            id: format!("again-{}", c.id).parse().unwrap(),
+            ..c.clone()
+        })
+        .collect();
+    let (dups, found) = allocations(|| {
+        again
+            .iter()
+            .filter(|c| attributor.attribute(c).unwrap().duplicate.is_some())
+            .count()
+    });
+    assert_eq!(found, 1_000);
+    assert!(dups <= ledger_growth, "{dups} allocations for 1000 duplicates");
+    let (hits, _) = allocations(|| {
+        for c in &again {
+            attributor.attribute(c).unwrap();
+        }
+    });
+    assert_eq!(hits, 0, "retried duplicates");
+}
+
+#[test]
 fn a_million_codes_take_at_most_64_bytes_each() {
     let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 1_000_000;

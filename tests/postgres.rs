@@ -883,3 +883,130 @@ async fn a_database_at_schema_version_1_is_refused_until_migrate_brings_it_up() 
     assert_eq!(PgStore::migrate(&pool).await.unwrap(), vec![2]);
     PgStore::open(pool, pg::program("main")).await.unwrap();
 }
+
+/// A policy that pays a player's first deposit once.
+fn ftd_once() -> Policy {
+    Policy::coupon_first().once_per_customer(attributor::EventKinds::FIRST_DEPOSIT)
+}
+
+fn ftd(id: &str, player: &str) -> Conversion {
+    common::conversion(id, EventKind::FirstDeposit, player, now()).code(code("BONUS"))
+}
+
+#[tokio::test]
+async fn a_second_first_deposit_is_a_duplicate_in_two_round_trips_and_its_retry_in_one() {
+    use attributor::{Duplicate, Uniqueness};
+
+    let server = server_or_skip!();
+    let (proxy, store) = server.proxied_store("duplicates").await;
+    store.assign(code("BONUS"), A, now() - days(90)).await.unwrap();
+    let attributor = PgAttributor::new(store.clone(), ftd_once());
+    let first = attributor.attribute(&ftd("FTD-1", "player")).await.unwrap();
+    assert_eq!(first.primary(), Some(A));
+
+    let before = proxy.round_trips();
+    let second = attributor.attribute(&ftd("FTD-2", "player")).await.unwrap();
+    assert_eq!(
+        proxy.round_trips() - before,
+        2,
+        "the holder is read with the ledger"
+    );
+    assert_eq!(
+        second.duplicate,
+        Some(Duplicate {
+            of: "FTD-1".parse().unwrap(),
+            by: Uniqueness::Customer
+        })
+    );
+    assert!(second.credits.is_empty() && second.considered.is_empty());
+
+    let before = proxy.round_trips();
+    assert_eq!(
+        attributor.attribute(&ftd("FTD-2", "player")).await.unwrap(),
+        second
+    );
+    assert_eq!(
+        proxy.round_trips() - before,
+        1,
+        "a retried duplicate is a ledger hit"
+    );
+    assert_eq!(
+        store.decision(&"FTD-2".parse().unwrap()).await.unwrap(),
+        Some(second)
+    );
+    assert!(proxy.settled());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_racing_with_first_deposits_of_one_player_pay_exactly_one() {
+    let server = server_or_skip!();
+    let url = server.database("duplicate_race").await;
+    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
+        .await
+        .unwrap();
+    // Each "process" has a pool of its own.
+    let one = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let two = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    one.assign(code("BONUS"), A, now() - days(90)).await.unwrap();
+    let (one, two) = (
+        PgAttributor::new(one, ftd_once()),
+        PgAttributor::new(two, ftd_once()),
+    );
+    for round in 0..20 {
+        let player = format!("player-{round}");
+        let (a, b) = (
+            ftd(&format!("FTD-{round}-a"), &player),
+            ftd(&format!("FTD-{round}-b"), &player),
+        );
+        let (a, b) = tokio::join!(one.attribute(&a), two.attribute(&b));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let (paid, duplicate) = if a.is_credited() { (a, b) } else { (b, a) };
+        assert_eq!(paid.primary(), Some(A), "round {round}: {paid}");
+        assert_eq!(
+            duplicate.duplicate.map(|d| d.of),
+            Some(paid.conversion),
+            "round {round}: {duplicate}"
+        );
+        assert!(!duplicate.is_credited());
+        // What each process returned is what the database holds.
+        for d in [&paid, &duplicate] {
+            assert_eq!(
+                one.store().decision(&d.conversion).await.unwrap().as_ref(),
+                Some(d)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_page_with_two_conversions_on_one_click_pays_the_first_as_memory_does() {
+    let server = server_or_skip!();
+    let (proxy, store) = server.proxied_store("click_once_page").await;
+    let click = attributor::Click::new("k-1".parse().unwrap(), B, now() - days(1));
+    store.insert_clicks(&[click]).await.unwrap();
+    let policy = Policy::click_first().once_per_click(attributor::EventKinds::ALL);
+    let attributor = PgAttributor::new(store, policy);
+    // Two customers: one wave, whose records run in page order, so that
+    // the second finds the click taken, reads who took it, and is recorded
+    // once more, as a duplicate: the wave's two round trips and two more.
+    let page: Vec<Conversion> = ["first", "second"]
+        .iter()
+        .map(|who| purchase(&format!("ORD-{who}"), who).click(click.id))
+        .collect();
+    // Warm the connection: its statements are prepared when it is made.
+    attributor.attribute(&purchase("warm", "nobody")).await.unwrap();
+    let before = proxy.round_trips();
+    let decisions: Vec<_> = attributor
+        .attribute_all(&page)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(decisions[0].primary(), Some(B));
+    assert_eq!(
+        decisions[1].duplicate.map(|d| d.of),
+        Some("ORD-first".parse().unwrap())
+    );
+    assert_eq!(proxy.round_trips() - before, 4);
+    assert!(proxy.settled());
+}

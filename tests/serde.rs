@@ -248,3 +248,41 @@ fn a_policy_duration_too_long_for_chrono_is_called_out_of_range_and_names_its_fi
     let err = serde_json::from_value::<Policy>(json).unwrap_err().to_string();
     assert!(err.contains("clock skew tolerance of -5 s is negative"), "{err}");
 }
+
+#[test]
+fn a_duplicate_serialises_with_what_it_repeats_and_its_policy_with_the_events_paid_once() {
+    let policy = Policy::coupon_first()
+        .once_per_customer(EventKinds::FIRST_DEPOSIT)
+        .once_per_click(EventKinds::REGISTRATION | EventKinds::FIRST_DEPOSIT);
+    let world = World::new(policy);
+    let ftd = |id: &str| conversion(id, attributor::EventKind::FirstDeposit, "player", now());
+    world.attribute(&ftd("FTD-1"));
+    let duplicate = world.attribute(&ftd("FTD-2"));
+    let json = serde_json::to_value(&duplicate).unwrap();
+    let want = serde_json::json!({
+        "conversion": "FTD-2",
+        "event": "first_deposit",
+        "occurred_at": "2026-06-01T12:00:00Z",
+        "credits": [],
+        "considered": [],
+        "binding": null,
+        "duplicate": { "of": "FTD-1", "by": "customer" },
+        "policy": { "priority": { "kind": "order", "order": ["binding", "coupon", "click"] },
+                    "click_window_secs": 2592000, "click_pick": "last",
+                    "min_click_age_secs": 0, "clock_skew_secs": 0, "bind_on": 0,
+                    "binding_lifetime": { "kind": "forever" }, "coupon_breaks_binding": false,
+                    "once_per_customer": 2, "once_per_click": 3 }
+    });
+    assert_eq!(json, want);
+    // In the documented order: after the binding, before the policy.
+    let text = serde_json::to_string(&duplicate).unwrap();
+    let at = |field: &str| text.find(&format!("\"{field}\":")).unwrap();
+    assert!(
+        at("binding") < at("duplicate") && at("duplicate") < at("policy"),
+        "{text}"
+    );
+    assert_eq!(serde_json::from_value::<Decision>(json).unwrap(), duplicate);
+    let mut bad = serde_json::to_value(&duplicate).unwrap();
+    bad["duplicate"]["by"] = serde_json::json!("household");
+    assert!(serde_json::from_value::<Decision>(bad).is_err());
+}

@@ -104,7 +104,8 @@ impl PgAttributor {
     }
 
     /// Decides `conversion` as [`PgAttributor::attribute`] would, without
-    /// the ledger and without writing: one round trip.
+    /// the ledger (nor the claims: it never finds a duplicate) and without
+    /// writing: one round trip.
     ///
     /// # Errors
     ///
@@ -143,9 +144,8 @@ impl PgAttributor {
     /// [`PgAttributor::attribute`] for each of `conversions`, with the same
     /// decisions and errors, in the same order, as calling it for each in
     /// turn. The conversions are taken in waves: a conversion joins the
-    /// first wave after every earlier one of its customer, its id or the
-    /// click it names, so that it sees their bindings, decisions and
-    /// claims; each wave's reads go
+    /// first wave after every earlier one of its customer or its id, so
+    /// that it sees their bindings and decisions; each wave's reads go
     /// together in one round trip, then its writes in another. A page of
     /// conversions of distinct customers is one wave.
     pub async fn attribute_all(&self, conversions: &[Conversion]) -> Vec<Result<Decision, PgError>> {
@@ -229,30 +229,25 @@ fn set(results: &mut [Option<Result<Decision, PgError>>], i: usize, result: Resu
 }
 
 /// The wave of each conversion: one more than the latest wave of an earlier
-/// conversion with its customer, its id or the click it names (which a
-/// policy may pay once: the earlier one must claim it first).
+/// conversion with its customer or its id. Two conversions of one wave
+/// that claim one key (the click they name) need not wait for each other:
+/// their records run in page order on one connection, and the later one
+/// finds the key taken and is recorded as the earlier one's duplicate.
 fn waves(conversions: &[Conversion]) -> Vec<usize> {
     let mut by_customer: hashbrown::HashMap<&CustomerId, usize> = hashbrown::HashMap::new();
     let mut by_id: hashbrown::HashMap<&ConversionId, usize> = hashbrown::HashMap::new();
-    let mut by_click: hashbrown::HashMap<&ClickId, usize> = hashbrown::HashMap::new();
     conversions
         .iter()
         .map(|c| {
-            let after = |wave: Option<&usize>| wave.map(|w| w + 1);
-            let wave = [
-                c.customer.as_ref().and_then(|k| after(by_customer.get(k))),
-                after(by_id.get(&c.id)),
-                c.click.as_ref().and_then(|k| after(by_click.get(k))),
-            ]
-            .into_iter()
-            .flatten()
-            .max()
-            .unwrap_or(0);
+            let after_customer = c
+                .customer
+                .as_ref()
+                .and_then(|k| by_customer.get(k))
+                .map(|w| w + 1);
+            let after_id = by_id.get(&c.id).map(|w| w + 1);
+            let wave = after_customer.max(after_id).unwrap_or(0);
             if let Some(k) = &c.customer {
                 by_customer.insert(k, wave);
-            }
-            if let Some(k) = &c.click {
-                by_click.insert(k, wave);
             }
             by_id.insert(&c.id, wave);
             wave
@@ -898,18 +893,23 @@ fn held_already(e: &tokio_postgres::Error) -> bool {
 
 /// What recording met when one of its keys was held (the statement wrote
 /// nothing): the decision a racing call recorded for the id, or the
-/// holder of the first key held by another conversion.
+/// holder of the first key held by another conversion, read in one
+/// gather statement.
 async fn after_a_taken_claim(
     client: &Object,
     store: &PgStore,
     args: &RecordArgs,
 ) -> Result<Recording, PgError> {
-    if let Some(earlier) = recorded(client, store, &args.conversion).await? {
+    let found = recorded_and_held(client, store, Some(&args.conversion), &args.claims).await?;
+    if let Some(Some(earlier)) = found.recorded {
         return Ok(Recording::Earlier(earlier));
     }
-    let held = holders(client, store, &args.claims).await?;
     for key in &args.claims {
-        if let Some((_, by)) = held.iter().find(|(k, by)| k == key && *by != args.conversion) {
+        if let Some((_, by)) = found
+            .held
+            .iter()
+            .find(|(k, by)| k == key && *by != args.conversion)
+        {
             return Ok(Recording::Taken { key: *key, by: *by });
         }
     }
@@ -920,44 +920,35 @@ async fn after_a_taken_claim(
     ))
 }
 
-/// The holders of `keys`, those held.
+/// The holders of `keys`, those held: one gather statement with the
+/// claims part alone.
 pub(crate) async fn holders(
     client: &Object,
     store: &PgStore,
     keys: &[UniqueKey],
 ) -> Result<SmallVec<[(UniqueKey, ConversionId); 2]>, PgError> {
-    const TABLE: &str = "attributor.claims";
-    let columns = KeyColumns::of(keys);
-    let kinds = columns.kinds.as_slice();
-    let subjects: SmallVec<[&str; 2]> = columns.subjects.iter().map(String::as_str).collect();
-    let events: SmallVec<[&str; 2]> = columns.events.iter().map(String::as_str).collect();
-    let rows = query(
-        client,
-        "holders",
-        sql::HOLDERS,
-        &[
-            &store.program.as_str(),
-            &kinds,
-            &subjects.as_slice(),
-            &events.as_slice(),
-        ],
-    )
-    .await?;
-    let mut held = SmallVec::new();
-    for row in &rows {
-        let (kind, subject, event): (&str, &str, &str) = (
-            get(row, 0, TABLE, &String::new)?,
-            get(row, 1, TABLE, &String::new)?,
-            get(row, 2, TABLE, &String::new)?,
-        );
-        let key = || format!("{kind}/{subject}/{event}");
-        let by: &str = get(row, 3, TABLE, &key)?;
-        let by = ConversionId::new(by).map_err(|e| corrupt(TABLE, key(), &format!("conversion: {e}")))?;
-        if let Some(k) = key_of(kind, subject, event).filter(|k| keys.contains(k)) {
-            held.push((k, by));
-        }
-    }
-    Ok(held)
+    Ok(recorded_and_held(client, store, None, keys).await?.held)
+}
+
+/// The decision recorded for `id`, if one is asked, and the holders of
+/// `keys`: one gather statement with those parts alone.
+async fn recorded_and_held(
+    client: &Object,
+    store: &PgStore,
+    id: Option<&ConversionId>,
+    keys: &[UniqueKey],
+) -> Result<Gathered, PgError> {
+    let args = GatherArgs {
+        conversion: id.map(ConversionId::as_str),
+        keys: KeyColumns::of(keys),
+        ..GatherArgs::none()
+    };
+    let rows = args.run(client, store.program.as_str()).await?;
+    let mut found = read_gathered(&rows, None, None, &|_| None)?;
+    // Rows that match the lists of columns but none of the keys are
+    // another key's.
+    found.held.retain(|(k, _)| keys.contains(k));
+    Ok(found)
 }
 
 /// The decision recorded for `id`: one gather statement with the ledger

@@ -29,7 +29,8 @@ pub(crate) const PREPARED: [&str; 4] = [GATHER_FIRST, GATHER_LAST, RECORD, CLICK
 /// whose clicks are read (null: any), `$13, $14` the conversion's time,
 /// `$15` whether to read the binding, `$16` whether to read owners' clicks,
 /// `$17`, `$18`, `$19` the kinds, subjects and events of the keys whose
-/// holders to read (rows that match the lists but no key are dropped).
+/// holders to read (a row may match each list and still be none of the
+/// keys: readers look up the keys they asked for).
 ///
 /// Each row is one piece: `kind` says which (`L` ledger, `A` assignment, `N`
 /// named click, `F` found click, `O` owner's click, `B` binding, `U` a
@@ -175,11 +176,6 @@ claimed AS (
     WHERE ins.ours
 )
 SELECT earlier, ours FROM ins";
-
-/// The holders of keys: `$1` program, `$2` kinds, `$3` subjects, `$4`
-/// events (rows that match the lists but no key are dropped).
-pub(crate) const HOLDERS: &str = "SELECT kind, subject, event, conversion FROM attributor.claims
-WHERE program = $1 AND subject = ANY($3::text[]) AND kind = ANY($2::text[]) AND event = ANY($4::text[])";
 
 /// A click by id, whole. `$1` program, `$2` id.
 pub(crate) const CLICK: &str = "SELECT affiliate, clicked_at_s, clicked_at_ns, customer,
