@@ -5,7 +5,7 @@ use crate::clicks::ClickStore;
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::error::AttributeError;
-use crate::ledger::{Ledger, Recording};
+use crate::ledger::Ledger;
 use crate::policy::{Policy, PolicySet};
 use crate::registry::CodeRegistry;
 use crate::resolve::Evidence;
@@ -154,13 +154,19 @@ where
                 }
                 Step::Record(write) => {
                     // Without claims, the plain insert-if-absent.
-                    let recording = if write.claims().is_empty() {
-                        self.ledger.record(write.decision()).map(Recording::from)
+                    if write.claims().is_empty() {
+                        let earlier = self
+                            .ledger
+                            .record(write.decision())
+                            .map_err(AttributeError::Ledger)?;
+                        write.answer(earlier);
                     } else {
-                        self.ledger.record_claiming(write.decision(), write.claims())
-                    };
-                    let recording = recording.map_err(AttributeError::Ledger)?;
-                    write.answer(recording);
+                        let recording = self
+                            .ledger
+                            .record_claiming(write.decision(), write.claims())
+                            .map_err(AttributeError::Ledger)?;
+                        write.answer(recording);
+                    }
                 }
                 Step::Bind(write) => {
                     self.bindings

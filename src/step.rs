@@ -116,6 +116,10 @@ pub struct Attribution<'a> {
     evidence: Evidence,
     /// The decision: made blank, decided in place, handed out once.
     decision: Decision,
+    /// The keys the decision claims when recorded: the policy's, read
+    /// after a ledger miss; none for a duplicate. Kept here, not in a
+    /// step, so that a step stays small to return.
+    claims: SmallVec<[UniqueKey; 2]>,
 }
 
 /// Where a machine is. The decision is kept beside it, so that moving from
@@ -182,6 +186,7 @@ impl<'a> Attribution<'a> {
             state: State::Ledger,
             evidence: Evidence::new(),
             decision: blank(conversion, policy),
+            claims: SmallVec::new(),
         }
     }
 
@@ -300,7 +305,7 @@ impl<'a> Attribution<'a> {
         loop {
             match self.state {
                 State::Ledger => return Step::Recorded(LedgerRead { m: self }),
-                State::Claims(i) => match self.policy.unique_keys(self.conversion).get(i) {
+                State::Claims(i) => match self.claims.get(i) {
                     Some(key) => {
                         let key = *key;
                         return Step::Holder(HolderRead { m: self, key });
@@ -353,17 +358,11 @@ impl<'a> Attribution<'a> {
                     self.state = if self.preview { State::Done } else { State::Record };
                 }
                 State::Record => {
-                    // A duplicate claims nothing; any other decision claims
-                    // the policy's keys.
-                    let claims = match self.decision.duplicate {
-                        Some(_) => SmallVec::new(),
-                        None => self.policy.unique_keys(self.conversion),
-                    };
                     return Step::Record(RecordWrite {
                         state: &mut self.state,
                         atomic: self.atomic,
                         decision: &mut self.decision,
-                        claims,
+                        claims: &mut self.claims,
                         conversion: self.conversion,
                         policy: self.policy,
                     });
@@ -450,7 +449,10 @@ impl<'a> LedgerRead<'_, 'a> {
                 m.decision = decision;
                 m.state = if rebind { State::Bind } else { State::Done };
             }
-            None => m.state = State::Claims(0),
+            None => {
+                m.claims = m.policy.unique_keys(m.conversion);
+                m.state = State::Claims(0);
+            }
         }
     }
 }
@@ -476,6 +478,8 @@ impl HolderRead<'_, '_> {
         match holder {
             Some(by) if by != m.conversion.id => {
                 m.decision = duplicate_of(m.conversion, m.policy, by, self.key);
+                // A duplicate claims nothing.
+                m.claims.clear();
                 m.state = State::Record;
             }
             _ => {
@@ -613,7 +617,7 @@ pub struct RecordWrite<'m> {
     state: &'m mut State,
     atomic: bool,
     decision: &'m mut Decision,
-    claims: SmallVec<[UniqueKey; 2]>,
+    claims: &'m mut SmallVec<[UniqueKey; 2]>,
     conversion: &'m Conversion,
     policy: &'m Policy,
 }
@@ -627,7 +631,7 @@ impl RecordWrite<'_> {
     /// The keys to claim with it, all or nothing
     /// ([`Ledger::record_claiming`](crate::Ledger::record_claiming)).
     pub fn claims(&self) -> &[UniqueKey] {
-        &self.claims
+        self.claims
     }
 
     /// What the ledger did: recorded it ([`Recording::Recorded`], or `None`
@@ -636,12 +640,14 @@ impl RecordWrite<'_> {
     /// ([`Recording::Earlier`], or `Some`); or found a key held by another
     /// conversion ([`Recording::Taken`]), which makes this one its
     /// duplicate, to be recorded next.
+    #[inline]
     pub fn answer(self, outcome: impl Into<Recording>) {
         match outcome.into() {
             Recording::Recorded => {}
             Recording::Earlier(earlier) => *self.decision = earlier,
             Recording::Taken { key, by } => {
                 *self.decision = duplicate_of(self.conversion, self.policy, by, key);
+                self.claims.clear();
                 *self.state = State::Record;
                 return;
             }
