@@ -232,6 +232,7 @@ impl Naive {
                     );
                 }
                 Step::Holder(_) => unreachable!("the bench's policies pay no conversion once"),
+                Step::Near(_) => unreachable!("every code the bench enters is assigned"),
                 Step::Code(read) => {
                     let code = *read.code();
                     let rows = self

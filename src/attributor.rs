@@ -131,6 +131,13 @@ where
                         .map_err(AttributeError::Registry)?;
                     read.answer(lookup);
                 }
+                Step::Near(read) => {
+                    let near = self
+                        .registry
+                        .near(read.code(), read.at())
+                        .map_err(AttributeError::Registry)?;
+                    read.answer(near);
+                }
                 Step::Click(read) => {
                     let click = match read.customer() {
                         Some(customer) => self.clicks.customer_click_evidence(customer, read.id()),

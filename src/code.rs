@@ -328,6 +328,80 @@ impl CouponCode {
     }
 }
 
+impl CouponCode {
+    /// Whether `other` is one edit away from this code: one character
+    /// changed, added or removed, or two neighbours swapped. A code is not
+    /// one edit away from itself.
+    ///
+    /// ```
+    /// use attributor::CouponCode;
+    /// let code = |s| CouponCode::parse(s).unwrap();
+    /// assert!(code("BOSS20").is_one_edit_from(&code("BOSS21"))); // changed
+    /// assert!(code("BOSS20").is_one_edit_from(&code("BOSSS20"))); // added
+    /// assert!(code("BOSS20").is_one_edit_from(&code("BOS20"))); // removed
+    /// assert!(code("BOSS20").is_one_edit_from(&code("BOSS02"))); // swapped
+    /// assert!(!code("BOSS20").is_one_edit_from(&code("BSOS02")));
+    /// assert!(!code("BOSS20").is_one_edit_from(&code("BOSS20")));
+    /// ```
+    pub fn is_one_edit_from(&self, other: &CouponCode) -> bool {
+        let (a, b) = (self.as_bytes(), other.as_bytes());
+        // The common head, then what is left of each.
+        let head = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let (a, b) = (
+            a.get(head..).unwrap_or_default(),
+            b.get(head..).unwrap_or_default(),
+        );
+        let tail = |x: &[u8], y: &[u8]| x == y;
+        match (a.len(), b.len()) {
+            (0, 0) => false,
+            (m, n) if m == n => {
+                // Changed: the rest after the first difference is equal;
+                // swapped: the first two are crossed and the rest equal.
+                tail(a.get(1..).unwrap_or_default(), b.get(1..).unwrap_or_default())
+                    || (a.len() >= 2
+                        && a.first() == b.get(1)
+                        && a.get(1) == b.first()
+                        && tail(a.get(2..).unwrap_or_default(), b.get(2..).unwrap_or_default()))
+            }
+            (m, n) if m == n + 1 => tail(a.get(1..).unwrap_or_default(), b),
+            (m, n) if m + 1 == n => tail(a, b.get(1..).unwrap_or_default()),
+            _ => false,
+        }
+    }
+
+    /// The keys of a near lookup index: this code, then each code it
+    /// leaves with one character removed ([`CouponCode::deletions`]).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn near_keys(&self) -> impl Iterator<Item = String> + '_ {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        core::iter::once(text(self.as_bytes())).chain(
+            self.deletions()
+                .map(move |(bytes, len)| text(bytes.get(..len).unwrap_or_default())),
+        )
+    }
+
+    /// Each code with one character of this one removed, as bytes, with
+    /// repeats (removing either of two equal neighbours gives the same)
+    /// left out: what a near lookup index keys. Held inline.
+    pub(crate) fn deletions(&self) -> impl Iterator<Item = ([u8; MAX_CODE_LEN], usize)> + '_ {
+        let bytes = self.as_bytes();
+        (0..bytes.len())
+            .filter(move |&i| i == 0 || bytes.get(i) != bytes.get(i - 1))
+            .map(move |i| {
+                let mut out = [0u8; MAX_CODE_LEN];
+                let (head, rest) = bytes.split_at(i);
+                let rest = rest.get(1..).unwrap_or_default();
+                if let Some(slot) = out.get_mut(..head.len()) {
+                    slot.copy_from_slice(head);
+                }
+                if let Some(slot) = out.get_mut(head.len()..head.len() + rest.len()) {
+                    slot.copy_from_slice(rest);
+                }
+                (out, bytes.len() - 1)
+            })
+    }
+}
+
 impl Skeleton {
     /// The skeleton as text.
     pub fn as_str(&self) -> &str {

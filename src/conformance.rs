@@ -30,7 +30,7 @@ use crate::decision::{Decision, Duplicate, Uniqueness};
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, SubId};
 use crate::ledger::{Ledger, Recording, UniqueKey};
 use crate::policy::{ClickPick, Policy};
-use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode};
+use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode, NearCode, Nearness};
 use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
 
 /// A store broke its contract.
@@ -181,6 +181,13 @@ pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
         // counts a leap second as the next second answers otherwise.)
         CodeAssignment::new(code("OLDYEAR")?, a1, new_year()? - TimeDelta::days(1)).until(new_year()?),
         CodeAssignment::new(code("NEWYEAR")?, a2, new_year()?),
+        // Near codes: two one edit from BOSS2, of two affiliates; one that
+        // runs out; two look-alikes of one affiliate.
+        CodeAssignment::new(code("BOSS20")?, a1, day(10)),
+        CodeAssignment::new(code("BOSS21")?, a2, day(10)),
+        CodeAssignment::new(code("BOSS30")?, a1, day(10)).until(day(20)),
+        CodeAssignment::new(code("SOL10")?, a1, day(10)),
+        CodeAssignment::new(code("S0L10")?, a1, day(10)),
     ])
 }
 
@@ -188,9 +195,11 @@ pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
 /// active and unknown codes, both interval boundaries (also within a
 /// second, and to the nanosecond), a reassignment history, a revoked
 /// interval followed by a later one, lookups at the earliest and latest
-/// instants and in a leap second, and that an assignment's credit mode and
-/// label come back. `build` makes a registry holding exactly the
-/// assignments given.
+/// instants and in a leap second, that an assignment's credit mode and
+/// label come back, and near lookups ([`CodeRegistry::near`]): look-alikes,
+/// codes one character changed, added, removed or two swapped, only
+/// those active at the instant, ordered by code, never the code itself.
+/// `build` makes a registry holding exactly the assignments given.
 ///
 /// # Errors
 ///
@@ -385,6 +394,70 @@ where
         at("NEWYEAR", leap_second()?)?,
         CodeLookup::NotYetActive(new_year_code),
     )?;
+    check_near(&registry, |i| find(i))
+}
+
+/// The near lookup checks of [`check_code_registry`], over its fixture.
+fn check_near<R: CodeRegistry>(
+    registry: &R,
+    find: impl Fn(usize) -> Result<CodeAssignment, Violation>,
+) -> Result<(), Violation> {
+    let (boss20, boss21, boss30, sol, s0l) = (find(14)?, find(15)?, find(16)?, find(17)?, find(18)?);
+    let near = |typed: &str, t| -> Result<_, Violation> {
+        let typed = code(typed)?;
+        Ok(registry
+            .near(&typed, t)
+            .map(|found| found.into_iter().collect::<Vec<_>>()))
+    };
+    let of = |typed: &str, list: &[(CodeAssignment, Nearness)]| -> Result<Vec<NearCode>, Violation> {
+        let typed = code(typed)?;
+        Ok(list
+            .iter()
+            .map(|&(assignment, nearness)| NearCode {
+                typed,
+                assignment,
+                nearness,
+            })
+            .collect())
+    };
+    use Nearness::{LookAlike, OneEdit};
+    expect(
+        "a look-alike of an active code",
+        near("B0SS20", day(30))?,
+        of("B0SS20", &[(boss20, LookAlike)])?,
+    )?;
+    expect(
+        "two codes one character added, by code",
+        near("BOSS2", day(30))?,
+        of("BOSS2", &[(boss20, OneEdit), (boss21, OneEdit)])?,
+    )?;
+    expect(
+        "a code one character removed",
+        near("BOSSS20", day(30))?,
+        of("BOSSS20", &[(boss20, OneEdit)])?,
+    )?;
+    expect(
+        "a code with two neighbours swapped",
+        near("OBSS20", day(30))?,
+        of("OBSS20", &[(boss20, OneEdit)])?,
+    )?;
+    expect(
+        "a code one character changed, never the code itself",
+        near("BOSS20", day(30))?,
+        of("BOSS20", &[(boss21, OneEdit)])?,
+    )?;
+    expect(
+        "a near code while it is active",
+        near("BOSS3O", day(15))?,
+        of("BOSS3O", &[(boss30, LookAlike)])?,
+    )?;
+    expect("not once it has run out", near("BOSS3O", day(30))?, Vec::new())?;
+    expect(
+        "two look-alikes of one affiliate, by code",
+        near("5OL1O", day(30))?,
+        of("5OL1O", &[(s0l, LookAlike), (sol, LookAlike)])?,
+    )?;
+    expect("nothing near", near("QWERTY", day(30))?, Vec::new())?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use crate::code::CouponCode;
 use crate::conversion::EventKind;
 use crate::ids::{AffiliateId, ClickId, ConversionId};
 use crate::policy::{Policy, Priority};
+use crate::registry::Nearness;
 
 /// A way an affiliate earns credit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,8 +82,13 @@ pub struct Credit {
 pub enum Subject {
     /// An entered code.
     Code {
-        /// The code, canonical.
+        /// The code, canonical, as typed.
         code: CouponCode,
+        /// The active code it was read as, when it was unknown and the
+        /// policy reads look-alikes ([`Policy::look_alikes`]); its owner
+        /// and outcome are that code's. Left out of the JSON when `None`.
+        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+        read_as: Option<CouponCode>,
     },
     /// A click.
     Click {
@@ -216,6 +222,25 @@ pub struct Considered {
     pub outcome: Outcome,
 }
 
+/// An active code near an unknown one that a customer typed, named for
+/// review: what they probably meant. A candidate is never credited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Candidate {
+    /// The code as typed (canonical).
+    pub typed: CouponCode,
+    /// The active code it resembles.
+    pub code: CouponCode,
+    /// That code's owner at the conversion's time.
+    pub affiliate: AffiliateId,
+    /// How it resembles the typed code.
+    pub nearness: Nearness,
+}
+
+/// The candidates of a decision: one fits inline, more spill to the heap.
+pub type Candidates = SmallVec<[Candidate; 1]>;
+
 /// The credits of a decision: none, one, or two for a split.
 pub type Credits = SmallVec<[Credit; 2]>;
 
@@ -263,7 +288,16 @@ pub type ConsideredList = SmallVec<[Considered; 4]>;
 /// before `"policy"`; its `credits` and `considered` are empty. A policy
 /// with [`Policy::once_per_customer`] or [`Policy::once_per_click`] set
 /// adds `"once_per_customer"` and `"once_per_click"` (bit sets as
-/// `bind_on`) after `"coupon_breaks_binding"`.
+/// `bind_on`) after `"coupon_breaks_binding"`, and one that reads
+/// look-alikes ([`Policy::look_alikes`]) adds `"look_alikes": true` after
+/// them.
+///
+/// An entered code read as its look-alike has the code it was read as:
+/// `{ "kind": "code", "code": "B0SS20", "read_as": "BOSS20" }`. When an
+/// unknown code resembles active ones ([`Decision::candidates`]),
+/// `"candidates"` follows `"binding"`:
+/// `[{ "typed": "BOSS2", "code": "BOSS20", "affiliate": 1, "nearness": "one_edit" }]`
+/// (`"look_alike"` for a look-alike).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
@@ -280,6 +314,13 @@ pub struct Decision {
     pub considered: ConsideredList,
     /// The binding to write, if the decision creates or moves one.
     pub binding: Option<Binding>,
+    /// For each unknown entered code, the active codes it resembles, in
+    /// entry order then by code: its look-alikes and the codes one edit
+    /// from it, for review. None of them is credited (a look-alike the
+    /// policy read the code as is in `considered`, not here). Left out of
+    /// the JSON when empty.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "SmallVec::is_empty"))]
+    pub candidates: Candidates,
     /// When the conversion repeats one recorded before it under a rule of
     /// the policy: that conversion. A duplicate credits nobody, weighs no
     /// evidence and binds nobody. Left out of the JSON when `None`.
@@ -338,12 +379,9 @@ struct SubjectText<'a>(&'a Considered);
 
 impl fmt::Display for SubjectText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.subject {
-            Subject::Code { code } => write!(f, "code {code}")?,
-            Subject::Click { id, .. } => write!(f, "click {id}")?,
-            Subject::Binding { since } => write!(f, "the binding since {}", since.format("%Y-%m-%d"))?,
-        }
+        write!(f, "{}", ByText(self.0))?;
         match (self.0.subject, self.0.affiliate) {
+            (Subject::Code { read_as: Some(_), .. }, Some(a)) => write!(f, ", of affiliate {a},"),
             (Subject::Binding { .. }, Some(a)) => write!(f, " to affiliate {a}"),
             (_, Some(a)) => write!(f, " of affiliate {a}"),
             (_, None) => Ok(()),
@@ -443,7 +481,22 @@ impl fmt::Display for Decision {
                     )?,
                 },
                 Outcome::AfterConversion => f.write_str("was stamped after the conversion")?,
-                Outcome::CodeUnknown => f.write_str("is unknown")?,
+                Outcome::CodeUnknown => {
+                    f.write_str("is unknown")?;
+                    let typed = match c.subject {
+                        Subject::Code { code, .. } => Some(code),
+                        _ => None,
+                    };
+                    let near = self.candidates.iter().filter(|n| Some(n.typed) == typed);
+                    for (i, n) in near.enumerate() {
+                        f.write_str(if i == 0 { ", close to " } else { " and " })?;
+                        let how = match n.nearness {
+                            Nearness::LookAlike => "a look-alike",
+                            Nearness::OneEdit => "one edit away",
+                        };
+                        write!(f, "code {} of affiliate {} ({how})", n.code, n.affiliate)?;
+                    }
+                }
                 Outcome::CodeExpired => f.write_str("had expired")?,
                 Outcome::CodeRevoked => f.write_str("had been revoked")?,
                 Outcome::CodeNotYetActive => f.write_str("was not yet active")?,
@@ -486,7 +539,11 @@ struct ByText<'a>(&'a Considered);
 impl fmt::Display for ByText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.subject {
-            Subject::Code { code } => write!(f, "code {code}"),
+            Subject::Code {
+                code,
+                read_as: Some(read),
+            } => write!(f, "typed code {code}, read as {read}"),
+            Subject::Code { code, read_as: None } => write!(f, "code {code}"),
             Subject::Click { id, .. } => write!(f, "click {id}"),
             Subject::Binding { since } => write!(f, "the binding since {}", since.format("%Y-%m-%d")),
         }

@@ -299,7 +299,8 @@ pub use conversion::{Amount, Click, Conversion, Currency, EnteredCodes, EventKin
 #[cfg(feature = "postgres")]
 pub use deadpool_postgres;
 pub use decision::{
-    Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Method, Outcome, Subject, Uniqueness,
+    Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Method, Outcome,
+    Subject, Uniqueness,
 };
 pub use error::{
     AttributeError, ClickError, CodeError, ExperimentError, IdError, OptionsError, PolicyError,
@@ -330,12 +331,12 @@ pub use postgres::{
 };
 pub use registry::{
     CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CreditMode, ImportConflict, ImportMode,
-    ImportOptions, ImportReport, ImportRow,
+    ImportOptions, ImportReport, ImportRow, NearCode, NearCodes, Nearness,
 };
 pub use resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
 pub use step::{
-    Attribution, BindWrite, BindingRead, ClickRead, CodeRead, FindRead, Finished, LedgerRead, RecordWrite,
-    Step,
+    Attribution, BindWrite, BindingRead, ClickRead, CodeRead, FindRead, Finished, LedgerRead, NearRead,
+    RecordWrite, Step,
 };
 
 #[cfg(doctest)]

@@ -167,6 +167,7 @@ pub struct Policy {
     coupon_breaks_binding: bool,
     once_per_customer: EventKinds,
     once_per_click: EventKinds,
+    look_alikes: bool,
 }
 
 impl Policy {
@@ -182,6 +183,7 @@ impl Policy {
             coupon_breaks_binding: false,
             once_per_customer: EventKinds::NONE,
             once_per_click: EventKinds::NONE,
+            look_alikes: false,
         }
     }
 
@@ -364,6 +366,30 @@ impl Policy {
         self
     }
 
+    /// Whether an unknown code is read as the one active code it looks
+    /// like: a typed code whose [`Skeleton`](crate::Skeleton) is that of
+    /// exactly one code active at the conversion's time is weighed as that
+    /// code ("typed B0SS20, read as BOSS20"). Off by default: an unknown
+    /// code stays unknown. Either way an unknown code's look-alikes and
+    /// the codes one edit from it are named for review
+    /// ([`Decision::candidates`](crate::Decision::candidates)); a code one
+    /// edit away is never read, nor a look-alike when there are two.
+    ///
+    /// ```
+    /// use attributor::Policy;
+    /// assert!(!Policy::coupon_first().get_look_alikes());
+    /// assert!(Policy::coupon_first().look_alikes(true).get_look_alikes());
+    /// ```
+    pub fn look_alikes(mut self, read: bool) -> Self {
+        self.look_alikes = read;
+        self
+    }
+
+    /// Whether an unknown code is read as its one active look-alike.
+    pub fn get_look_alikes(&self) -> bool {
+        self.look_alikes
+    }
+
     /// The events paid once a customer.
     pub fn get_once_per_customer(&self) -> EventKinds {
         self.once_per_customer
@@ -479,6 +505,8 @@ struct PolicyFields {
     once_per_customer: EventKinds,
     #[serde(default, skip_serializing_if = "no_events")]
     once_per_click: EventKinds,
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    look_alikes: bool,
 }
 
 #[cfg(feature = "serde")]
@@ -500,6 +528,7 @@ impl From<Policy> for PolicyFields {
             coupon_breaks_binding: p.coupon_breaks_binding,
             once_per_customer: p.once_per_customer,
             once_per_click: p.once_per_click,
+            look_alikes: p.look_alikes,
         }
     }
 }
@@ -525,7 +554,8 @@ impl TryFrom<PolicyFields> for Policy {
             .binding_lifetime(f.binding_lifetime)
             .coupon_breaks_binding(f.coupon_breaks_binding)
             .once_per_customer(f.once_per_customer)
-            .once_per_click(f.once_per_click))
+            .once_per_click(f.once_per_click)
+            .look_alikes(f.look_alikes))
     }
 }
 

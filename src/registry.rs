@@ -6,6 +6,7 @@ use crate::code::CouponCode;
 use crate::conversion::Conversion;
 use crate::error::{CodeError, RegistryError};
 use crate::ids::{AffiliateId, Label};
+use smallvec::SmallVec;
 
 /// How a code's owner is credited when the code is used.
 ///
@@ -204,6 +205,63 @@ impl CodeLookup {
     }
 }
 
+/// How a code resembles the one a customer typed.
+///
+/// ```
+/// use attributor::Nearness;
+/// assert_ne!(Nearness::LookAlike, Nearness::OneEdit);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Nearness {
+    /// The same [`Skeleton`](crate::Skeleton): it differs only in characters
+    /// a customer mistakes for one another (`B0SS20` for `BOSS20`).
+    LookAlike,
+    /// One edit away ([`CouponCode::is_one_edit_from`]), and not a look-alike.
+    OneEdit,
+}
+
+/// An active code near one that a customer typed: a registry's answer to
+/// [`CodeRegistry::near`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NearCode {
+    /// The code as typed (canonical).
+    pub typed: CouponCode,
+    /// The assignment of the near code active at the conversion's time.
+    pub assignment: CodeAssignment,
+    /// How it resembles the typed one.
+    pub nearness: Nearness,
+}
+
+impl NearCode {
+    /// How `code` resembles `typed`, if it does: a look-alike when their
+    /// skeletons are equal, else one edit away, else `None`. A code does
+    /// not resemble itself.
+    ///
+    /// ```
+    /// use attributor::{CouponCode, NearCode, Nearness};
+    /// let code = |s| CouponCode::parse(s).unwrap();
+    /// assert_eq!(NearCode::nearness(&code("B0SS20"), &code("BOSS20")), Some(Nearness::LookAlike));
+    /// assert_eq!(NearCode::nearness(&code("BOSS2"), &code("BOSS20")), Some(Nearness::OneEdit));
+    /// assert_eq!(NearCode::nearness(&code("BOS"), &code("BOSS20")), None);
+    /// ```
+    pub fn nearness(typed: &CouponCode, code: &CouponCode) -> Option<Nearness> {
+        if typed == code {
+            None
+        } else if typed.skeleton() == code.skeleton() {
+            Some(Nearness::LookAlike)
+        } else if typed.is_one_edit_from(code) {
+            Some(Nearness::OneEdit)
+        } else {
+            None
+        }
+    }
+}
+
+/// A registry's near codes for one typed code: two fit inline.
+pub type NearCodes = SmallVec<[NearCode; 2]>;
+
 /// The read side of a code registry: who owned a code at an instant.
 ///
 /// # Contract
@@ -241,6 +299,25 @@ pub trait CodeRegistry {
     /// Only when the backend fails.
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error>;
 
+    /// The codes active at `at` that resemble `code` ([`NearCode::nearness`]):
+    /// look-alikes and codes one edit away, ordered by code, `code` itself
+    /// never among them. Asked when an entered code is unknown, so that
+    /// the decision can name what the customer probably meant; a registry
+    /// answers it without reading every code. An `Err` means the backend
+    /// failed.
+    ///
+    /// The default answers none: a registry that keeps no index for it
+    /// never reads a look-alike ([`Policy::look_alikes`](crate::Policy::look_alikes))
+    /// and names no candidates, and fails the conformance suite's near checks.
+    ///
+    /// # Errors
+    ///
+    /// Only when the backend fails.
+    fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<NearCodes, Self::Error> {
+        let _ = (code, at);
+        Ok(NearCodes::new())
+    }
+
     /// A hint that `conversions` are about to be attributed, one after another.
     /// A backend may read what it will be asked about them (their codes, at
     /// their times) in one pass, where asking one at a time waits for each read
@@ -261,6 +338,9 @@ macro_rules! forward_code_registry {
             type Error = T::Error;
             fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
                 (**self).lookup(code, at)
+            }
+            fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<NearCodes, Self::Error> {
+                (**self).near(code, at)
             }
             fn prefetch(&self, conversions: &[Conversion]) {
                 (**self).prefetch(conversions)

@@ -6,10 +6,12 @@ use smallvec::SmallVec;
 use crate::binding::Binding;
 use crate::code::CouponCode;
 use crate::conversion::{Click, Conversion};
-use crate::decision::{Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject};
+use crate::decision::{
+    Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject,
+};
 use crate::ids::{AffiliateId, ClickId};
 use crate::policy::{ClickPick, Policy, Priority};
-use crate::registry::{CodeAssignment, CodeLookup, CreditMode};
+use crate::registry::{CodeAssignment, CodeLookup, CreditMode, NearCode, Nearness};
 
 /// An entered code and what the registry said of it at the conversion's time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +74,10 @@ impl From<Click> for ClickEvidence {
 pub struct Evidence {
     /// The registry's answers for the entered codes.
     pub codes: SmallVec<[CodeEvidence; 2]>,
+    /// The active codes near the unknown entered codes
+    /// ([`CodeRegistry::near`](crate::CodeRegistry::near)), each with the
+    /// code it was asked for as [`NearCode::typed`].
+    pub near: SmallVec<[NearCode; 2]>,
     /// The candidate clicks.
     pub clicks: SmallVec<[ClickEvidence; 3]>,
     /// The customer's latest binding made before the conversion, if any.
@@ -87,6 +93,12 @@ impl Evidence {
     /// Adds a code's lookup.
     pub fn with_code(mut self, code: CouponCode, lookup: CodeLookup) -> Self {
         self.codes.push(CodeEvidence { code, lookup });
+        self
+    }
+
+    /// Adds an active code near an entered one.
+    pub fn with_near(mut self, near: NearCode) -> Self {
+        self.near.push(near);
         self
     }
 
@@ -240,8 +252,35 @@ pub(crate) fn blank(conversion: &Conversion, policy: &Policy) -> Decision {
         credits: Credits::new(),
         considered: ConsideredList::new(),
         binding: None,
+        candidates: Candidates::new(),
         duplicate: None,
         policy: *policy,
+    }
+}
+
+/// What counts of the entered `code`: the registry's answer for it, and,
+/// when it is unknown and the policy reads look-alikes, the answer for its
+/// one active look-alike instead, with that code.
+pub(crate) fn read_code(
+    code: &CouponCode,
+    evidence: &Evidence,
+    policy: &Policy,
+) -> (CodeLookup, Option<CouponCode>) {
+    let lookup = evidence
+        .codes
+        .iter()
+        .find(|e| e.code == *code)
+        .map_or(CodeLookup::Unknown, |e| e.lookup);
+    if lookup != CodeLookup::Unknown || !policy.get_look_alikes() {
+        return (lookup, None);
+    }
+    let mut look_alikes = evidence
+        .near
+        .iter()
+        .filter(|n| n.typed == *code && n.nearness == Nearness::LookAlike);
+    match (look_alikes.next(), look_alikes.next()) {
+        (Some(only), None) => (CodeLookup::Active(only.assignment), Some(only.assignment.code)),
+        _ => (lookup, None),
     }
 }
 
@@ -286,13 +325,24 @@ pub(crate) fn resolve_into(
     let mut chosen_code: Option<CodeAssignment> = None;
     let mut chosen_entered: Option<CouponCode> = None;
     for (_, code) in conversion.distinct_codes() {
-        let lookup = evidence
-            .codes
-            .iter()
-            .find(|e| e.code == *code)
-            .map_or(&CodeLookup::Unknown, |e| &e.lookup);
+        let (lookup, read_as) = read_code(code, evidence, policy);
+        if lookup == CodeLookup::Unknown || read_as.is_some() {
+            // The near codes of an unknown one, named for review (but the
+            // one it was read as).
+            for n in evidence.near.iter().filter(|n| n.typed == *code) {
+                let candidate = Candidate {
+                    typed: *code,
+                    code: n.assignment.code,
+                    affiliate: n.assignment.affiliate,
+                    nearness: n.nearness,
+                };
+                if Some(candidate.code) != read_as && !decision.candidates.contains(&candidate) {
+                    decision.candidates.push(candidate);
+                }
+            }
+        }
         let affiliate = lookup.assignment().map(|a| a.affiliate);
-        let outcome = match *lookup {
+        let outcome = match lookup {
             CodeLookup::Unknown => Outcome::CodeUnknown,
             CodeLookup::Expired(_) => Outcome::CodeExpired,
             CodeLookup::Revoked(_) => Outcome::CodeRevoked,
@@ -314,7 +364,7 @@ pub(crate) fn resolve_into(
             },
         };
         considered.push(Considered {
-            subject: Subject::Code { code: *code },
+            subject: Subject::Code { code: *code, read_as },
             affiliate,
             outcome,
         });

@@ -12,8 +12,8 @@ use crate::decision::{Decision, Duplicate};
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
 use crate::ledger::{Recording, UniqueKey};
 use crate::policy::Policy;
-use crate::registry::{CodeLookup, CreditMode};
-use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, blank, judge_click, resolve_into};
+use crate::registry::{CodeLookup, CreditMode, NearCode};
+use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, blank, judge_click, read_code, resolve_into};
 use crate::time::{earlier, later};
 use smallvec::SmallVec;
 
@@ -37,7 +37,10 @@ use smallvec::SmallVec;
 ///    and credits nobody, no evidence is read, and the machine goes on to
 ///    record it (step 5).
 /// 3. The evidence: [`Step::Code`] for each distinct entered code, in entry
-///    order, looked up at the conversion's time; [`Step::Click`] for the
+///    order, looked up at the conversion's time, each unknown one followed
+///    by [`Step::Near`] for the active codes that resemble it (which a
+///    policy may read it as, [`Policy::look_alikes`], and which a decision
+///    names for review); [`Step::Click`] for the
 ///    click the conversion names; [`Step::Find`] for the customer's first or
 ///    last click in the policy's range ([`Attribution::click_query`]), then,
 ///    for each active [`CreditMode::IfInvolved`] code whose owner has no
@@ -95,6 +98,7 @@ use smallvec::SmallVec;
 ///             let owner = CodeAssignment::new(*read.code(), AffiliateId::new(7), at);
 ///             read.answer(CodeLookup::Active(owner));
 ///         }
+///         Step::Near(read) => read.answer([]), // (only for an unknown code)
 ///         Step::Click(read) => read.answer(None),
 ///         Step::Find(read) => read.answer(None),
 ///         Step::Binding(read) => read.answer(None),
@@ -131,6 +135,8 @@ enum State {
     Claims(usize),
     /// The next entered code to look up, by index.
     Code(usize),
+    /// The entered code at this index is unknown: ask for its near codes.
+    Near(usize),
     Click,
     Query,
     /// The next code of the evidence whose owner may need a click read, by
@@ -158,6 +164,8 @@ pub enum Step<'m, 'a> {
     Holder(HolderRead<'m, 'a>),
     /// Look up an entered code.
     Code(CodeRead<'m, 'a>),
+    /// Find the active codes near an unknown entered code.
+    Near(NearRead<'m, 'a>),
     /// Read the click the conversion names.
     Click(ClickRead<'m, 'a>),
     /// Find a customer's first or last click.
@@ -319,6 +327,10 @@ impl<'a> Attribution<'a> {
                     }
                     None => self.state = State::Click,
                 },
+                State::Near(i) => match self.conversion.distinct_codes_from(i).next() {
+                    Some((_, code)) => return Step::Near(NearRead { m: self, code }),
+                    None => self.state = State::Click,
+                },
                 State::Click => match self.click() {
                     Some((id, customer)) => {
                         return Step::Click(ClickRead {
@@ -395,7 +407,8 @@ impl<'a> Attribution<'a> {
     /// does not own an earlier such code (asked about already). The
     /// evidence holds the distinct entered codes in entry order.
     fn next_owner(&self, from: usize) -> Option<(usize, ClickQuery)> {
-        let owner_of = |e: &CodeEvidence| match e.lookup {
+        // The code's answer, or its look-alike's where the policy reads it.
+        let owner_of = |e: &CodeEvidence| match read_code(&e.code, &self.evidence, self.policy).0 {
             CodeLookup::Active(a) if a.mode == CreditMode::IfInvolved => Some(a.affiliate),
             _ => None,
         };
@@ -519,7 +532,8 @@ impl<'a> CodeRead<'_, 'a> {
         self.m.conversion.occurred_at
     }
 
-    /// What the registry answered.
+    /// What the registry answered. An unknown code is followed by a
+    /// [`Step::Near`] for it.
     pub fn answer(self, lookup: CodeLookup) {
         let m = self.m;
         m.evidence.codes.push(CodeEvidence {
@@ -527,6 +541,45 @@ impl<'a> CodeRead<'_, 'a> {
             lookup,
         });
         if let State::Code(i) = m.state {
+            m.state = if lookup == CodeLookup::Unknown {
+                State::Near(i)
+            } else {
+                State::Code(i + 1)
+            };
+        }
+    }
+}
+
+/// [`Step::Near`]: find the codes active at the conversion's time that
+/// resemble an unknown entered code
+/// ([`CodeRegistry::near`](crate::CodeRegistry::near)).
+#[derive(Debug)]
+pub struct NearRead<'m, 'a> {
+    m: &'m mut Attribution<'a>,
+    code: &'a CouponCode,
+}
+
+impl<'a> NearRead<'_, 'a> {
+    /// The unknown code.
+    pub fn code(&self) -> &'a CouponCode {
+        self.code
+    }
+
+    /// The instant the codes must be active at.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.m.conversion.occurred_at
+    }
+
+    /// What the registry answered. Answers for another code than
+    /// [`NearRead::code`] are left out.
+    pub fn answer(self, near: impl IntoIterator<Item = NearCode>) {
+        let m = self.m;
+        let code = *self.code;
+        m.evidence.near.extend(
+            near.into_iter()
+                .filter(|n| n.typed == code && n.assignment.code != code),
+        );
+        if let State::Near(i) = m.state {
             m.state = State::Code(i + 1);
         }
     }

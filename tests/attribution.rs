@@ -15,6 +15,7 @@ fn name(step: &Step<'_, '_>) -> &'static str {
         Step::Recorded(_) => "recorded",
         Step::Holder(_) => "holder",
         Step::Code(_) => "code",
+        Step::Near(_) => "near",
         Step::Click(_) => "click",
         Step::Find(_) => "find",
         Step::Binding(_) => "binding",
@@ -47,6 +48,7 @@ fn drive(
                 let a = CodeAssignment::new(*read.code(), A, now() - days(90)).mode(mode);
                 read.answer(CodeLookup::Active(a));
             }
+            Step::Near(read) => read.answer([]),
             Step::Click(read) => read.answer(click),
             Step::Find(read) => {
                 let only = read.query().affiliate;
@@ -143,6 +145,7 @@ fn a_decision_recorded_first_by_a_racing_call_stands_and_its_binding_is_the_one_
             Step::Recorded(read) => read.answer(None),
             Step::Holder(_) => panic!("the policy claims no keys"),
             Step::Code(read) => read.answer(CodeLookup::Unknown),
+            Step::Near(read) => read.answer([]),
             Step::Click(read) => read.answer(None),
             Step::Find(read) => read.answer(None),
             Step::Binding(read) => read.answer(None),
@@ -229,6 +232,7 @@ fn the_owner_of_two_if_involved_codes_is_asked_about_once() {
                 let a = CodeAssignment::new(*read.code(), A, now() - days(90)).mode(CreditMode::IfInvolved);
                 read.answer(CodeLookup::Active(a));
             }
+            Step::Near(read) => read.answer([]),
             Step::Click(read) => read.answer(None),
             Step::Find(read) => {
                 questions.push(*read.query());
@@ -328,6 +332,7 @@ fn a_conversion_that_loses_the_race_for_its_key_records_itself_as_the_winners_du
                 let a = CodeAssignment::new(*read.code(), A, now() - days(90));
                 read.answer(CodeLookup::Active(a));
             }
+            Step::Near(read) => read.answer([]),
             Step::Click(read) => read.answer(None),
             Step::Find(read) => read.answer(None),
             Step::Binding(read) => read.answer(None),

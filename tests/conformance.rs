@@ -661,3 +661,52 @@ mod claims {
         );
     }
 }
+
+#[test]
+fn a_registry_without_near_lookups_or_one_that_names_lapsed_codes_is_caught() {
+    use attributor::{CodeLookup, CodeRegistry, CouponCode, NearCodes};
+    use chrono::{DateTime, Utc};
+
+    let filled = |registry: MemoryCodeRegistry, assignments: &[attributor::CodeAssignment]| {
+        for a in assignments {
+            registry.insert(*a).unwrap();
+        }
+        registry
+    };
+    // Exact lookups only: the trait's default near lookup finds nothing.
+    struct ExactOnly(MemoryCodeRegistry);
+    impl CodeRegistry for ExactOnly {
+        type Error = <MemoryCodeRegistry as CodeRegistry>::Error;
+        fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
+            self.0.lookup(code, at)
+        }
+    }
+    let violation =
+        conformance::check_code_registry(|a| ExactOnly(filled(MemoryCodeRegistry::new(), a))).unwrap_err();
+    assert_eq!(violation.check, "a look-alike of an active code");
+
+    // Look-alikes without the index of codes one edit apart.
+    let violation = conformance::check_code_registry(|a| filled(MemoryCodeRegistry::without_near_index(), a))
+        .unwrap_err();
+    assert_eq!(violation.check, "two codes one character added, by code");
+
+    // Near codes as of one fixed instant, whatever instant is asked.
+    struct Stale(MemoryCodeRegistry);
+    impl CodeRegistry for Stale {
+        type Error = <MemoryCodeRegistry as CodeRegistry>::Error;
+        fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
+            self.0.lookup(code, at)
+        }
+        fn near(&self, code: &CouponCode, _at: DateTime<Utc>) -> Result<NearCodes, Self::Error> {
+            let when = "2026-01-16T00:00:00Z".parse().unwrap();
+            self.0.near(code, when)
+        }
+    }
+    // At that instant BOSS30 was active, one edit from BOSS20.
+    let violation =
+        conformance::check_code_registry(|a| Stale(filled(MemoryCodeRegistry::new(), a))).unwrap_err();
+    assert_eq!(
+        violation.check,
+        "a code one character changed, never the code itself"
+    );
+}

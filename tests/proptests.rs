@@ -191,6 +191,7 @@ mod resolver {
                     }
                     let shuffled = Evidence {
                         codes: codes.into_iter().collect(),
+                        near: original.1.near.clone(),
                         clicks: clicks.into_iter().collect(),
                         binding: original.1.binding,
                     };

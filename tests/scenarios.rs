@@ -3,8 +3,9 @@
 mod common;
 
 use attributor::{
-    Amount, BindingLifetime, ClickEvidence, CodeAssignment, CodeLookup, CreditMode, Duplicate, EventKind,
-    EventKinds, Evidence, Ledger, Method, Outcome, Policy, PolicySet, Subject, Uniqueness, resolve,
+    Amount, BindingLifetime, Candidate, ClickEvidence, CodeAssignment, CodeLookup, CreditMode, Duplicate,
+    EventKind, EventKinds, Evidence, Ledger, Method, Nearness, Outcome, Policy, PolicySet, Subject,
+    Uniqueness, resolve,
 };
 use common::*;
 
@@ -12,7 +13,7 @@ fn outcome_of_code(decision: &attributor::Decision, c: &str) -> Outcome {
     decision
         .considered
         .iter()
-        .find(|e| e.subject == Subject::Code { code: code(c) })
+        .find(|e| matches!(e.subject, Subject::Code { code: typed, .. } if typed == code(c)))
         .map(|e| e.outcome)
         .unwrap()
 }
@@ -802,4 +803,164 @@ fn of_first_deposits_racing_for_one_player_exactly_one_is_paid_and_the_rest_are_
             Some(d)
         );
     }
+}
+
+// Mistyped and look-alike codes.
+
+fn reads_look_alikes() -> Policy {
+    Policy::coupon_first().look_alikes(true)
+}
+
+fn candidate(typed: &str, c: &str, affiliate: attributor::AffiliateId, nearness: Nearness) -> Candidate {
+    Candidate {
+        typed: code(typed),
+        code: code(c),
+        affiliate,
+        nearness,
+    }
+}
+
+#[test]
+fn a_zero_typed_for_an_o_is_read_as_the_creators_code_when_the_policy_reads_look_alikes() {
+    let world = World::new(reads_look_alikes());
+    world.code("BOSS20", A);
+    let decision = world.attribute(&purchase("o1", "viewer").code(code("B0SS20")));
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+    assert_eq!(
+        decision.considered[0].subject,
+        Subject::Code {
+            code: code("B0SS20"),
+            read_as: Some(code("BOSS20")),
+        }
+    );
+    assert!(
+        decision.candidates.is_empty(),
+        "the code it was read as is no candidate"
+    );
+    assert!(
+        decision
+            .to_string()
+            .contains("credits affiliate 1 by typed code B0SS20, read as BOSS20"),
+        "{decision}"
+    );
+}
+
+#[test]
+fn with_look_alikes_off_a_mistyped_code_stays_unknown_and_names_the_code_it_looks_like() {
+    let world = World::new(Policy::coupon_first());
+    world.code("BOSS20", A);
+    let decision = world.attribute(&purchase("o1", "viewer").code(code("B0SS20")));
+    assert!(!decision.is_credited());
+    assert_eq!(outcome_of_code(&decision, "B0SS20"), Outcome::CodeUnknown);
+    assert_eq!(
+        decision.candidates.as_slice(),
+        [candidate("B0SS20", "BOSS20", A, Nearness::LookAlike)]
+    );
+    assert!(
+        decision
+            .to_string()
+            .contains("code B0SS20 is unknown, close to code BOSS20 of affiliate 1 (a look-alike)"),
+        "{decision}"
+    );
+}
+
+#[test]
+fn a_code_one_edit_away_is_named_for_review_and_never_credited() {
+    let world = World::new(reads_look_alikes());
+    world.code("BOSS20", A);
+    // A click of B would win were the code credited by a guess.
+    let click = world.click(B, "viewer", days(1));
+    for typed in ["BOSS2", "BOSSS20", "OBSS20", "BOSS29"] {
+        let decision = world.attribute(&purchase(&format!("o-{typed}"), "viewer").code(code(typed)));
+        assert_eq!(only_credit(&decision), (B, Method::Click, 10_000), "{decision}");
+        assert_eq!(outcome_of_code(&decision, typed), Outcome::CodeUnknown);
+        assert_eq!(outcome_of_click(&decision, click), Outcome::Credited);
+        assert_eq!(
+            decision.candidates.as_slice(),
+            [candidate(typed, "BOSS20", A, Nearness::OneEdit)]
+        );
+    }
+}
+
+#[test]
+fn two_candidates_are_listed_not_guessed_between() {
+    let world = World::new(reads_look_alikes());
+    // Two look-alikes of one affiliate: the typed code looks like both.
+    world.code("SOL10", A).code("S0L10", A);
+    let decision = world.attribute(&purchase("o1", "viewer").code(code("5OL1O")));
+    assert!(!decision.is_credited(), "{decision}");
+    assert_eq!(
+        decision.candidates.as_slice(),
+        [
+            candidate("5OL1O", "S0L10", A, Nearness::LookAlike),
+            candidate("5OL1O", "SOL10", A, Nearness::LookAlike),
+        ]
+    );
+    // Two codes one edit away, of two affiliates.
+    world.code("BOSS20", A).code("BOSS21", B);
+    let decision = world.attribute(&purchase("o2", "viewer").code(code("BOSS2")));
+    assert!(!decision.is_credited());
+    assert_eq!(
+        decision.candidates.as_slice(),
+        [
+            candidate("BOSS2", "BOSS20", A, Nearness::OneEdit),
+            candidate("BOSS2", "BOSS21", B, Nearness::OneEdit),
+        ]
+    );
+    assert!(
+        decision.to_string().contains(
+            "close to code BOSS20 of affiliate 1 (one edit away) and code BOSS21 of affiliate 2 (one edit away)"
+        ),
+        "{decision}"
+    );
+}
+
+#[test]
+fn a_known_code_is_never_read_as_another_nor_an_inactive_look_alike_read() {
+    let world = World::new(reads_look_alikes());
+    // B0SS20 itself was assigned and ran out: it is expired, not mistyped.
+    world.assignment(CodeAssignment::new(code("B0SS20"), B, now() - days(400)).until(now() - days(300)));
+    world.assignment(CodeAssignment::new(code("BOSS20"), A, now() - days(200)));
+    let decision = world.attribute(&purchase("o1", "viewer").code(code("B0SS20")));
+    assert_eq!(outcome_of_code(&decision, "B0SS20"), Outcome::CodeExpired);
+    assert!(!decision.is_credited());
+    assert!(decision.candidates.is_empty());
+
+    // A look-alike not yet active at the conversion's time is neither read
+    // nor named.
+    let world = World::new(reads_look_alikes());
+    world.assignment(CodeAssignment::new(code("SUMMER"), A, now() + days(1)));
+    let decision = world.attribute(&purchase("o2", "viewer").code(code("5UMMER")));
+    assert_eq!(outcome_of_code(&decision, "5UMMER"), Outcome::CodeUnknown);
+    assert!(decision.candidates.is_empty());
+}
+
+#[test]
+fn a_code_read_as_its_look_alike_wins_and_loses_as_that_code_would() {
+    // An if-involved creator code, typed with a one for the I: the owner's
+    // own click is looked up for it, and credits it.
+    let world = World::new(reads_look_alikes());
+    world.assignment(CodeAssignment::new(code("MKBHDI0"), A, now() - days(365)).mode(CreditMode::IfInvolved));
+    world.click(A, "viewer", days(10));
+    world.click(B, "viewer", days(1));
+    let decision = world.attribute(&purchase("o1", "viewer").code(code("MKBHD10")));
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000), "{decision}");
+
+    // Without the owner's click it stays uncredited, as the code itself would.
+    let decision = world.attribute(&purchase("o2", "stranger").code(code("MKBHD10")));
+    assert_eq!(outcome_of_code(&decision, "MKBHD10"), Outcome::OwnerNotInvolved);
+    assert!(!decision.is_credited());
+
+    // A code entered before it that is valid counts first.
+    world.code("SPRING", B);
+    let decision = world.attribute(
+        &purchase("o3", "viewer")
+            .code(code("SPRING"))
+            .code(code("MKBHD10")),
+    );
+    assert_eq!(only_credit(&decision), (B, Method::Coupon, 10_000));
+    assert_eq!(
+        outcome_of_code(&decision, "MKBHD10"),
+        Outcome::Superseded { by: code("SPRING") }
+    );
 }

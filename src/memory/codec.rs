@@ -13,15 +13,22 @@ use crate::binding::Binding;
 use crate::code::CouponCode;
 use crate::conversion::EventKind;
 use crate::decision::{
-    Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Method, Outcome, Subject, Uniqueness,
+    Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Method, Outcome,
+    Subject, Uniqueness,
 };
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label};
 use crate::policy::Policy;
+use crate::registry::Nearness;
+
+/// The bit of the duplicate's tag that says candidates follow.
+const CANDIDATES: u8 = 0x10;
 
 /// Whether [`encode`] can count `decision`'s credits and evidence: at most
 /// `u32::MAX` of each.
 pub(crate) fn fits(decision: &Decision) -> bool {
-    u32::try_from(decision.credits.len()).is_ok() && u32::try_from(decision.considered.len()).is_ok()
+    u32::try_from(decision.credits.len()).is_ok()
+        && u32::try_from(decision.considered.len()).is_ok()
+        && u32::try_from(decision.candidates.len()).is_ok()
 }
 
 /// Appends the encoding of `decision`, its policy given as `policy`. The
@@ -53,14 +60,34 @@ pub(crate) fn encode(decision: &Decision, policy: u16, out: &mut Vec<u8>) {
             put_bytes(out, b.conversion.as_bytes());
         }
     }
+    let candidates = if decision.candidates.is_empty() {
+        0
+    } else {
+        CANDIDATES
+    };
     match &decision.duplicate {
-        None => out.push(0),
+        None => out.push(candidates),
         Some(d) => {
-            out.push(match d.by {
-                Uniqueness::Customer => 1,
-                Uniqueness::Click => 2,
-            });
+            out.push(
+                candidates
+                    | match d.by {
+                        Uniqueness::Customer => 1,
+                        Uniqueness::Click => 2,
+                    },
+            );
             put_bytes(out, d.of.as_bytes());
+        }
+    }
+    if candidates != 0 {
+        out.extend_from_slice(&(decision.candidates.len() as u32).to_le_bytes());
+        for c in &decision.candidates {
+            put_bytes(out, c.typed.as_bytes());
+            put_bytes(out, c.code.as_bytes());
+            put_u64(out, c.affiliate.get());
+            out.push(match c.nearness {
+                Nearness::LookAlike => 0,
+                Nearness::OneEdit => 1,
+            });
         }
     }
 }
@@ -106,7 +133,8 @@ pub(crate) fn decode(bytes: &[u8], policies: &[Policy]) -> Option<Decision> {
         }),
         _ => return None,
     };
-    let by = match r.u8()? {
+    let tag = r.u8()?;
+    let by = match tag & !CANDIDATES {
         0 => None,
         1 => Some(Uniqueness::Customer),
         2 => Some(Uniqueness::Click),
@@ -119,6 +147,21 @@ pub(crate) fn decode(bytes: &[u8], policies: &[Policy]) -> Option<Decision> {
         }),
         None => None,
     };
+    let mut candidates = Candidates::new();
+    if tag & CANDIDATES != 0 {
+        for _ in 0..r.u32()? {
+            candidates.push(Candidate {
+                typed: r.code()?,
+                code: r.code()?,
+                affiliate: r.affiliate()?,
+                nearness: match r.u8()? {
+                    0 => Nearness::LookAlike,
+                    1 => Nearness::OneEdit,
+                    _ => return None,
+                },
+            });
+        }
+    }
     Some(Decision {
         conversion,
         event,
@@ -126,6 +169,7 @@ pub(crate) fn decode(bytes: &[u8], policies: &[Policy]) -> Option<Decision> {
         credits,
         considered,
         binding,
+        candidates,
         duplicate,
         policy,
     })
@@ -226,9 +270,17 @@ fn method_of(tag: u8) -> Option<Method> {
 
 fn put_considered(out: &mut Vec<u8>, c: &Considered) {
     match c.subject {
-        Subject::Code { code } => {
+        Subject::Code { code, read_as: None } => {
             out.push(0);
             put_bytes(out, code.as_bytes());
+        }
+        Subject::Code {
+            code,
+            read_as: Some(read),
+        } => {
+            out.push(3);
+            put_bytes(out, code.as_bytes());
+            put_bytes(out, read.as_bytes());
         }
         Subject::Click { id, at } => {
             out.push(1);
@@ -353,7 +405,14 @@ impl<'a> Reader<'a> {
 
     fn considered(&mut self) -> Option<Considered> {
         let subject = match self.u8()? {
-            0 => Subject::Code { code: self.code()? },
+            0 => Subject::Code {
+                code: self.code()?,
+                read_as: None,
+            },
+            3 => Subject::Code {
+                code: self.code()?,
+                read_as: Some(self.code()?),
+            },
             1 => Subject::Click {
                 id: ClickId::from_stored(self.bytes()?)?,
                 at: self.time()?,
@@ -435,7 +494,11 @@ mod tests {
             Outcome::BindingBroken { by: code },
         ];
         let subjects = [
-            Subject::Code { code },
+            Subject::Code { code, read_as: None },
+            Subject::Code {
+                code: other,
+                read_as: Some(code),
+            },
             Subject::Click {
                 id: "9f1c2e4a-6b7d-4e8f-9a0b-1c2d3e4f5a6b".parse().unwrap(),
                 at: t(-5),
@@ -479,6 +542,15 @@ mod tests {
                     event: custom,
                     conversion: "ORD-1".parse().unwrap(),
                 }),
+                candidates: [Nearness::LookAlike, Nearness::OneEdit]
+                    .into_iter()
+                    .map(|nearness| Candidate {
+                        typed: other,
+                        code,
+                        affiliate: AffiliateId::new(u64::MAX),
+                        nearness,
+                    })
+                    .collect(),
                 duplicate: None,
                 policy: Policy::split(2_500).unwrap(),
             },
@@ -496,6 +568,7 @@ mod tests {
                     event: EventKind::Registration,
                     conversion: "y".parse().unwrap(),
                 }),
+                candidates: Candidates::new(),
                 duplicate: Some(Duplicate {
                     of: "z".repeat(64).parse().unwrap(),
                     by: Uniqueness::Customer,
@@ -561,6 +634,7 @@ mod tests {
             credits,
             considered,
             binding: None,
+            candidates: Candidates::new(),
             duplicate: Some(Duplicate {
                 of: "ORD-1".parse().unwrap(),
                 by: Uniqueness::Click,

@@ -18,7 +18,7 @@ use crate::error::RegistryError;
 use crate::ids::{AffiliateId, Label};
 use crate::registry::{
     CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CreditMode, ImportConflict, ImportMode,
-    ImportOptions, ImportReport, ImportRow,
+    ImportOptions, ImportReport, ImportRow, NearCode, NearCodes,
 };
 use crate::rules::{self, ImportCheck, Reassignment, View};
 
@@ -49,7 +49,13 @@ const SHARDS: usize = 64;
 /// record indexes finds the first record of each code; a code's later
 /// assignments are chained. A shard holds up to 2^28 - 1 records.
 /// Labels are kept aside, only for the assignments that have one. So a
-/// registry of one million codes takes about 61 bytes a code.
+/// registry of one million codes takes about 61 bytes a code, and as much
+/// again (about 9 bytes a character of each code) for the index that
+/// finds the codes one edit from a typed one
+/// ([`without_near_index`](Self::without_near_index) leaves it out):
+/// 136 bytes a code of six characters. That index is one hash table of
+/// 8-byte entries under its own lock, taken after a shard's, never
+/// before.
 ///
 /// The registry takes assignments between 1677-09-21 and 2262-04-11 (the
 /// span of nanoseconds since 1970 in an `i64`, in which it keeps the end of
@@ -83,6 +89,8 @@ const SHARDS: usize = 64;
 #[derive(Debug)]
 pub struct MemoryCodeRegistry {
     shards: Box<[Padded<RwLock<Shard>>; SHARDS]>,
+    /// The index of codes one edit apart, unless left out.
+    near: Option<Padded<RwLock<NearIndex>>>,
     hasher: DefaultHashBuilder,
 }
 
@@ -90,8 +98,79 @@ impl Default for MemoryCodeRegistry {
     fn default() -> Self {
         Self {
             shards: Box::new(std::array::from_fn(|_| Padded::default())),
+            near: Some(Padded::default()),
             hasher: DefaultHashBuilder::default(),
         }
+    }
+}
+
+/// The bits of a [`NearIndex`] entry that hold a record's index.
+const REC_BITS: u32 = 28;
+/// Where a [`NearIndex`] entry's key hash begins: above the record's index
+/// and its shard's.
+const KEY_SHIFT: u32 = REC_BITS + SHARDS.trailing_zeros();
+const _: () = assert!(NONE < 1 << REC_BITS && KEY_SHIFT < 64);
+
+/// The index of near lookups: for every code, one entry keyed by the code
+/// and one by each code it leaves with a character removed. Two codes one
+/// edit apart share a key (one removed from the longer, or one from each
+/// at the changed or swapped place, or the shorter code itself), so the
+/// codes near a typed one are among the entries under its own keys: one
+/// probe a key, no scan. An entry is eight bytes: the key's hash in the
+/// top 30 bits (enough to rehash the table by, and to tell most keys
+/// apart), then the shard and the index of one of the code's records,
+/// from which the code is read back and checked.
+#[derive(Debug, Default)]
+struct NearIndex {
+    entries: HashTable<u64>,
+}
+
+/// A near index key's hash, in the 30 bits an entry keeps.
+fn key_hash(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
+    let mut state = hasher.build_hasher();
+    state.write(key);
+    state.finish() >> KEY_SHIFT
+}
+
+/// The table hash of a key hash: its bits spread over the word, so that
+/// both the slot (low bits) and the tag (high bits) depend on it.
+fn spread(key: u64) -> u64 {
+    key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl NearIndex {
+    /// Adds `code`'s keys for the record `rec` of shard `shard`.
+    fn add(&mut self, hasher: &DefaultHashBuilder, code: &CouponCode, shard: usize, rec: u32) {
+        let place = (shard as u64) << REC_BITS | u64::from(rec);
+        let mut add = |key: &[u8]| {
+            let key = key_hash(hasher, key);
+            self.entries
+                .insert_unique(spread(key), key << KEY_SHIFT | place, |e| spread(e >> KEY_SHIFT));
+        };
+        add(code.as_bytes());
+        for (bytes, len) in code.deletions() {
+            add(bytes.get(..len).unwrap_or_default());
+        }
+    }
+
+    /// The places (shard and record) of the codes that share a key with
+    /// `code`: every code one edit from it, with some others, each once.
+    fn places(&self, hasher: &DefaultHashBuilder, code: &CouponCode) -> SmallVec<[u64; 8]> {
+        let mut places = SmallVec::new();
+        let mut probe = |key: &[u8]| {
+            let key = key_hash(hasher, key);
+            for e in self.entries.iter_hash(spread(key)) {
+                let place = e & ((1 << KEY_SHIFT) - 1);
+                if e >> KEY_SHIFT == key && !places.contains(&place) {
+                    places.push(place);
+                }
+            }
+        };
+        probe(code.as_bytes());
+        for (bytes, len) in code.deletions() {
+            probe(bytes.get(..len).unwrap_or_default());
+        }
+        places
     }
 }
 
@@ -264,13 +343,14 @@ impl Shard {
         self.recs.len() < NONE
     }
 
-    /// Adds an assignment that [`check`] accepted.
+    /// Adds an assignment that [`check`] accepted; when its code is new
+    /// here, says the record's index, for the near index.
     fn insert(
         &mut self,
         hash: u64,
         a: &CodeAssignment,
         rehash: impl Fn(&CouponCode) -> u64,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<Option<u32>, RegistryError> {
         let out_of_range = |at| RegistryError::OutOfRange { code: a.code, at };
         to_nanos(a.valid_from).ok_or(out_of_range(a.valid_from))?;
         if !self.has_room() {
@@ -343,11 +423,12 @@ impl Shard {
                     Some(slot) => *slot = index,
                     None => {
                         heads.insert_unique(hash, index, |i| code_of(i).map_or(0, |c| rehash(&c)));
+                        return Ok(Some(index));
                     }
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The record of `code` active at `at`.
@@ -426,6 +507,38 @@ impl MemoryCodeRegistry {
         Self::default()
     }
 
+    /// An empty registry without the index of codes one edit apart, which
+    /// takes about 9 bytes a character of each code (75 bytes a code of
+    /// six characters, more than the assignments themselves): its near
+    /// lookups ([`CodeRegistry::near`]) find look-alikes, which need no
+    /// index, but never a code one edit away.
+    ///
+    /// ```
+    /// use attributor::{AffiliateId, CodeRegistry, CouponCode, MemoryCodeRegistry, Nearness};
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let code = |s| CouponCode::parse(s).unwrap();
+    /// for registry in [MemoryCodeRegistry::new(), MemoryCodeRegistry::without_near_index()] {
+    ///     registry.assign(code("BOSS20"), AffiliateId::new(1), t)?;
+    ///     let look_alike = registry.near(&code("B0SS20"), t)?;
+    ///     assert_eq!(look_alike[0].nearness, Nearness::LookAlike);
+    /// }
+    /// let (full, lean) = (MemoryCodeRegistry::new(), MemoryCodeRegistry::without_near_index());
+    /// for registry in [&full, &lean] {
+    ///     registry.assign(code("BOSS20"), AffiliateId::new(1), t)?;
+    /// }
+    /// assert_eq!(full.near(&code("BOSS2"), t)?[0].nearness, Nearness::OneEdit);
+    /// assert!(lean.near(&code("BOSS2"), t)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn without_near_index() -> Self {
+        Self {
+            near: None,
+            ..Self::default()
+        }
+    }
+
     /// The hash of `code`'s skeleton and its shard.
     fn place(&self, code: &CouponCode) -> (u64, &RwLock<Shard>) {
         let hash = skeleton_hash(&self.hasher, code);
@@ -439,6 +552,10 @@ impl MemoryCodeRegistry {
 
     fn write(lock: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
         write(lock)
+    }
+
+    fn read_near(lock: &RwLock<NearIndex>) -> RwLockReadGuard<'_, NearIndex> {
+        read(lock)
     }
 
     fn rehasher(&self) -> impl Fn(&CouponCode) -> u64 + '_ {
@@ -461,7 +578,11 @@ impl MemoryCodeRegistry {
             hasher: &self.hasher,
         };
         rules::check(&view, &assignment, None, keeps)?;
-        shard.insert(hash, &assignment, self.rehasher())
+        let new = shard.insert(hash, &assignment, self.rehasher())?;
+        if let (Some(rec), Some(near)) = (new, &self.near) {
+            write(&near.0).add(&self.hasher, &assignment.code, shard_of(hash, SHARDS), rec);
+        }
+        Ok(())
     }
 
     /// Gives `code` to `affiliate` from `from` on, open-ended, in
@@ -520,7 +641,8 @@ impl MemoryCodeRegistry {
         };
         rec.until = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
         rec.set_flags(rec.flags() & !REVOKED);
-        shard.insert(hash, &next, self.rehasher())
+        // The code is known: nothing new for the near index.
+        shard.insert(hash, &next, self.rehasher()).map(drop)
     }
 
     /// Revokes `code` at `at`: the assignment active at `at` ends there, and
@@ -675,13 +797,19 @@ impl MemoryCodeRegistry {
             ImportMode::ApplyValid => true,
         };
         if apply {
+            let mut near = self.near.as_ref().map(|n| write(&n.0));
             for (index, assignment) in &accepted {
                 let hash = skeleton_hash(&self.hasher, &assignment.code);
                 let Some(shard) = shards.get_mut(shard_of(hash, SHARDS)) else {
                     continue;
                 };
                 match shard.insert(hash, assignment, self.rehasher()) {
-                    Ok(()) => report.applied += 1,
+                    Ok(new) => {
+                        report.applied += 1;
+                        if let (Some(rec), Some(near)) = (new, near.as_mut()) {
+                            near.add(&self.hasher, &assignment.code, shard_of(hash, SHARDS), rec);
+                        }
+                    }
                     // Only a full shard (2^28 - 1 records) gets here.
                     Err(e) => report.conflicts.push(ImportConflict {
                         row: *index,
@@ -701,6 +829,60 @@ impl CodeRegistry for MemoryCodeRegistry {
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Infallible> {
         let (hash, lock) = self.place(code);
         Ok(Self::read(lock).lookup(hash, code, at))
+    }
+
+    /// The look-alikes of `code` live in its shard, under its skeleton's
+    /// hash; the codes one edit away are found through the near index, by
+    /// a probe for each of `code`'s keys (one more than its length), under
+    /// one read lock, then read back from their shards and checked. Only
+    /// the candidates are looked up at `at`.
+    fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<NearCodes, Infallible> {
+        let mut near = NearCodes::new();
+        let mut consider = |candidate: CouponCode, hash: u64, shard: &Shard| {
+            let Some(nearness) = NearCode::nearness(code, &candidate) else {
+                return;
+            };
+            if near.iter().any(|n: &NearCode| n.assignment.code == candidate) {
+                return;
+            }
+            if let CodeLookup::Active(assignment) = shard.lookup(hash, &candidate, at) {
+                near.push(NearCode {
+                    typed: *code,
+                    assignment,
+                    nearness,
+                });
+            }
+        };
+        // Look-alikes: the codes under the same skeleton hash.
+        {
+            let (hash, lock) = self.place(code);
+            let shard = Self::read(lock);
+            let twins = shard
+                .heads
+                .iter_hash(hash)
+                .filter_map(|i| shard.recs.get(*i).and_then(|r| shard.code_of(r)));
+            for twin in twins {
+                consider(twin, hash, &shard);
+            }
+        }
+        // One edit away: the places that share a key, read back.
+        let places = match &self.near {
+            Some(index) => Self::read_near(&index.0).places(&self.hasher, code),
+            None => SmallVec::new(),
+        };
+        for place in places {
+            let rec = (place & u64::from(NONE)) as u32;
+            let Some(lock) = self.shards.get((place >> REC_BITS) as usize) else {
+                continue;
+            };
+            let shard = Self::read(&lock.0);
+            let Some(candidate) = shard.recs.get(rec).and_then(|r| shard.code_of(r)) else {
+                continue;
+            };
+            consider(candidate, skeleton_hash(&self.hasher, &candidate), &shard);
+        }
+        near.sort_unstable_by_key(|n| n.assignment.code);
+        Ok(near)
     }
 
     /// Reads what a lookup of the conversions' codes reads, a stage at a

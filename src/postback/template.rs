@@ -402,7 +402,8 @@ impl PostbackTemplate {
             _ => None,
         });
         let code = evidence_of(decision, affiliate, |s| match s {
-            Subject::Code { code } => Some(*code),
+            // The code it was read as, when it was: the one the owner gave out.
+            Subject::Code { code, read_as } => Some(read_as.unwrap_or(*code)),
             _ => None,
         });
         let sub_ids = click

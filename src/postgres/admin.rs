@@ -421,6 +421,18 @@ impl PgStore {
         super::attribute::lookup(&client, self, code, at).await
     }
 
+    /// The codes active at `at` that resemble `code`, by the
+    /// [`CodeRegistry::near`](crate::CodeRegistry::near) contract: read
+    /// through the near lookup keys' index, not by reading every code.
+    ///
+    /// # Errors
+    ///
+    /// A database error, or a row that cannot be read.
+    pub async fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<crate::NearCodes, PgError> {
+        let client = self.client().await?;
+        super::attribute::near(&client, self, code, at).await
+    }
+
     /// The customer's latest binding made strictly before `at`, by the
     /// [`BindingStore`](crate::BindingStore) contract.
     ///
@@ -569,6 +581,19 @@ async fn write_changes(tx: &Transaction<'_>, program: &str, changes: &Changes) -
             &mode, &label,
         ];
         tx.execute(&insert, &params).await.map_err(db(STATEMENT))?;
+        // The near lookup keys of the codes (those there already stay).
+        let (mut keys, mut key_skeletons, mut key_codes) = (Vec::new(), Vec::new(), Vec::new());
+        for ((a, _), skeleton) in chunk.iter().zip(&skeleton) {
+            for key in a.code.near_keys() {
+                keys.push(key);
+                key_skeletons.push(skeleton.as_str());
+                key_codes.push(a.code.as_str());
+            }
+        }
+        let add_keys = tx.prepare_cached(sql::ADD_KEYS).await.map_err(db(STATEMENT))?;
+        tx.execute(&add_keys, &[&program, &keys, &key_skeletons, &key_codes])
+            .await
+            .map_err(db(STATEMENT))?;
     }
     for (a, made) in &changes.updates {
         let update = tx

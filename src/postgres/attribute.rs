@@ -17,12 +17,13 @@ use super::sql::{
 use super::{CONFLICT_RETRIES, PgError, PgStore, nonce};
 use crate::binding::Binding;
 use crate::clicks::ClickQuery;
+use crate::code::CouponCode;
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
 use crate::ledger::{Recording, UniqueKey};
 use crate::policy::{ClickPick, Policy, PolicySet};
-use crate::registry::{CodeAssignment, CodeLookup};
+use crate::registry::{CodeAssignment, CodeLookup, NearCode, NearCodes};
 use crate::resolve::{ClickEvidence, Evidence};
 use crate::step::{Attribution, Step};
 
@@ -346,6 +347,13 @@ async fn advance(
                 };
                 read.answer(lookup);
             }
+            Step::Near(read) => {
+                let near = match gathered.histories.as_ref() {
+                    Some(rows) => near_in(rows, read.code(), read.at()),
+                    None => near(client, store, read.code(), read.at()).await?,
+                };
+                read.answer(near);
+            }
             Step::Click(read) => {
                 let click = match gathered.named.take() {
                     Some(click) => click,
@@ -429,12 +437,31 @@ impl Gathered {
     }
 }
 
+/// The codes active at `at` near `code` ([`NearCode::nearness`]), from the
+/// gathered histories, by code.
+fn near_in(rows: &[(CodeAssignment, i32)], code: &CouponCode, at: DateTime<Utc>) -> NearCodes {
+    let mut near = NearCodes::new();
+    for (a, _) in rows {
+        let Some(nearness) = NearCode::nearness(code, &a.code) else {
+            continue;
+        };
+        if near.iter().any(|n| n.assignment.code == a.code) {
+            continue;
+        }
+        if let CodeLookup::Active(assignment) = lookup_in(rows, &a.code, at) {
+            near.push(NearCode {
+                typed: *code,
+                assignment,
+                nearness,
+            });
+        }
+    }
+    near.sort_unstable_by_key(|n| n.assignment.code);
+    near
+}
+
 /// The answer to "who owned `code` at `at`" from the gathered histories.
-fn lookup_in(
-    rows: &[(CodeAssignment, i32)],
-    code: &crate::code::CouponCode,
-    at: DateTime<Utc>,
-) -> CodeLookup {
+fn lookup_in(rows: &[(CodeAssignment, i32)], code: &CouponCode, at: DateTime<Utc>) -> CodeLookup {
     let mut history: SmallVec<[(CodeAssignment, i32); 4]> =
         rows.iter().filter(|(a, _)| a.code == *code).copied().collect();
     history.sort_unstable_by_key(|(a, made)| (a.valid_from, *made));
@@ -446,7 +473,8 @@ fn lookup_in(
 struct GatherArgs<'a> {
     conversion: Option<&'a str>,
     skeletons: SmallVec<[String; 2]>,
-    codes: SmallVec<[&'a str; 2]>,
+    /// The codes' near lookup keys.
+    keys_near: Vec<String>,
     click: Option<&'a str>,
     customer: Option<&'a str>,
     from: (i64, i32),
@@ -510,7 +538,7 @@ impl<'a> GatherArgs<'a> {
         Self {
             conversion: None,
             skeletons: SmallVec::new(),
-            codes: SmallVec::new(),
+            keys_near: Vec::new(),
             click: None,
             customer: None,
             from: (0, 0),
@@ -523,6 +551,12 @@ impl<'a> GatherArgs<'a> {
             pick: ClickPick::Last,
             keys: KeyColumns::default(),
         }
+    }
+
+    /// Reads `code`'s rows, its look-alikes' and those of the codes near it.
+    fn code(&mut self, code: &CouponCode) {
+        self.skeletons.push(code.skeleton().as_str().to_owned());
+        self.keys_near.extend(code.near_keys());
     }
 
     /// Reads a customer's clicks as `query` asks.
@@ -548,8 +582,7 @@ impl<'a> GatherArgs<'a> {
             args.keys = KeyColumns::of(&attribution.policy().unique_keys(conversion));
         }
         for code in attribution.codes() {
-            args.skeletons.push(code.skeleton().as_str().to_owned());
-            args.codes.push(code.as_str());
+            args.code(code);
         }
         args.click = attribution.click().map(|(id, _)| id.as_str());
         args.at = pair(attribution.at());
@@ -572,7 +605,7 @@ impl<'a> GatherArgs<'a> {
             &program,
             &self.conversion,
             &skeletons.as_slice(),
-            &self.codes.as_slice(),
+            &self.keys_near,
             &self.click,
             &self.customer,
             &self.from.0,
@@ -974,15 +1007,34 @@ pub(crate) async fn lookup(
     code: &crate::code::CouponCode,
     at: DateTime<Utc>,
 ) -> Result<CodeLookup, PgError> {
+    Ok(lookup_in(&code_rows(client, store, code, at).await?, code, at))
+}
+
+/// The active codes near `code` at `at`: one gather statement with the
+/// codes part alone.
+pub(crate) async fn near(
+    client: &Object,
+    store: &PgStore,
+    code: &CouponCode,
+    at: DateTime<Utc>,
+) -> Result<NearCodes, PgError> {
+    Ok(near_in(&code_rows(client, store, code, at).await?, code, at))
+}
+
+/// The rows of `code`, of its look-alikes and of the codes near it.
+async fn code_rows(
+    client: &Object,
+    store: &PgStore,
+    code: &CouponCode,
+    at: DateTime<Utc>,
+) -> Result<SmallVec<[(CodeAssignment, i32); 4]>, PgError> {
     let mut args = GatherArgs::none();
-    args.skeletons.push(code.skeleton().as_str().to_owned());
-    args.codes.push(code.as_str());
+    args.code(code);
     args.at = pair(at);
     let rows = args.run(client, store.program.as_str()).await?;
-    let rows = read_gathered(&rows, None, None, &|_| None)?
+    Ok(read_gathered(&rows, None, None, &|_| None)?
         .histories
-        .unwrap_or_default();
-    Ok(lookup_in(&rows, code, at))
+        .unwrap_or_default())
 }
 
 /// The evidence of the click `id`: one gather statement with the named

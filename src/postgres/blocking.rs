@@ -14,7 +14,7 @@ use crate::conversion::Click;
 use crate::decision::Decision;
 use crate::ids::{ClickId, ConversionId, CustomerId};
 use crate::ledger::{Ledger, Recording, UniqueKey};
-use crate::registry::{CodeLookup, CodeRegistry};
+use crate::registry::{CodeLookup, CodeRegistry, NearCodes};
 use crate::resolve::ClickEvidence;
 
 /// A [`PgStore`] for synchronous code: it implements [`CodeRegistry`],
@@ -143,6 +143,10 @@ impl CodeRegistry for PgBlockingStore {
 
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, PgError> {
         self.call(self.store.lookup(code, at))
+    }
+
+    fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<NearCodes, PgError> {
+        self.call(self.store.near(code, at))
     }
 }
 

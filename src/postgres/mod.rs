@@ -26,9 +26,10 @@ use error::{db, is_conflict};
 
 /// The schema versions this crate ships, oldest first: each is applied once,
 /// in order, by [`PgStore::migrate`].
-const MIGRATIONS: [(i32, &str, &str); 2] = [
+const MIGRATIONS: [(i32, &str, &str); 3] = [
     (1, "schema", include_str!("migrations/0001_schema.sql")),
     (2, "claims", include_str!("migrations/0002_claims.sql")),
+    (3, "near", include_str!("migrations/0003_near.sql")),
 ];
 
 /// The server options a connection of the backend should have (as the
@@ -48,7 +49,7 @@ const MIGRATIONS: [(i32, &str, &str); 2] = [
 pub const CONNECTION_OPTIONS: &str = "-c plan_cache_mode=force_generic_plan";
 
 /// The newest schema version this crate knows, and needs.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// How many times a statement that lost to a concurrent transaction
 /// (serialization failure, deadlock) is run again before its error is

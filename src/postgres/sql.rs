@@ -21,9 +21,15 @@ pub(crate) const PREPARED: [&str; 4] = [GATHER_FIRST, GATHER_LAST, RECORD, CLICK
 /// conversion's time that owner's latest click in that range, and the
 /// customer's latest binding made before the conversion.
 ///
+/// The codes' rows are those of every code with the skeleton of an entered
+/// one (the codes themselves and their look-alikes) and of every code that
+/// shares a near lookup key with one (those one edit away, and a few
+/// others): readers pick what they need.
+///
 /// Parameters: `$1` program, `$2` conversion id (null: no ledger read),
-/// `$3` the entered codes' skeletons and `$4` the codes (a code's skeleton
-/// is a function of it, so the two lists select exactly the codes' rows), `$5` click id, `$6` customer,
+/// `$3` the entered codes' skeletons and `$4` their near lookup keys (each
+/// code and the codes it leaves with a character removed), `$5` click id,
+/// `$6` customer,
 /// `$7, $8` the range's start and `$9, $10` its end (seconds, nanoseconds),
 /// `$11` an affiliate whose clicks are left out, `$12` the one affiliate
 /// whose clicks are read (null: any), `$13, $14` the conversion's time,
@@ -44,12 +50,17 @@ macro_rules! gather {
     WHERE program = $1 AND conversion = $2
 ),
 miss AS (SELECT NOT EXISTS (SELECT 1 FROM led) AS go),
+near AS (
+    SELECT DISTINCT skeleton, code FROM attributor.code_keys
+    WHERE program = $1 AND key = ANY($4::text[]) AND (SELECT go FROM miss)
+),
 hist AS (
-    SELECT code, made, affiliate, valid_from_s, valid_from_ns, valid_until_s, valid_until_ns,
-           revoked, mode, label
+    SELECT skeleton, code, made, affiliate, valid_from_s, valid_from_ns, valid_until_s,
+           valid_until_ns, revoked, mode, label
     FROM attributor.code_assignments
-    WHERE program = $1 AND skeleton = ANY($3::text[]) AND code = ANY($4::text[])
-      AND (SELECT go FROM miss)
+    WHERE program = $1 AND (SELECT go FROM miss)
+      AND (skeleton = ANY($3::text[])
+           OR (skeleton, code) IN (SELECT skeleton, code FROM near))
 ),
 named AS (
     SELECT id, affiliate, clicked_at_s, clicked_at_ns FROM attributor.clicks
@@ -72,7 +83,7 @@ found AS (
 ),
 owners AS (
     SELECT DISTINCT affiliate FROM hist
-    WHERE $16 AND mode = 'if_involved'
+    WHERE $16 AND mode = 'if_involved' AND skeleton = ANY($3::text[])
       AND (valid_from_s, valid_from_ns) <= ($13, $14)
       AND (valid_until_s IS NULL OR (valid_until_s, valid_until_ns) > ($13, $14))
 ),
@@ -274,6 +285,12 @@ pub(crate) const INSERT_ASSIGNMENTS: &str = "INSERT INTO attributor.code_assignm
 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::integer[], $5::bigint[], $6::bigint[],
                          $7::integer[], $8::bigint[], $9::integer[], $10::boolean[], $11::text[],
                          $12::text[])";
+
+/// Adds near lookup keys, keeping those there: `$1` program, then one array
+/// a column (key, skeleton, code).
+pub(crate) const ADD_KEYS: &str = "INSERT INTO attributor.code_keys (program, key, skeleton, code)
+SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])
+ON CONFLICT DO NOTHING";
 
 /// Changes one assignment's owner, end and revocation. `$1` program, `$2`
 /// skeleton, `$3` code, `$4` made, `$5` affiliate, `$6, $7` end, `$8`
