@@ -394,7 +394,7 @@ where
         at("NEWYEAR", leap_second()?)?,
         CodeLookup::NotYetActive(new_year_code),
     )?;
-    check_near(&registry, |i| find(i))
+    check_near(&registry, find)
 }
 
 /// The near lookup checks of [`check_code_registry`], over its fixture.
