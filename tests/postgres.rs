@@ -857,7 +857,7 @@ fn the_blocking_store_finds_a_click_on_a_pool_of_one_connection() {
 }
 
 #[tokio::test]
-async fn a_database_at_schema_version_1_is_refused_until_migrate_brings_it_up() {
+async fn a_database_at_schema_version_1_is_refused_until_migrate_brings_it_up_with_near_keys_for_its_codes() {
     use attributor::PgError;
 
     let server = server_or_skip!();
@@ -871,7 +871,11 @@ async fn a_database_at_schema_version_1_is_refused_until_migrate_brings_it_up() 
              CREATE TABLE attributor.migrations (version integer PRIMARY KEY, name text NOT NULL,
                  applied_at timestamptz NOT NULL DEFAULT now());
              {}
-             INSERT INTO attributor.migrations (version, name) VALUES (1, 'schema');",
+             INSERT INTO attributor.migrations (version, name) VALUES (1, 'schema');
+             INSERT INTO attributor.code_skeletons VALUES ('main', 'BOSSZO'), ('main', 'SVMMERZG');
+             INSERT INTO attributor.code_assignments VALUES
+                 ('main', 'BOSSZO', 'BOSS20', 1, 1, 1767225600, 0, NULL, NULL, false, 'standard', NULL),
+                 ('main', 'SVMMERZG', 'SUMMER26', 1, 2, 1767225600, 0, NULL, NULL, false, 'standard', NULL);",
             include_str!("../src/postgres/migrations/0001_schema.sql")
         ))
         .await
@@ -880,8 +884,26 @@ async fn a_database_at_schema_version_1_is_refused_until_migrate_brings_it_up() 
         .await
         .unwrap_err();
     assert!(matches!(err, PgError::SchemaOutdated { found: 1, .. }), "{err}");
-    assert_eq!(PgStore::migrate(&pool).await.unwrap(), vec![2]);
-    PgStore::open(pool, pg::program("main")).await.unwrap();
+    assert_eq!(PgStore::migrate(&pool).await.unwrap(), vec![2, 3]);
+    let store = PgStore::open(pool, pg::program("main")).await.unwrap();
+    // The codes made before version 3 get their near lookup keys.
+    let near = |typed: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .near(&code(typed), now())
+                .await
+                .unwrap()
+                .iter()
+                .map(|n| (n.assignment.code, n.assignment.affiliate))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(near("BOSS2").await, [(code("BOSS20"), A)]);
+    assert_eq!(near("SUMMRE26").await, [(code("SUMMER26"), B)]);
+    assert_eq!(near("SUMER26").await, [(code("SUMMER26"), B)]);
+    assert_eq!(near("SUMMMER26").await, [(code("SUMMER26"), B)]);
+    assert_eq!(near("B0SS20").await, [(code("BOSS20"), A)]);
 }
 
 /// A policy that pays a player's first deposit once.
@@ -1008,5 +1030,70 @@ async fn a_page_with_two_conversions_on_one_click_pays_the_first_as_memory_does(
         Some("ORD-first".parse().unwrap())
     );
     assert_eq!(proxy.round_trips() - before, 4);
+    assert!(proxy.settled());
+}
+
+#[tokio::test]
+async fn mistyped_codes_are_read_and_named_as_in_memory_in_the_same_two_round_trips() {
+    let server = server_or_skip!();
+    let (proxy, store) = server.proxied_store("near").await;
+    let policy = Policy::coupon_first().look_alikes(true);
+    let memory = Attributor::new(
+        MemoryCodeRegistry::new(),
+        MemoryClickStore::new(),
+        MemoryBindingStore::new(),
+        MemoryLedger::new(),
+        policy,
+    );
+    let creator =
+        attributor::CodeAssignment::new(code("MKBHDI0"), A, now() - days(90)).mode(CreditMode::IfInvolved);
+    let owners_click =
+        Click::new("own".parse().unwrap(), A, now() - days(9)).customer("cust-1".parse().unwrap());
+    let later_click =
+        Click::new("later".parse().unwrap(), B, now() - days(1)).customer("cust-1".parse().unwrap());
+    for (c, a) in [("BOSS20", A), ("BOSS21", B), ("SOL10", A), ("S0L10", A)] {
+        store.assign(code(c), a, now() - days(90)).await.unwrap();
+        memory.registry().assign(code(c), a, now() - days(90)).unwrap();
+    }
+    store.insert(creator).await.unwrap();
+    memory.registry().insert(creator).unwrap();
+    store.insert_clicks(&[owners_click, later_click]).await.unwrap();
+    memory.clicks().insert(owners_click).unwrap();
+    memory.clicks().insert(later_click).unwrap();
+    let attributor = PgAttributor::new(store, policy);
+    attributor.attribute(&purchase("warm", "nobody")).await.unwrap();
+
+    let orders = [
+        // A look-alike, read as BOSS20.
+        purchase("O-1", "cust-2").code(code("B0SS20")),
+        // Two codes one edit away: named, not credited.
+        purchase("O-2", "cust-2").code(code("BOSS2")),
+        // Two look-alikes: named, not guessed between.
+        purchase("O-3", "cust-2").code(code("5OL1O")),
+        // An if-involved look-alike: its owner's click, not the last one, is read.
+        purchase("O-4", "cust-1").code(code("MKBHD10")),
+    ];
+    for order in &orders {
+        let before = proxy.round_trips();
+        let decision = attributor.attribute(order).await.unwrap();
+        assert_eq!(proxy.round_trips() - before, 2, "{decision}");
+        assert_eq!(decision, memory.attribute(order).unwrap());
+        let evidence = attributor.gather(order, &policy).await.unwrap();
+        assert_eq!(evidence, memory.gather(order, &policy).unwrap());
+    }
+    let decided: Vec<_> = attributor
+        .attribute_all(&orders)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(decided[0].primary(), Some(A));
+    assert_eq!(decided[1].candidates.len(), 2, "{}", decided[1]);
+    assert_eq!(decided[2].candidates.len(), 2, "{}", decided[2]);
+    assert!(!decided[2].is_credited());
+    assert_eq!(decided[3].primary(), Some(A), "{}", decided[3]);
+    let near = attributor.store().near(&code("BOSSS20"), now()).await.unwrap();
+    assert_eq!(near.len(), 1);
+    assert_eq!(near[0].assignment.code, code("BOSS20"));
     assert!(proxy.settled());
 }
