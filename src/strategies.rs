@@ -9,7 +9,7 @@
 //!
 //! | strategy | values |
 //! |---|---|
-//! | [`code`], [`pool_code`] | canonical coupon codes |
+//! | [`code`], [`pool_code`], [`mistyped_code`] | canonical coupon codes |
 //! | [`code_spelling`] | a code and one way a customer may type it |
 //! | [`invalid_code_input`], [`code_input`] | text that does not parse; either kind |
 //! | [`click`], [`clicks`] | clicks, one or a store's worth with unique ids |
@@ -64,7 +64,7 @@ use crate::conversion::{Amount, Click, Conversion, Currency, EventKind, EventKin
 use crate::decision::Method;
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label};
 use crate::policy::{BindingLifetime, ClickPick, Policy, PolicySet};
-use crate::registry::{CodeAssignment, CodeLookup, CreditMode};
+use crate::registry::{CodeAssignment, CodeLookup, CreditMode, NearCode, Nearness};
 use crate::resolve::{ClickEvidence, CodeEvidence, Evidence};
 use crate::time::{earlier, later};
 
@@ -73,6 +73,14 @@ pub const AFFILIATES: u64 = 6;
 
 /// The codes [`pool_code`] draws from; no two are confusable.
 pub const CODE_POOL: [&str; 6] = ["ALPHA10", "BRAVO20", "CHARLIE", "DELTA5", "ECHO", "FOXTROT"];
+
+/// Codes a customer types for those of [`CODE_POOL`]: look-alikes
+/// (`ALPHAI0`, `8RAVO20`, `F0XTR0T`) and codes one edit away (`CHARLE`
+/// with a letter left out, `DELTA6` with one changed, `EHCO` with two
+/// swapped, `BRAVO200` with one added). None of them is in the pool.
+pub const MISTYPED_POOL: [&str; 7] = [
+    "ALPHAI0", "8RAVO20", "F0XTR0T", "CHARLE", "DELTA6", "EHCO", "BRAVO200",
+];
 
 /// How many distinct click ids the strategies use (`clk-0` and up).
 const CLICK_IDS: usize = 12;
@@ -192,6 +200,11 @@ pub fn pool_code() -> impl Strategy<Value = CouponCode> {
     select(CODE_POOL.to_vec()).prop_filter_map("a pool code", |c| CouponCode::parse(c).ok())
 }
 
+/// A code of [`MISTYPED_POOL`]: one a customer meant as a [`CODE_POOL`] code.
+pub fn mistyped_code() -> impl Strategy<Value = CouponCode> {
+    select(MISTYPED_POOL.to_vec()).prop_filter_map("a mistyped code", |c| CouponCode::parse(c).ok())
+}
+
 fn pool_codes() -> Vec<CouponCode> {
     CODE_POOL
         .iter()
@@ -293,7 +306,8 @@ pub fn conversion() -> impl Strategy<Value = Conversion> {
         option::weighted(0.1, affiliate()),
         // Often one of a few clicks, so that conversions name the same one.
         option::weighted(0.4, prop_oneof![0..2usize, 0..CLICK_IDS]),
-        vec(pool_code(), 0..=2),
+        // Now and then mistyped.
+        vec(prop_oneof![4 => pool_code(), 1 => mistyped_code()], 0..=2),
         option::weighted(0.8, (amount(), currency())),
     )
         .prop_filter_map(
@@ -376,8 +390,9 @@ pub fn assignments() -> impl Strategy<Value = Vec<CodeAssignment>> {
 /// splits from 0 to 10000), click windows from 0 to 60 days (30 often),
 /// either click pick, minimum click ages and clock-skew tolerances (zero
 /// often), any events that bind, every binding lifetime, either answer
-/// to whether a coupon breaks a binding, and (in one policy of three each)
-/// events paid once a customer and once a click.
+/// to whether a coupon breaks a binding, (in one policy of three each)
+/// events paid once a customer and once a click, and either answer to
+/// whether look-alikes are read.
 pub fn policy() -> impl Strategy<Value = Policy> {
     let priority = prop_oneof![
         Just(Policy::coupon_first()),
@@ -409,10 +424,23 @@ pub fn policy() -> impl Strategy<Value = Policy> {
         // Most policies pay every conversion, as most programs do.
         prop_oneof![2 => Just(EventKinds::NONE), 1 => event_set()],
         prop_oneof![2 => Just(EventKinds::NONE), 1 => event_set()],
+        any::<bool>(),
     )
         .prop_filter_map(
             "a valid policy",
-            |(base, window, pick, min_age, skew, bind_on, lifetime, breaks, per_customer, per_click)| {
+            |(
+                base,
+                window,
+                pick,
+                min_age,
+                skew,
+                bind_on,
+                lifetime,
+                breaks,
+                per_customer,
+                per_click,
+                look,
+            )| {
                 Some(
                     base.click_window(seconds(window))
                         .ok()?
@@ -425,7 +453,8 @@ pub fn policy() -> impl Strategy<Value = Policy> {
                         .binding_lifetime(lifetime)
                         .coupon_breaks_binding(breaks)
                         .once_per_customer(per_customer)
-                        .once_per_click(per_click),
+                        .once_per_click(per_click)
+                        .look_alikes(look),
                 )
             },
         )
@@ -502,7 +531,8 @@ fn click_age() -> impl Strategy<Value = TimeDelta> {
 }
 
 /// A [`conversion`] and the evidence the stores would give for it: one
-/// lookup per distinct entered code ([`lookup_at`]), up to four clicks
+/// lookup per distinct entered code ([`lookup_at`]) and up to two active
+/// pool codes near it (as look-alikes or one edit away), up to four clicks
 /// around its time with distinct ids, and for a known customer sometimes a
 /// binding made before it, live or expired.
 pub fn case() -> impl Strategy<Value = (Conversion, Evidence)> {
@@ -515,9 +545,13 @@ pub fn case() -> impl Strategy<Value = (Conversion, Evidence)> {
                     distinct.push(*code);
                 }
             }
+            let near = || {
+                let nearness = prop_oneof![Just(Nearness::LookAlike), Just(Nearness::OneEdit)];
+                vec((pool_code(), affiliate(), credit_mode(), nearness), 0..=2)
+            };
             let lookups: Vec<_> = distinct
                 .into_iter()
-                .map(|code| (Just(code), lookup_at(code, t)))
+                .map(|code| (Just(code), lookup_at(code, t), near()))
                 .collect();
             let clicks = vec((affiliate(), click_age()), 0..=4);
             let binding = option::weighted(
@@ -534,8 +568,16 @@ pub fn case() -> impl Strategy<Value = (Conversion, Evidence)> {
         .prop_map(|(conversion, lookups, clicks, binding)| {
             let t = conversion.occurred_at;
             let mut evidence = Evidence::new();
-            for (code, lookup) in lookups {
+            for (code, lookup, near) in lookups {
                 evidence.codes.push(CodeEvidence { code, lookup });
+                for (other, affiliate, mode, nearness) in near.into_iter().filter(|n| n.0 != code) {
+                    let since = earlier(t, TimeDelta::days(1));
+                    evidence.near.push(NearCode {
+                        typed: code,
+                        assignment: CodeAssignment::new(other, affiliate, since).mode(mode),
+                        nearness,
+                    });
+                }
             }
             for (i, (affiliate, age)) in clicks.into_iter().enumerate() {
                 if let Some(id) = click_id(i) {

@@ -173,7 +173,7 @@ mod resolver {
     use attributor::strategies::{affiliate, case, policy};
     use attributor::{
         ClickPick, CodeEvidence, CodeLookup, Conversion, CreditMode, Decision, EventKinds, Evidence, Method,
-        Policy, resolve,
+        Nearness, Outcome, Policy, Subject, resolve,
     };
     use chrono::TimeDelta;
     use proptest::prelude::*;
@@ -266,6 +266,11 @@ mod resolver {
                     Method::Coupon => evidence.codes.iter().any(|e| {
                         conversion.codes.contains(&e.code)
                             && matches!(e.lookup, CodeLookup::Active(a) if a.affiliate == credit.affiliate)
+                    }) || evidence.near.iter().any(|n| {
+                        // A code read as its look-alike.
+                        conversion.codes.contains(&n.typed)
+                            && n.nearness == Nearness::LookAlike
+                            && n.assignment.affiliate == credit.affiliate
                     }),
                     Method::Click => evidence.clicks.iter().any(|c| c.affiliate == credit.affiliate),
                     Method::Binding => evidence.binding.is_some_and(|b| b.affiliate == credit.affiliate),
@@ -419,6 +424,59 @@ mod resolver {
                 "{}", decision
             );
         }
+
+        #[test]
+        fn with_look_alikes_off_near_codes_change_nothing_but_the_candidates(
+            (conversion, evidence) in case(),
+            policy in policy(),
+        ) {
+            let policy = policy.look_alikes(false);
+            let mut named = resolve(&conversion, &evidence, &policy);
+            let without = Evidence { near: Default::default(), ..evidence.clone() };
+            let today = resolve(&conversion, &without, &policy);
+            prop_assert!(today.candidates.is_empty());
+            // Every candidate is a near code of an entered code that is unknown.
+            for c in &named.candidates {
+                let unknown = !evidence.codes.iter().any(|e| e.code == c.typed && e.lookup != CodeLookup::Unknown);
+                prop_assert!(unknown, "{:?}", c);
+                prop_assert!(evidence.near.iter().any(|n| n.typed == c.typed && n.assignment.code == c.code));
+            }
+            named.candidates.clear();
+            prop_assert_eq!(named, today);
+        }
+
+        #[test]
+        fn an_unknown_code_is_read_only_as_its_one_look_alike_and_a_near_code_never_credited_otherwise(
+            (conversion, evidence) in case(),
+            policy in policy(),
+        ) {
+            let policy = policy.look_alikes(true);
+            let decision = resolve(&conversion, &evidence, &policy);
+            for entry in &decision.considered {
+                let Subject::Code { code, read_as } = entry.subject else { continue };
+                let known = evidence.codes.iter().any(|e| e.code == code && e.lookup != CodeLookup::Unknown);
+                let look_alikes: Vec<_> = evidence
+                    .near
+                    .iter()
+                    .filter(|n| n.typed == code && n.nearness == Nearness::LookAlike)
+                    .collect();
+                match read_as {
+                    Some(read) => {
+                        prop_assert!(!known);
+                        prop_assert_eq!(look_alikes.len(), 1);
+                        prop_assert_eq!(look_alikes[0].assignment.code, read);
+                        prop_assert_eq!(entry.affiliate, Some(look_alikes[0].assignment.affiliate));
+                    }
+                    None if !known => {
+                        // Unknown and not read: no owner, never credited.
+                        prop_assert!(look_alikes.len() != 1, "{}", decision);
+                        prop_assert_eq!(entry.affiliate, None);
+                        prop_assert_eq!(entry.outcome, Outcome::CodeUnknown);
+                    }
+                    None => {}
+                }
+            }
+        }
     }
 }
 
@@ -429,8 +487,9 @@ mod stores {
     use attributor::strategies::{assignments, clicks, conversions, policy_set};
     use attributor::{
         AffiliateId, Attributor, BindingStore, Click, ClickEvidence, CodeAssignment, CodeEvidence,
-        CodeRegistry, Conversion, ConversionId, Duplicate, Evidence, Experiment, MemoryBindingStore,
-        MemoryClickStore, MemoryCodeRegistry, MemoryLedger, PolicySet, UniqueKey, Uniqueness, resolve,
+        CodeLookup, CodeRegistry, Conversion, ConversionId, Duplicate, Evidence, Experiment,
+        MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry, MemoryLedger, PolicySet, UniqueKey,
+        Uniqueness, resolve,
     };
     use proptest::prelude::*;
     use std::collections::{BTreeMap, HashMap};
@@ -464,6 +523,48 @@ mod stores {
         for by in [Uniqueness::Customer, Uniqueness::Click] {
             assert!(seen.get(&by).copied().unwrap_or(0) >= 10, "{seen:?}");
         }
+    }
+
+    /// The worlds the properties below draw read codes as look-alikes and
+    /// name candidates of both kinds often enough to test them.
+    #[test]
+    fn drawn_worlds_reach_look_alikes_read_and_candidates_of_both_kinds() {
+        use attributor::{Nearness, Subject};
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+
+        let mut runner = TestRunner::deterministic();
+        let (mut read, mut look_alikes, mut one_edits) = (0, 0, 0);
+        for _ in 0..300 {
+            let (assignments, clicks, conversions, policies) =
+                world().new_tree(&mut runner).unwrap().current();
+            let (registry, click_store) = stores(&assignments, &clicks);
+            let attributor = Attributor::new(
+                &registry,
+                &click_store,
+                MemoryBindingStore::new(),
+                MemoryLedger::new(),
+                policies,
+            );
+            for c in &conversions {
+                let decision = attributor.attribute(c).unwrap();
+                read += decision
+                    .considered
+                    .iter()
+                    .filter(|e| matches!(e.subject, Subject::Code { read_as: Some(_), .. }))
+                    .count();
+                for candidate in &decision.candidates {
+                    match candidate.nearness {
+                        Nearness::LookAlike => look_alikes += 1,
+                        Nearness::OneEdit => one_edits += 1,
+                    }
+                }
+            }
+        }
+        assert!(
+            read >= 10 && look_alikes >= 10 && one_edits >= 10,
+            "{read} {look_alikes} {one_edits}"
+        );
     }
 
     fn stores(assignments: &[CodeAssignment], clicks: &[Click]) -> (MemoryCodeRegistry, MemoryClickStore) {
@@ -582,6 +683,9 @@ mod stores {
                     if !all.codes.iter().any(|e| e.code == *code) {
                         let lookup = registry.lookup(code, c.occurred_at).unwrap();
                         all.codes.push(CodeEvidence { code: *code, lookup });
+                        if lookup == CodeLookup::Unknown {
+                            all.near.extend(registry.near(code, c.occurred_at).unwrap());
+                        }
                     }
                 }
                 for click in &clicks {

@@ -286,3 +286,45 @@ fn a_duplicate_serialises_with_what_it_repeats_and_its_policy_with_the_events_pa
     bad["duplicate"]["by"] = serde_json::json!("household");
     assert!(serde_json::from_value::<Decision>(bad).is_err());
 }
+
+#[test]
+fn a_code_read_as_its_look_alike_keeps_both_and_candidates_follow_the_binding() {
+    let world = World::new(Policy::coupon_first().look_alikes(true));
+    world.code("BOSS20", A).code("BOSS21", B);
+    let order = purchase("ORD-1", "shopper").code(code("B0SS20")).code(code("BOSS2"));
+    let decision = world.attribute(&order);
+    let json = serde_json::to_value(&decision).unwrap();
+    let want = serde_json::json!({
+        "conversion": "ORD-1",
+        "event": "purchase",
+        "occurred_at": "2026-06-01T12:00:00Z",
+        "credits": [{ "affiliate": 1, "method": "coupon", "share": 10000 }],
+        "considered": [
+            { "subject": { "kind": "code", "code": "B0SS20", "read_as": "BOSS20" }, "affiliate": 1,
+              "outcome": { "outcome": "credited" } },
+            { "subject": { "kind": "code", "code": "BOSS2" }, "affiliate": null,
+              "outcome": { "outcome": "code_unknown" } }
+        ],
+        "binding": null,
+        "candidates": [
+            { "typed": "BOSS2", "code": "BOSS20", "affiliate": 1, "nearness": "one_edit" },
+            { "typed": "BOSS2", "code": "BOSS21", "affiliate": 2, "nearness": "one_edit" }
+        ],
+        "policy": { "priority": { "kind": "order", "order": ["binding", "coupon", "click"] },
+                    "click_window_secs": 2592000, "click_pick": "last",
+                    "min_click_age_secs": 0, "clock_skew_secs": 0, "bind_on": 0,
+                    "binding_lifetime": { "kind": "forever" }, "coupon_breaks_binding": false,
+                    "look_alikes": true }
+    });
+    assert_eq!(json, want);
+    let text = serde_json::to_string(&decision).unwrap();
+    let at = |field: &str| text.find(&format!("\"{field}\":")).unwrap();
+    assert!(at("binding") < at("candidates") && at("candidates") < at("policy"), "{text}");
+    assert_eq!(serde_json::from_value::<Decision>(json).unwrap(), decision);
+    let mut bad = serde_json::to_value(&decision).unwrap();
+    bad["candidates"][0]["nearness"] = serde_json::json!("two_edits");
+    assert!(serde_json::from_value::<Decision>(bad).is_err());
+    let mut bad = serde_json::to_value(&decision).unwrap();
+    bad["candidates"][0]["guess"] = serde_json::json!(true);
+    assert!(serde_json::from_value::<Decision>(bad).is_err());
+}
