@@ -1,11 +1,14 @@
 //! `CouponCode::parse` plus a registry lookup at growing registry sizes,
 //! with Zipf(1.1) queries, beside one probe of the same keys pre-normalised
-//! into a plain hashbrown map with inline keys.
+//! into a plain hashbrown map with inline keys; and at a million codes, a
+//! near lookup of a mistyped code beside an exact lookup in the same
+//! registry.
 
 mod common;
 
-use attributor::{AffiliateId, CodeRegistry, CouponCode};
-use common::{Zipf, now};
+use attributor::{AffiliateId, CodeRegistry, CouponCode, MemoryCodeRegistry};
+use chrono::TimeDelta;
+use common::{Rng, Zipf, now};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -60,9 +63,79 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// A code of eight characters drawn from every letter and digit, as a
+/// program's generated codes are: sparse, where the numbered codes above
+/// fill their space densely.
+fn random_code(rng: &mut Rng) -> CouponCode {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let text: String = (0..8)
+        .map(|_| CHARS[rng.below(CHARS.len() as u64) as usize] as char)
+        .collect();
+    CouponCode::parse(&text).unwrap()
+}
+
+/// `code` with one edit a customer makes: a character changed, dropped,
+/// doubled, or two neighbours swapped.
+fn mistype(code: &CouponCode, rng: &mut Rng) -> CouponCode {
+    let mut bytes = code.as_str().as_bytes().to_vec();
+    let at = rng.below(bytes.len() as u64 - 1) as usize;
+    match rng.below(4) {
+        0 => bytes[at] = if bytes[at] == b'X' { b'Y' } else { b'X' },
+        1 => {
+            bytes.remove(at);
+        }
+        2 => bytes.insert(at, bytes[at]),
+        _ => bytes.swap(at, at + 1),
+    }
+    CouponCode::parse(std::str::from_utf8(&bytes).unwrap()).unwrap()
+}
+
+fn near(c: &mut Criterion) {
+    const N: usize = 1_000_000;
+    if sizes().iter().all(|n| *n < N) {
+        return;
+    }
+    let mut rng = Rng::new(7);
+    let registry = MemoryCodeRegistry::new();
+    let from = now() - TimeDelta::days(365);
+    let mut codes = Vec::with_capacity(N);
+    while codes.len() < N {
+        let code = random_code(&mut rng);
+        // A look-alike of another affiliate's code is refused: skip it.
+        if registry.assign(code, common::owner(codes.len()), from).is_ok() {
+            codes.push(code);
+        }
+    }
+    let queries: Vec<CouponCode> = (0..QUERIES)
+        .map(|_| codes[rng.below(N as u64) as usize])
+        .collect();
+    let mistyped: Vec<CouponCode> = queries.iter().map(|c| mistype(c, &mut rng)).collect();
+    let t = now();
+    let found = mistyped
+        .iter()
+        .filter(|c| !registry.near(c, t).unwrap().is_empty())
+        .count();
+    println!("near: {found} of {QUERIES} mistyped codes have a near code");
+    let mut group = c.benchmark_group("near");
+    let mut next = 0usize;
+    group.bench_function(BenchmarkId::new("exact", N), |b| {
+        b.iter(|| {
+            next = (next + 1) & (QUERIES - 1);
+            registry.lookup(black_box(&queries[next]), t).unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("near", N), |b| {
+        b.iter(|| {
+            next = (next + 1) & (QUERIES - 1);
+            registry.near(black_box(&mistyped[next]), t).unwrap()
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = bench
+    targets = bench, near
 }
 criterion_main!(benches);

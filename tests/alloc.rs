@@ -229,6 +229,14 @@ fn store_lookups_do_not_allocate() {
         let (n, found) = allocations(|| registry.lookup(&code, at()).unwrap());
         assert_eq!(n, 0, "registry lookup");
         assert!(matches!(found, CodeLookup::Active(_)));
+        // The code with its first character mistyped: one edit away. (A
+        // typed code that shares a key with more than sixteen codes, as
+        // the last character mistyped does among these dense codes, spills
+        // its list of places to check.)
+        let typed = CouponCode::parse(&format!("K{}", &code.as_str()[1..])).unwrap();
+        let (n, near) = allocations(|| registry.near(&typed, at()).unwrap());
+        assert_eq!(n, 0, "near lookup");
+        assert_eq!(near.iter().map(|n| n.assignment.code).collect::<Vec<_>>(), [code]);
         let id: ClickId = format!("clk-{i}").parse().unwrap();
         let (n, click) = allocations(|| clicks.click(&id).unwrap());
         assert_eq!(n, 0, "click by id");

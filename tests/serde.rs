@@ -291,7 +291,9 @@ fn a_duplicate_serialises_with_what_it_repeats_and_its_policy_with_the_events_pa
 fn a_code_read_as_its_look_alike_keeps_both_and_candidates_follow_the_binding() {
     let world = World::new(Policy::coupon_first().look_alikes(true));
     world.code("BOSS20", A).code("BOSS21", B);
-    let order = purchase("ORD-1", "shopper").code(code("B0SS20")).code(code("BOSS2"));
+    let order = purchase("ORD-1", "shopper")
+        .code(code("B0SS20"))
+        .code(code("BOSS2"));
     let decision = world.attribute(&order);
     let json = serde_json::to_value(&decision).unwrap();
     let want = serde_json::json!({
@@ -319,7 +321,10 @@ fn a_code_read_as_its_look_alike_keeps_both_and_candidates_follow_the_binding() 
     assert_eq!(json, want);
     let text = serde_json::to_string(&decision).unwrap();
     let at = |field: &str| text.find(&format!("\"{field}\":")).unwrap();
-    assert!(at("binding") < at("candidates") && at("candidates") < at("policy"), "{text}");
+    assert!(
+        at("binding") < at("candidates") && at("candidates") < at("policy"),
+        "{text}"
+    );
     assert_eq!(serde_json::from_value::<Decision>(json).unwrap(), decision);
     let mut bad = serde_json::to_value(&decision).unwrap();
     bad["candidates"][0]["nearness"] = serde_json::json!("two_edits");

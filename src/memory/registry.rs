@@ -12,7 +12,7 @@ use super::compact::{
     Chunks, OPEN, Packed, Padded, exact_nanos, from_nanos, prefetch, probe_control, read, read_batched,
     shard_of, to_nanos, write,
 };
-use crate::code::CouponCode;
+use crate::code::{CouponCode, MAX_CODE_LEN};
 use crate::conversion::Conversion;
 use crate::error::RegistryError;
 use crate::ids::{AffiliateId, Label};
@@ -155,20 +155,29 @@ impl NearIndex {
 
     /// The places (shard and record) of the codes that share a key with
     /// `code`: every code one edit from it, with some others, each once.
-    fn places(&self, hasher: &DefaultHashBuilder, code: &CouponCode) -> SmallVec<[u64; 8]> {
+    /// Sixteen fit inline; where codes are dense (`SUMMER10` to `SUMMER19`
+    /// all leave `SUMMER1` with a character removed), more spill to the
+    /// heap.
+    fn places(&self, hasher: &DefaultHashBuilder, code: &CouponCode) -> SmallVec<[u64; 16]> {
+        // The keys' hashes first, with their control bytes on the way, so
+        // that the probes' cache misses overlap rather than follow one
+        // another.
+        let mut keys: SmallVec<[u64; MAX_CODE_LEN + 1]> = SmallVec::new();
+        keys.push(key_hash(hasher, code.as_bytes()));
+        for (bytes, len) in code.deletions() {
+            keys.push(key_hash(hasher, bytes.get(..len).unwrap_or_default()));
+        }
+        for key in &keys {
+            probe_control(&self.entries, spread(*key));
+        }
         let mut places = SmallVec::new();
-        let mut probe = |key: &[u8]| {
-            let key = key_hash(hasher, key);
+        for &key in &keys {
             for e in self.entries.iter_hash(spread(key)) {
                 let place = e & ((1 << KEY_SHIFT) - 1);
                 if e >> KEY_SHIFT == key && !places.contains(&place) {
                     places.push(place);
                 }
             }
-        };
-        probe(code.as_bytes());
-        for (bytes, len) in code.deletions() {
-            probe(bytes.get(..len).unwrap_or_default());
         }
         places
     }
@@ -866,7 +875,7 @@ impl CodeRegistry for MemoryCodeRegistry {
             }
         }
         // One edit away: the places that share a key, read back.
-        let places = match &self.near {
+        let places: SmallVec<[u64; 16]> = match &self.near {
             Some(index) => Self::read_near(&index.0).places(&self.hasher, code),
             None => SmallVec::new(),
         };
