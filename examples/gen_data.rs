@@ -15,7 +15,9 @@
 //! one ends with its campaign, one is revoked; one affiliate trades on its
 //! own links; a few postbacks arrive twice, and a few signups are reported
 //! twice under two ids with the same click. Some traders buy a second
-//! challenge, which a program paying once a trader does not pay.
+//! challenge, which a program paying once a trader does not pay. Some
+//! customers mistype a code: `TOMM10` (a letter doubled), `T0M10` and
+//! `P1PSPOD` (look-alikes, which a policy reading look-alikes credits).
 //!
 //! Each line is the crate's JSON form of a `CodeAssignment`, a `Click` or a
 //! `Conversion`, with null and empty fields left out (they default).
@@ -268,6 +270,13 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
             }
             _ => {}
         }
+        // Now and then a customer types a zero for an O, or a one for an I:
+        // look-alikes of a creator's code, which the registry does not know.
+        purchase_code = match (purchase_code, n % 11) {
+            (Some("TOM10"), 4) => Some("T0M10"),
+            (Some("PIPSPOD"), 4 | 8) => Some("P1PSPOD"),
+            (typed, _) => typed,
+        };
         let self_referral = registration.customer_affiliate;
         // For a few signups through a link, the site's postback fires
         // again minutes later under a new id: the same click twice.

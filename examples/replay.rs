@@ -39,7 +39,13 @@
 //!   customer, e.g. `once-per-customer=challenge_purchase` (a trader's
 //!   second challenge is a duplicate of the first);
 //! * `once-per-click=EVENT+EVENT`: those events are paid once a click the
-//!   conversion names, e.g. `once-per-click=all`.
+//!   conversion names, e.g. `once-per-click=all`;
+//! * `look-alikes`: an unknown code is read as the one active code it
+//!   looks like (`T0M10` as `TOM10`).
+//!
+//! Whatever the policies, the report lists the unknown codes entered that
+//! resemble active ones (look-alikes, and codes one edit away), with how
+//! many conversions entered each.
 //!
 //! Event lists take the names above, `custom` for every custom event,
 //! and `all`.
@@ -111,6 +117,7 @@ pub fn parse_policy(spec: &str) -> Result<Policy, Box<dyn Error>> {
                 policy.binding_lifetime(BindingLifetime::Days(number("lifetime=DAYS", days)?))
             }
             ("breaks", "") => policy.coupon_breaks_binding(true),
+            ("look-alikes", "") => policy.look_alikes(true),
             _ => return Err(format!("unknown option {option:?} in policy {spec:?}").into()),
         };
     }

@@ -20,7 +20,7 @@ use crate::ids::{AffiliateId, ConversionId, Label};
 use crate::ledger::{Ledger, Recording, UniqueKey};
 use crate::memory::MemoryBindingStore;
 use crate::policy::PolicySet;
-use crate::registry::{CodeLookup, CodeRegistry};
+use crate::registry::{CodeLookup, CodeRegistry, NearCode, Nearness};
 use crate::time::earlier;
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -453,6 +453,9 @@ pub struct Experiment<'a, R, C> {
     moved: Vec<MovedConversion>,
     moved_total: u64,
     codes: HashMap<CouponCode, CodeUses>,
+    /// For each unknown code entered and active code near it: the owner,
+    /// how near, and how many conversions.
+    near: HashMap<(CouponCode, CouponCode), (AffiliateId, Nearness, u64)>,
 }
 
 impl<'a, R, C> Experiment<'a, R, C>
@@ -477,6 +480,7 @@ where
             moved: Vec::new(),
             moved_total: 0,
             codes: HashMap::new(),
+            near: HashMap::new(),
         }
     }
 
@@ -544,6 +548,7 @@ where
             decisions.push(arm.attributor.attribute(conversion).map_err(from_attribute)?);
         }
         let uses = self.code_uses(conversion)?;
+        let near = self.near_codes(conversion)?;
 
         if self.last_at != Some(t) {
             self.at_last_instant.clear();
@@ -574,6 +579,15 @@ where
                 entry.without_owner_click += 1;
             }
             entry.add(day, self.options.recent_days);
+        }
+        for n in near {
+            let entry = self.near.entry((n.typed, n.assignment.code)).or_insert((
+                n.assignment.affiliate,
+                n.nearness,
+                0,
+            ));
+            entry.0 = n.assignment.affiliate;
+            entry.2 += 1;
         }
         if moved(&decisions) {
             self.moved_total += 1;
@@ -649,6 +663,22 @@ where
         Ok(uses)
     }
 
+    /// The active codes near the unknown codes entered on `conversion`.
+    #[allow(clippy::type_complexity)]
+    fn near_codes(
+        &self,
+        conversion: &Conversion,
+    ) -> Result<SmallVec<[NearCode; 2]>, ExperimentError<R::Error, C::Error>> {
+        let t = conversion.occurred_at;
+        let mut near = SmallVec::new();
+        for (_, code) in conversion.distinct_codes() {
+            if self.registry.lookup(code, t).map_err(ExperimentError::Registry)? == CodeLookup::Unknown {
+                near.extend(self.registry.near(code, t).map_err(ExperimentError::Registry)?);
+            }
+        }
+        Ok(near)
+    }
+
     /// The report so far. It can be taken at any time, and replaying can go
     /// on after it.
     pub fn report(&self) -> ExperimentReport {
@@ -702,6 +732,25 @@ where
                 .then(b.uses.cmp(&a.uses))
                 .then(a.code.cmp(&b.code))
         });
+        let mut near_codes: Vec<NearCodeTally> = self
+            .near
+            .iter()
+            .map(
+                |(&(typed, code), &(owner, nearness, conversions))| NearCodeTally {
+                    typed,
+                    code,
+                    owner,
+                    nearness,
+                    conversions,
+                },
+            )
+            .collect();
+        near_codes.sort_unstable_by(|a, b| {
+            b.conversions
+                .cmp(&a.conversions)
+                .then(a.code.cmp(&b.code))
+                .then(a.typed.cmp(&b.typed))
+        });
         ExperimentReport {
             conversions: self.conversions,
             duplicates: self.duplicates,
@@ -713,6 +762,7 @@ where
             moved_total: self.moved_total,
             recent_days,
             codes,
+            near_codes,
         }
     }
 }
@@ -1025,6 +1075,23 @@ impl CodeSignal {
     }
 }
 
+/// An unknown code customers entered, and an active code it resembles
+/// ([`CodeRegistry::near`]): one row of [`ExperimentReport::near_codes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct NearCodeTally {
+    /// The code as entered (canonical).
+    pub typed: CouponCode,
+    /// The active code it resembles.
+    pub code: CouponCode,
+    /// That code's owner at the latest such conversion.
+    pub owner: AffiliateId,
+    /// How it resembles it.
+    pub nearness: Nearness,
+    /// Conversions that entered the unknown code while the other was active.
+    pub conversions: u64,
+}
+
 /// What an [`Experiment`] found. `Display` renders it as tables for a
 /// person; with the `serde` feature it serialises to JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1052,6 +1119,10 @@ pub struct ExperimentReport {
     /// The leak signals of every code used: flagged codes first, then by
     /// uses, most first.
     pub codes: Vec<CodeSignal>,
+    /// The unknown codes entered that resemble active ones, with how many
+    /// conversions entered each: which creator's code customers mistype.
+    /// Most entered first.
+    pub near_codes: Vec<NearCodeTally>,
 }
 
 impl ExperimentReport {
@@ -1236,6 +1307,38 @@ impl fmt::Display for ExperimentReport {
                 for (policy, decision) in self.policies.iter().zip(&moved.decisions) {
                     writeln!(f, "    {}: {decision}", policy.name)?;
                 }
+            }
+        }
+
+        if !self.near_codes.is_empty() {
+            writeln!(
+                f,
+                "\nunknown codes that resemble active ones (candidates for review, never credited unless read as a look-alike)"
+            )?;
+            let mut rows = vec![vec![
+                "entered".to_owned(),
+                "resembles".to_owned(),
+                "owner".to_owned(),
+                "how".to_owned(),
+                "conversions".to_owned(),
+            ]];
+            for n in self.near_codes.iter().take(CODES_SHOWN) {
+                rows.push(vec![
+                    n.typed.to_string(),
+                    n.code.to_string(),
+                    n.owner.to_string(),
+                    match n.nearness {
+                        Nearness::LookAlike => "look-alike",
+                        Nearness::OneEdit => "one edit",
+                    }
+                    .to_owned(),
+                    n.conversions.to_string(),
+                ]);
+            }
+            write!(f, "{}", Table(rows))?;
+            if self.near_codes.len() > CODES_SHOWN {
+                let more = u64::try_from(self.near_codes.len() - CODES_SHOWN).unwrap_or(u64::MAX);
+                writeln!(f, "  ... and {}", counted(more, "more", "more"))?;
             }
         }
 

@@ -308,7 +308,7 @@ pub use error::{
 };
 pub use experiment::{
     AffiliateTally, CodeSignal, Experiment, ExperimentOptions, ExperimentReport, Money, MovedConversion,
-    PolicyReport, ReasonTally, UncreditedReason,
+    NearCodeTally, PolicyReport, ReasonTally, UncreditedReason,
 };
 pub use ids::{
     AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Excerpt, Label, MAX_ID_LEN, MAX_LABEL_LEN,
