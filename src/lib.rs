@@ -151,7 +151,8 @@
 //! 1. **Codes.** The entered codes are weighed in entry order. Each is looked
 //!    up at `t`: an assignment is active when `valid_from <= t <
 //!    valid_until`. A code with no active assignment is reported as
-//!    unknown, expired, revoked or not yet active, and does not count.
+//!    unknown, expired, revoked or not yet active, and does not count
+//!    (an unknown code may be read as its look-alike: rule 13).
 //! 2. **Code guards.** An active code whose owner is the customer's own
 //!    affiliate account ([`Conversion::customer_affiliate`]) is rejected as
 //!    self-referral. An active [`CreditMode::IfInvolved`] code counts only
@@ -222,6 +223,23 @@
 //!     order of recording, not of `occurred_at`; two conversions racing for
 //!     a key are ordered by the ledger, which records exactly one of them
 //!     as the holder.
+//! 13. **Mistyped codes.** For an entered code that was never assigned
+//!     (unknown at every time, not merely inactive at `t`), the registry
+//!     names the codes active at `t` that resemble it
+//!     ([`CodeRegistry::near`]): its look-alikes (the same [`Skeleton`]:
+//!     `B0SS20` for `BOSS20`) and the codes one edit from it (one character
+//!     changed, added or removed, or two neighbours swapped). If
+//!     [`Policy::look_alikes`] is set and exactly one of them is a
+//!     look-alike, the entered code is read as it: weighed by rules 1 to 3
+//!     as that code, at its place in entry order, with its owner, mode and
+//!     guards (`typed B0SS20, read as BOSS20`). Otherwise the code stays
+//!     unknown. Every near code but the one read is named in
+//!     [`Decision::candidates`] for review and credited by nothing: a code
+//!     one edit away is never read, nor one of two look-alikes (the
+//!     registry refuses look-alikes of two affiliates at one time, so two
+//!     look-alikes share an owner, but may differ in mode). With
+//!     look-alikes off, the decision is what it would be without the near
+//!     codes, candidates aside.
 //!
 //! # Crate features
 //!
