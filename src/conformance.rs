@@ -188,6 +188,13 @@ pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
         CodeAssignment::new(code("BOSS30")?, a1, day(10)).until(day(20)),
         CodeAssignment::new(code("SOL10")?, a1, day(10)),
         CodeAssignment::new(code("S0L10")?, a1, day(10)),
+        // Families: FAM*, a longer FAMX* that runs out, and a code of its
+        // own in FAM* that runs out too.
+        CodeAssignment::family(code("FAM")?, a2, day(10)).label(id::<Label>("creator")?),
+        CodeAssignment::family(code("FAMX")?, a2, day(10))
+            .until(day(20))
+            .mode(CreditMode::IfInvolved),
+        CodeAssignment::new(code("FAMOUS")?, a2, day(10)).until(day(20)),
     ])
 }
 
@@ -198,7 +205,10 @@ pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
 /// instants and in a leap second, that an assignment's credit mode and
 /// label come back, and near lookups ([`CodeRegistry::near`]): look-alikes,
 /// codes one character changed, added, removed or two swapped, only
-/// those active at the instant, ordered by code, never the code itself.
+/// those active at the instant, ordered by code, never the code itself;
+/// and families ([`CodeAssignment::family`]): a code without assignments
+/// of its own answers with the family of the longest prefix of it, a
+/// code's own assignments decide for it even when they have run out.
 /// `build` makes a registry holding exactly the assignments given.
 ///
 /// # Errors
@@ -394,7 +404,58 @@ where
         at("NEWYEAR", leap_second()?)?,
         CodeLookup::NotYetActive(new_year_code),
     )?;
-    check_near(&registry, find)
+    check_near(&registry, find)?;
+    check_families(&registry, find)
+}
+
+/// The family checks of [`check_code_registry`], over its fixture.
+fn check_families<R: CodeRegistry>(
+    registry: &R,
+    find: impl Fn(usize) -> Result<CodeAssignment, Violation>,
+) -> Result<(), Violation> {
+    let (fam, famx, famous) = (find(19)?, find(20)?, find(21)?);
+    let at = |c: &str, t| -> Result<_, Violation> { Ok(registry.lookup(&code(c)?, t)) };
+    expect(
+        "a code without assignments of its own answers with its family's",
+        at("FAM-10-OFF", day(15))?,
+        CodeLookup::Active(fam),
+    )?;
+    expect(
+        "a family's prefix is in the family",
+        at("FAM", day(15))?,
+        CodeLookup::Active(fam),
+    )?;
+    expect(
+        "a family is not yet active before it starts",
+        at("FAM10", day(5))?,
+        CodeLookup::NotYetActive(fam),
+    )?;
+    expect(
+        "the longer prefix decides, with its mode",
+        at("FAMX1", day(15))?,
+        CodeLookup::Active(famx),
+    )?;
+    expect(
+        "the longer prefix decides once it has run out too",
+        at("FAMX1", day(30))?,
+        CodeLookup::Expired(famx),
+    )?;
+    expect(
+        "a code's own assignment beats its family's",
+        at("FAMOUS", day(15))?,
+        CodeLookup::Active(famous),
+    )?;
+    expect(
+        "and decides once it has run out, though the family is active",
+        at("FAMOUS", day(30))?,
+        CodeLookup::Expired(famous),
+    )?;
+    expect(
+        "a code outside every family is unknown",
+        at("FAN10", day(15))?,
+        CodeLookup::Unknown,
+    )?;
+    Ok(())
 }
 
 /// The near lookup checks of [`check_code_registry`], over its fixture.

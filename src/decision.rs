@@ -89,6 +89,12 @@ pub enum Subject {
         /// and outcome are that code's. Left out of the JSON when `None`.
         #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
         read_as: Option<CouponCode>,
+        /// The prefix of the family whose assignment answered for the code,
+        /// when the code has none of its own
+        /// ([`CodeAssignment::family`](crate::CodeAssignment::family)).
+        /// Left out of the JSON when `None`.
+        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+        family: Option<CouponCode>,
     },
     /// A click.
     Click {
@@ -293,7 +299,9 @@ pub type ConsideredList = SmallVec<[Considered; 4]>;
 /// them.
 ///
 /// An entered code read as its look-alike has the code it was read as:
-/// `{ "kind": "code", "code": "B0SS20", "read_as": "BOSS20" }`. When an
+/// `{ "kind": "code", "code": "B0SS20", "read_as": "BOSS20" }`; one a
+/// family answered for has the family's prefix:
+/// `{ "kind": "code", "code": "MKBHD10OFF", "family": "MKBHD" }`. When an
 /// unknown code resembles active ones ([`Decision::candidates`]),
 /// `"candidates"` follows `"binding"`:
 /// `[{ "typed": "BOSS2", "code": "BOSS20", "affiliate": 1, "nearness": "one_edit" }]`
@@ -381,7 +389,9 @@ impl fmt::Display for SubjectText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", ByText(self.0))?;
         match (self.0.subject, self.0.affiliate) {
-            (Subject::Code { read_as: Some(_), .. }, Some(a)) => write!(f, ", of affiliate {a},"),
+            (Subject::Code { read_as: Some(_), .. } | Subject::Code { family: Some(_), .. }, Some(a)) => {
+                write!(f, ", of affiliate {a},")
+            }
             (Subject::Binding { .. }, Some(a)) => write!(f, " to affiliate {a}"),
             (_, Some(a)) => write!(f, " of affiliate {a}"),
             (_, None) => Ok(()),
@@ -542,8 +552,14 @@ impl fmt::Display for ByText<'_> {
             Subject::Code {
                 code,
                 read_as: Some(read),
+                ..
             } => write!(f, "typed code {code}, read as {read}"),
-            Subject::Code { code, read_as: None } => write!(f, "code {code}"),
+            Subject::Code {
+                code,
+                family: Some(prefix),
+                ..
+            } => write!(f, "code {code}, of family {prefix}*"),
+            Subject::Code { code, .. } => write!(f, "code {code}"),
             Subject::Click { id, .. } => write!(f, "click {id}"),
             Subject::Binding { since } => write!(f, "the binding since {}", since.format("%Y-%m-%d")),
         }

@@ -76,6 +76,18 @@ pub enum CodeError {
     },
 }
 
+/// How an error names a code or a family: `code MKBHD10`, `family MKBHD*`.
+struct KeyText(CouponCode, bool);
+
+impl core::fmt::Display for KeyText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.1 {
+            true => write!(f, "family {}*", self.0),
+            false => write!(f, "code {}", self.0),
+        }
+    }
+}
+
 /// A write to a code registry was refused; the registry is unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -98,20 +110,27 @@ pub enum RegistryError {
         /// The code.
         code: CouponCode,
     },
-    /// The interval overlaps another assignment of the same code.
-    #[error("assignment of code {code} overlaps its assignment to affiliate {} from {}", existing.affiliate, existing.valid_from)]
+    /// The interval overlaps another assignment of the same code (or
+    /// family).
+    #[error("assignment of {} overlaps its assignment to affiliate {} from {}", KeyText(*code, *family), existing.affiliate, existing.valid_from)]
     Overlap {
-        /// The code.
+        /// The code, or the family's prefix.
         code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
         /// The assignment it overlaps.
         existing: Box<CodeAssignment>,
     },
     /// Another affiliate holds a code that a customer could mistake for this
-    /// one, at an overlapping time.
-    #[error("code {code} is confusable with code {} of affiliate {}", existing.code, existing.affiliate)]
+    /// one, at an overlapping time; for a family, for one of its codes. The
+    /// existing assignment may be of a code or of a family
+    /// ([`CodeAssignment::family`](crate::CodeAssignment::family)).
+    #[error("{} is confusable with {} of affiliate {}", KeyText(*code, *family), KeyText(existing.code, existing.family), existing.affiliate)]
     Confusable {
-        /// The code refused.
+        /// The code refused, or the family's prefix.
         code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
         /// The other affiliate's assignment.
         existing: Box<CodeAssignment>,
     },
@@ -129,10 +148,12 @@ pub enum RegistryError {
     #[error("the registry is full")]
     Full,
     /// Reassigning or revoking needs an assignment active at that instant.
-    #[error("code {code} has no active assignment at {at}")]
+    #[error("{} has no active assignment at {at}", KeyText(*code, *family))]
     NotActive {
-        /// The code.
+        /// The code, or the family's prefix.
         code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
         /// The instant asked about.
         at: DateTime<Utc>,
     },

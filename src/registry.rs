@@ -63,10 +63,19 @@ pub struct CodeAssignment {
     pub mode: CreditMode,
     /// An optional campaign or label.
     pub label: Option<Label>,
+    /// Whether `code` is the prefix of a family (`MKBHD*`): the assignment
+    /// then covers every code that starts with it and has no assignment of
+    /// its own. Left out of the JSON when `false`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "core::ops::Not::not")
+    )]
+    pub family: bool,
 }
 
 impl CodeAssignment {
-    /// An open-ended, [`CreditMode::Standard`] assignment without a label.
+    /// An open-ended, [`CreditMode::Standard`] assignment of one code,
+    /// without a label.
     pub fn new(code: CouponCode, affiliate: AffiliateId, valid_from: DateTime<Utc>) -> Self {
         Self {
             code,
@@ -76,6 +85,67 @@ impl CodeAssignment {
             revoked: false,
             mode: CreditMode::Standard,
             label: None,
+            family: false,
+        }
+    }
+
+    /// An open-ended, [`CreditMode::Standard`] assignment of the family of
+    /// codes that start with `prefix` (`MKBHD*`: `MKBHD10`, `MKBHDVIP`, and
+    /// `MKBHD` itself), without a label. A code's own assignments, when it
+    /// has any, decide for it instead; of two families, the longer prefix
+    /// decides.
+    ///
+    /// ```
+    /// use attributor::{AffiliateId, CodeAssignment, CodeLookup, CodeRegistry, CouponCode, MemoryCodeRegistry};
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let registry = MemoryCodeRegistry::new();
+    /// registry.insert(CodeAssignment::family(CouponCode::parse("MKBHD")?, AffiliateId::new(7), t))?;
+    /// let CodeLookup::Active(a) = registry.lookup(&CouponCode::parse("mkbhd-10off")?, t)? else {
+    ///     panic!("a member of the family")
+    /// };
+    /// assert_eq!((a.affiliate, a.family, a.code.as_str()), (AffiliateId::new(7), true, "MKBHD"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn family(prefix: CouponCode, affiliate: AffiliateId, valid_from: DateTime<Utc>) -> Self {
+        Self {
+            family: true,
+            ..Self::new(prefix, affiliate, valid_from)
+        }
+    }
+
+    /// Whether this assignment covers `code`: it is the code, or the prefix
+    /// of a family `code` starts with.
+    pub fn covers(&self, code: &CouponCode) -> bool {
+        if self.family {
+            code.as_bytes().starts_with(self.code.as_bytes())
+        } else {
+            self.code == *code
+        }
+    }
+
+    /// How this assignment's key reads: `MKBHD10` for a code, `MKBHD*` for
+    /// a family.
+    pub(crate) fn key_text(&self) -> String {
+        if self.family {
+            format!("family {}*", self.code)
+        } else {
+            format!("code {}", self.code)
+        }
+    }
+
+    /// Whether a code this assignment covers could be confused with one
+    /// `other` covers: their skeletons meet ([`Skeleton`](crate::Skeleton)),
+    /// a family's taken as every skeleton that starts with its prefix's.
+    pub(crate) fn meets(&self, other: &CodeAssignment) -> bool {
+        let (a, b) = (self.code.skeleton(), other.code.skeleton());
+        let (a, b) = (a.as_str().as_bytes(), b.as_str().as_bytes());
+        match (self.family, other.family) {
+            (false, false) => a == b,
+            (true, false) => b.starts_with(a),
+            (false, true) => a.starts_with(b),
+            (true, true) => a.starts_with(b) || b.starts_with(a),
         }
     }
 
@@ -522,8 +592,10 @@ pub enum ConflictKind {
     ConfusableWithRow {
         /// The earlier row.
         row: usize,
-        /// Its code.
+        /// Its code, or its family's prefix.
         code: CouponCode,
+        /// Whether the row is a family's.
+        family: bool,
     },
     /// The registry refused the row for another reason, such as an instant
     /// out of its range.
@@ -539,7 +611,9 @@ impl core::fmt::Display for ConflictKind {
             Self::Overlaps { existing } => write!(
                 f,
                 "overlaps the assignment of {} to affiliate {} from {}",
-                existing.code, existing.affiliate, existing.valid_from
+                existing.key_text(),
+                existing.affiliate,
+                existing.valid_from
             ),
             Self::OverlapsRow { row } => write!(f, "overlaps row {row}"),
             Self::SpellingDuplicate { row, spelled } => {
@@ -547,10 +621,14 @@ impl core::fmt::Display for ConflictKind {
             }
             Self::Confusable { existing } => write!(
                 f,
-                "confusable with code {} of affiliate {}",
-                existing.code, existing.affiliate
+                "confusable with {} of affiliate {}",
+                existing.key_text(),
+                existing.affiliate
             ),
-            Self::ConfusableWithRow { row, code } => write!(f, "confusable with code {code} of row {row}"),
+            Self::ConfusableWithRow { row, code, family } => match family {
+                true => write!(f, "confusable with family {code}* of row {row}"),
+                false => write!(f, "confusable with code {code} of row {row}"),
+            },
             Self::Refused(e) => write!(f, "{e}"),
         }
     }

@@ -364,7 +364,11 @@ pub(crate) fn resolve_into(
             },
         };
         considered.push(Considered {
-            subject: Subject::Code { code: *code, read_as },
+            subject: Subject::Code {
+                code: *code,
+                read_as,
+                family: lookup.assignment().filter(|a| a.family).map(|a| a.code),
+            },
             affiliate,
             outcome,
         });

@@ -16,10 +16,27 @@ use crate::registry::{CodeAssignment, ConflictKind, ImportConflict, ImportRow};
 
 /// A registry's contents as the write checks see them.
 pub(crate) trait View {
-    /// The assignments of `code`, oldest first.
+    /// The assignments of `code` itself, oldest first.
     fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]>;
     /// The other codes with `code`'s skeleton.
     fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]>;
+    /// The assignments of the family with this prefix, oldest first.
+    fn family_history(&self, prefix: &CouponCode) -> SmallVec<[CodeAssignment; 2]>;
+    /// The assignments of other keys that may meet `new`
+    /// ([`CodeAssignment::meets`]) beyond a code's twins: for a code, those
+    /// of the families whose prefix's skeleton starts its skeleton; for a
+    /// family, those of every code and family whose skeleton starts with
+    /// its prefix's, or starts it. More may come back; the checks filter.
+    fn clashes_of(&self, new: &CodeAssignment) -> SmallVec<[CodeAssignment; 2]>;
+}
+
+/// The history of `a`'s key: its code's, or its family's.
+fn key_history(view: &impl View, code: &CouponCode, family: bool) -> SmallVec<[CodeAssignment; 2]> {
+    if family {
+        view.family_history(code)
+    } else {
+        view.history_of(code)
+    }
 }
 
 /// Whether a backend can keep an instant: as the start of an interval
@@ -61,12 +78,31 @@ pub(crate) fn check(
     if let Some(at) = unkept_start.or(unkept_end) {
         return Err(RegistryError::OutOfRange { code: new.code, at });
     }
-    let history = view.history_of(&new.code);
+    let history = key_history(view, &new.code, new.family);
     if let Some(existing) = history.iter().find(|a| Some(*a) != replacing && a.overlaps(new)) {
         return Err(RegistryError::Overlap {
             code: new.code,
+            family: new.family,
             existing: Box::new(*existing),
         });
+    }
+    // A family and any code or family a customer could confuse with one of
+    // its codes (the same prefix aside: that is its own history).
+    let clash = view.clashes_of(new).into_iter().find(|a| {
+        !(a.family == new.family && a.code == new.code)
+            && a.affiliate != new.affiliate
+            && a.overlaps(new)
+            && a.meets(new)
+    });
+    if let Some(existing) = clash {
+        return Err(RegistryError::Confusable {
+            code: new.code,
+            family: new.family,
+            existing: Box::new(existing),
+        });
+    }
+    if new.family {
+        return Ok(());
     }
     for twin in view.twins_of(&new.code) {
         let clash = view
@@ -76,6 +112,7 @@ pub(crate) fn check(
         if let Some(existing) = clash {
             return Err(RegistryError::Confusable {
                 code: new.code,
+                family: false,
                 existing: Box::new(existing),
             });
         }
@@ -106,16 +143,15 @@ pub(crate) enum Reassignment {
 /// [`MemoryCodeRegistry::reassign`](crate::MemoryCodeRegistry::reassign)).
 pub(crate) fn reassign(
     view: &impl View,
-    code: CouponCode,
+    (code, family): (CouponCode, bool),
     affiliate: AffiliateId,
     at: DateTime<Utc>,
     keeps: Keeps,
 ) -> Result<Reassignment, RegistryError> {
-    let current = view
-        .history_of(&code)
+    let current = key_history(view, &code, family)
         .into_iter()
         .find(|a| a.is_active_at(at))
-        .ok_or(RegistryError::NotActive { code, at })?;
+        .ok_or(RegistryError::NotActive { code, family, at })?;
     // The new owner takes the rest of the interval, and with it a
     // revocation already set at its end.
     let next = CodeAssignment {
@@ -151,18 +187,17 @@ pub(crate) fn reassign(
 /// ends there, revoked (the second).
 pub(crate) fn revoke(
     view: &impl View,
-    code: CouponCode,
+    (code, family): (CouponCode, bool),
     at: DateTime<Utc>,
     keeps: Keeps,
 ) -> Result<(CodeAssignment, CodeAssignment), RegistryError> {
     if !keeps(at, true) {
         return Err(RegistryError::OutOfRange { code, at });
     }
-    let current = view
-        .history_of(&code)
+    let current = key_history(view, &code, family)
         .into_iter()
         .find(|a| a.is_active_at(at))
-        .ok_or(RegistryError::NotActive { code, at })?;
+        .ok_or(RegistryError::NotActive { code, family, at })?;
     let revoked = CodeAssignment {
         valid_until: Some(at),
         revoked: true,
@@ -176,10 +211,16 @@ pub(crate) fn revoke(
 struct Staging {
     codes: HashMap<CouponCode, SmallVec<[CodeAssignment; 1]>>,
     skeletons: HashMap<Skeleton, SmallVec<[CouponCode; 1]>>,
+    /// The families' rows, few: scanned.
+    families: Vec<CodeAssignment>,
 }
 
 impl Staging {
     fn insert(&mut self, a: CodeAssignment) {
+        if a.family {
+            self.families.push(a);
+            return;
+        }
         let history = self.codes.entry(a.code).or_default();
         if history.is_empty() {
             self.skeletons.entry(a.code.skeleton()).or_default().push(a.code);
@@ -202,6 +243,24 @@ impl View for Staging {
                 t.iter().filter(|c| *c != code).copied().collect()
             })
     }
+
+    fn family_history(&self, prefix: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
+        self.families
+            .iter()
+            .filter(|a| a.code == *prefix)
+            .copied()
+            .collect()
+    }
+
+    fn clashes_of(&self, new: &CodeAssignment) -> SmallVec<[CodeAssignment; 2]> {
+        let families = self.families.iter().filter(|a| a.meets(new)).copied();
+        if !new.family {
+            return families.collect();
+        }
+        // A family's rows are few; a scan of the codes staged for each.
+        let codes = self.codes.values().flatten().filter(|a| a.meets(new)).copied();
+        families.chain(codes).collect()
+    }
 }
 
 /// The rows an import takes and those it refuses.
@@ -222,9 +281,17 @@ pub(crate) fn check_import(rows: Vec<(ImportRow, bool)>, registry: &impl View, k
     let mut accepted: Vec<(usize, ImportRow, CodeAssignment)> = Vec::new();
     let mut conflicts = Vec::new();
     for (index, (row, known)) in rows.into_iter().enumerate() {
-        let checked = CouponCode::parse(&row.code)
+        // A code ending in `*` is a family's prefix.
+        let (text, family) = match row.code.trim_end().strip_suffix('*') {
+            Some(prefix) => (prefix, true),
+            None => (row.code.as_str(), false),
+        };
+        let checked = CouponCode::parse(text)
             .map_err(ConflictKind::InvalidCode)
-            .and_then(|code| check_row(registry, &staged, &accepted, code, &row, known, keeps));
+            .and_then(|code| {
+                let key = (code, family);
+                check_row(registry, &staged, &accepted, key, &row, known, keeps)
+            });
         match checked {
             Ok(assignment) => {
                 staged.insert(assignment);
@@ -243,7 +310,7 @@ fn check_row(
     registry: &impl View,
     staged: &Staging,
     accepted: &[(usize, ImportRow, CodeAssignment)],
-    code: CouponCode,
+    (code, family): (CouponCode, bool),
     row: &ImportRow,
     known: bool,
     keeps: Keeps,
@@ -254,6 +321,7 @@ fn check_row(
         });
     }
     let mut assignment = CodeAssignment::new(code, row.affiliate, row.valid_from).mode(row.mode);
+    assignment.family = family;
     assignment.valid_until = row.valid_until;
     assignment.label = row.label;
     let row_of = |clash: &CodeAssignment| {
@@ -276,6 +344,7 @@ fn check_row(
             (false, Some((i, _))) => ConflictKind::ConfusableWithRow {
                 row: i,
                 code: existing.code,
+                family: existing.family,
             },
             _ => ConflictKind::Confusable { existing: *existing },
         },

@@ -453,7 +453,7 @@ mod resolver {
             let policy = policy.look_alikes(true);
             let decision = resolve(&conversion, &evidence, &policy);
             for entry in &decision.considered {
-                let Subject::Code { code, read_as } = entry.subject else { continue };
+                let Subject::Code { code, read_as, .. } = entry.subject else { continue };
                 let known = evidence.codes.iter().any(|e| e.code == code && e.lookup != CodeLookup::Unknown);
                 let look_alikes: Vec<_> = evidence
                     .near

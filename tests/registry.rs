@@ -62,6 +62,7 @@ fn reassignment_keeps_the_credit_mode_and_needs_an_active_assignment() {
         registry.reassign(code("NOSUCH"), B, day(5)),
         Err(RegistryError::NotActive {
             code: code("NOSUCH"),
+            family: false,
             at: day(5)
         })
     );
@@ -204,7 +205,8 @@ fn import_reports_every_conflict_with_its_row_and_what_it_clashes_with() {
                 2,
                 ConflictKind::ConfusableWithRow {
                     row: 0,
-                    code: code("SPRING10")
+                    code: code("SPRING10"),
+                    family: false,
                 }
             ),
             (
@@ -515,4 +517,146 @@ fn a_code_given_out_in_a_leap_second_cannot_be_reassigned_at_that_instant() {
         registry.history(&code)[0].affiliate,
         attributor::AffiliateId::new(1)
     );
+}
+
+// Code families.
+
+fn family(prefix: &str, affiliate: AffiliateId, from: i64) -> CodeAssignment {
+    CodeAssignment::family(code(prefix), affiliate, day(from))
+}
+
+#[test]
+fn a_family_has_a_history_as_a_code_does_reassigned_and_revoked() {
+    let registry = MemoryCodeRegistry::new();
+    registry.insert(family("MKBHD", A, 0)).unwrap();
+    registry.reassign_family(code("MKBHD"), B, day(10)).unwrap();
+    registry.revoke_family(code("MKBHD"), day(20)).unwrap();
+    assert_eq!(owner(&registry, "MKBHD10OFF", day(5)), Some(A));
+    assert_eq!(owner(&registry, "MKBHD10OFF", day(15)), Some(B));
+    assert!(matches!(
+        registry.lookup(&code("MKBHD10OFF"), day(25)).unwrap(),
+        CodeLookup::Revoked(a) if a.family && a.affiliate == B
+    ));
+    let history = registry.family_history(&code("MKBHD"));
+    assert_eq!(history.len(), 2);
+    assert!(history.iter().all(|a| a.family));
+    // The family is not a code: MKBHD itself has no history of its own.
+    assert!(registry.history(&code("MKBHD")).is_empty());
+    assert_eq!(
+        registry.revoke_family(code("MKBHD"), day(30)),
+        Err(RegistryError::NotActive {
+            code: code("MKBHD"),
+            family: true,
+            at: day(30)
+        })
+    );
+}
+
+#[test]
+fn a_family_may_not_be_held_by_two_affiliates_at_once_nor_meet_another_affiliates_codes() {
+    let registry = MemoryCodeRegistry::new();
+    registry.insert(family("MKBHD", A, 0)).unwrap();
+    let refused = |a: CodeAssignment| registry.insert(a).unwrap_err().to_string();
+
+    // The same family, another owner, an overlapping time.
+    assert_eq!(
+        refused(family("MKBHD", B, 5)),
+        format!(
+            "assignment of family MKBHD* overlaps its assignment to affiliate 1 from {}",
+            day(0)
+        )
+    );
+    // A code of another affiliate in the family, or a look-alike of one.
+    assert_eq!(
+        refused(CodeAssignment::new(code("MKBHD10"), B, day(5))),
+        "code MKBHD10 is confusable with family MKBHD* of affiliate 1"
+    );
+    assert_eq!(
+        refused(CodeAssignment::new(code("MK8HD10"), B, day(5))),
+        "code MK8HD10 is confusable with family MKBHD* of affiliate 1"
+    );
+    // A family of another affiliate inside it, around it, or a look-alike.
+    for prefix in ["MKBHDX", "MKB", "MK8HD"] {
+        assert_eq!(
+            refused(family(prefix, B, 5)),
+            format!("family {prefix}* is confusable with family MKBHD* of affiliate 1")
+        );
+    }
+    // A family over another affiliate's code.
+    registry.assign(code("SPRING10"), B, day(0)).unwrap();
+    assert_eq!(
+        refused(family("SPR1NG", A, 5)),
+        "family SPR1NG* is confusable with code SPRING10 of affiliate 2"
+    );
+    // The same affiliate may nest families and hold codes in them, and
+    // another affiliate may follow once the family has ended.
+    registry
+        .insert(family("MKBHDX", A, 5).mode(CreditMode::Always))
+        .unwrap();
+    registry.assign(code("MKBHD10"), A, day(5)).unwrap();
+    registry.insert(family("SPRING", B, 0).until(day(100))).unwrap();
+    registry.insert(family("SPRING", A, 100)).unwrap_err(); // SPRING10 is still B's
+    registry.insert(family("OLD", A, 0).until(day(10))).unwrap();
+    registry.insert(family("OLD", B, 10)).unwrap();
+    assert_eq!(owner(&registry, "OLD1", day(9)), Some(A));
+    assert_eq!(owner(&registry, "OLD1", day(10)), Some(B));
+}
+
+#[test]
+fn an_exact_code_beats_its_family_and_the_longer_prefix_beats_the_shorter() {
+    let registry = MemoryCodeRegistry::new();
+    registry.insert(family("MKBHD", A, 0)).unwrap();
+    registry
+        .insert(family("MKBHDVIP", A, 0).mode(CreditMode::Always))
+        .unwrap();
+    registry
+        .insert(
+            CodeAssignment::new(code("MKBHDLEAK"), A, day(0))
+                .until(day(10))
+                .revoked(),
+        )
+        .unwrap();
+    let lookup = |c: &str| registry.lookup(&code(c), day(20)).unwrap();
+    assert!(
+        matches!(lookup("MKBHD5"), CodeLookup::Active(a) if a.code == code("MKBHD") && a.mode == CreditMode::Standard)
+    );
+    assert!(
+        matches!(lookup("MKBHDVIP5"), CodeLookup::Active(a) if a.code == code("MKBHDVIP") && a.mode == CreditMode::Always)
+    );
+    // A revoked code stays revoked: its family does not take it back.
+    assert!(matches!(lookup("MKBHDLEAK"), CodeLookup::Revoked(a) if !a.family));
+    assert_eq!(lookup("MKBH"), CodeLookup::Unknown);
+}
+
+#[test]
+fn families_are_imported_with_a_star_and_their_conflicts_reported() {
+    let registry = MemoryCodeRegistry::new();
+    registry.assign(code("SPRING10"), B, day(0)).unwrap();
+    let rows = [
+        ImportRow::new("mkbhd*", A, day(0)),
+        ImportRow::new("MKBHD10", C, day(0)), // in A's family
+        ImportRow::new("SPRING*", A, day(0)), // over B's code
+        ImportRow::new("MK*", A, day(0)),     // shorter than a code
+        ImportRow::new("TECH*", C, day(0)),
+    ];
+    let report = registry.import(rows, ImportOptions::apply_valid());
+    assert_eq!(report.applied, 2);
+    let conflicts: Vec<(usize, String)> = report
+        .conflicts
+        .iter()
+        .map(|c| (c.row, c.kind.to_string()))
+        .collect();
+    assert_eq!(
+        conflicts,
+        [
+            (1, "confusable with family MKBHD* of row 0".to_owned()),
+            (2, "confusable with code SPRING10 of affiliate 2".to_owned()),
+            (
+                3,
+                "coupon code has 2 characters, fewer than the minimum of 3".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(owner(&registry, "TECH-DEAL", day(1)), Some(C));
+    assert_eq!(owner(&registry, "MKBHD10", day(1)), Some(A));
 }

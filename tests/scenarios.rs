@@ -831,6 +831,7 @@ fn a_zero_typed_for_an_o_is_read_as_the_creators_code_when_the_policy_reads_look
         Subject::Code {
             code: code("B0SS20"),
             read_as: Some(code("BOSS20")),
+            family: None,
         }
     );
     assert!(

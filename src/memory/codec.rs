@@ -270,17 +270,23 @@ fn method_of(tag: u8) -> Option<Method> {
 
 fn put_considered(out: &mut Vec<u8>, c: &Considered) {
     match c.subject {
-        Subject::Code { code, read_as: None } => {
-            out.push(0);
-            put_bytes(out, code.as_bytes());
-        }
         Subject::Code {
             code,
-            read_as: Some(read),
+            read_as,
+            family,
         } => {
-            out.push(3);
+            // 0 the code alone; 3 with the code it was read as; 4 with its
+            // family; 5 with both.
+            out.push(match (read_as, family) {
+                (None, None) => 0,
+                (Some(_), None) => 3,
+                (None, Some(_)) => 4,
+                (Some(_), Some(_)) => 5,
+            });
             put_bytes(out, code.as_bytes());
-            put_bytes(out, read.as_bytes());
+            for other in read_as.iter().chain(family.iter()) {
+                put_bytes(out, other.as_bytes());
+            }
         }
         Subject::Click { id, at } => {
             out.push(1);
@@ -405,14 +411,24 @@ impl<'a> Reader<'a> {
 
     fn considered(&mut self) -> Option<Considered> {
         let subject = match self.u8()? {
-            0 => Subject::Code {
-                code: self.code()?,
-                read_as: None,
-            },
-            3 => Subject::Code {
-                code: self.code()?,
-                read_as: Some(self.code()?),
-            },
+            tag @ (0 | 3 | 4 | 5) => {
+                let code = self.code()?;
+                let read_as = if matches!(tag, 3 | 5) {
+                    Some(self.code()?)
+                } else {
+                    None
+                };
+                let family = if matches!(tag, 4 | 5) {
+                    Some(self.code()?)
+                } else {
+                    None
+                };
+                Subject::Code {
+                    code,
+                    read_as,
+                    family,
+                }
+            }
             1 => Subject::Click {
                 id: ClickId::from_stored(self.bytes()?)?,
                 at: self.time()?,
@@ -494,10 +510,25 @@ mod tests {
             Outcome::BindingBroken { by: code },
         ];
         let subjects = [
-            Subject::Code { code, read_as: None },
+            Subject::Code {
+                code,
+                read_as: None,
+                family: None,
+            },
             Subject::Code {
                 code: other,
                 read_as: Some(code),
+                family: None,
+            },
+            Subject::Code {
+                code: other,
+                read_as: None,
+                family: Some(code),
+            },
+            Subject::Code {
+                code: other,
+                read_as: Some(code),
+                family: Some(code),
             },
             Subject::Click {
                 id: "9f1c2e4a-6b7d-4e8f-9a0b-1c2d3e4f5a6b".parse().unwrap(),

@@ -58,6 +58,11 @@ impl<T, const N: usize> Chunks<T, N> {
         self.chunks.iter().flatten()
     }
 
+    /// Each value with its index.
+    pub(crate) fn iter_indexed(&self) -> impl Iterator<Item = (u32, &T)> {
+        (0u32..).zip(self.iter())
+    }
+
     pub(crate) fn len(&self) -> u32 {
         self.len
     }

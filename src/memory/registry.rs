@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
@@ -12,7 +13,7 @@ use super::compact::{
     Chunks, OPEN, Packed, Padded, exact_nanos, from_nanos, prefetch, probe_control, read, read_batched,
     shard_of, to_nanos, write,
 };
-use crate::code::{CouponCode, MAX_CODE_LEN};
+use crate::code::{CouponCode, MAX_CODE_LEN, Skeleton};
 use crate::conversion::Conversion;
 use crate::error::RegistryError;
 use crate::ids::{AffiliateId, Label};
@@ -91,6 +92,11 @@ pub struct MemoryCodeRegistry {
     shards: Box<[Padded<RwLock<Shard>>; SHARDS]>,
     /// The index of codes one edit apart, unless left out.
     near: Option<Padded<RwLock<NearIndex>>>,
+    /// The families, locked after every shard a write locks.
+    families: Padded<RwLock<Families>>,
+    /// [`Families::lengths`], readable without the lock: a lookup of an
+    /// unknown code reads the families only when there are some.
+    family_lengths: AtomicU64,
     hasher: DefaultHashBuilder,
 }
 
@@ -99,6 +105,8 @@ impl Default for MemoryCodeRegistry {
         Self {
             shards: Box::new(std::array::from_fn(|_| Padded::default())),
             near: Some(Padded::default()),
+            families: Padded::default(),
+            family_lengths: AtomicU64::new(0),
             hasher: DefaultHashBuilder::default(),
         }
     }
@@ -321,6 +329,7 @@ impl Shard {
             } else {
                 None
             },
+            family: false,
         }
     }
 
@@ -447,9 +456,101 @@ impl Shard {
     }
 }
 
+/// The families (`MKBHD*`): few, kept apart from the codes' shards, each
+/// with its history as a code has.
+#[derive(Debug, Default)]
+struct Families {
+    /// Each family's history, oldest first, by prefix.
+    by_prefix: HashMap<CouponCode, SmallVec<[CodeAssignment; 1]>>,
+    /// The prefixes by their skeleton.
+    by_skeleton: HashMap<Skeleton, SmallVec<[CouponCode; 1]>>,
+    /// Bit `n` is set when a family's prefix has `n` characters.
+    lengths: u64,
+}
+
+/// The first `len` characters of `code`, as a code (`None` below the
+/// shortest a code may be).
+fn prefix_of(code: &CouponCode, len: usize) -> Option<CouponCode> {
+    CouponCode::from_canonical(code.as_bytes().get(..len)?)
+}
+
+/// The lengths set in `lengths` that are at most `max`, longest first.
+fn lengths_upto(lengths: u64, max: usize) -> impl Iterator<Item = usize> {
+    (0..=max.min(63)).rev().filter(move |n| lengths & (1 << n) != 0)
+}
+
+impl Families {
+    fn history(&self, prefix: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
+        self.by_prefix
+            .get(prefix)
+            .map_or_else(SmallVec::new, |h| h.iter().copied().collect())
+    }
+
+    /// The answer for `code`, which has no assignment of its own: the
+    /// family with the longest prefix of it decides, as a code's history
+    /// would. Allocates nothing.
+    fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> CodeLookup {
+        for len in lengths_upto(self.lengths, code.len()) {
+            let history = prefix_of(code, len).and_then(|p| self.by_prefix.get(&p));
+            if let Some(history) = history {
+                return CodeLookup::from_history(history, at);
+            }
+        }
+        CodeLookup::Unknown
+    }
+
+    /// The assignments of the families that may meet `new`.
+    fn meeting(&self, new: &CodeAssignment) -> SmallVec<[CodeAssignment; 2]> {
+        if new.family {
+            // Few: all of them.
+            return self
+                .by_prefix
+                .values()
+                .flatten()
+                .filter(|a| a.meets(new))
+                .copied()
+                .collect();
+        }
+        let mut found = SmallVec::new();
+        for len in lengths_upto(self.lengths, new.code.len()) {
+            let Some(skeleton) = prefix_of(&new.code, len).map(|p| p.skeleton()) else {
+                continue;
+            };
+            for prefix in self.by_skeleton.get(&skeleton).into_iter().flatten() {
+                found.extend(self.by_prefix.get(prefix).into_iter().flatten().copied());
+            }
+        }
+        found
+    }
+
+    /// Adds an assignment that [`check`] accepted, after those of its
+    /// family that start at or before it.
+    fn insert(&mut self, a: CodeAssignment) {
+        let history = self.by_prefix.entry(a.code).or_default();
+        if history.is_empty() {
+            self.by_skeleton
+                .entry(a.code.skeleton())
+                .or_default()
+                .push(a.code);
+            self.lengths |= 1 << a.code.len();
+        }
+        let at = history.partition_point(|e| e.valid_from <= a.valid_from);
+        history.insert(at, a);
+    }
+
+    /// The assignment of the family `prefix` active at `at`.
+    fn active_mut(&mut self, prefix: &CouponCode, at: DateTime<Utc>) -> Option<&mut CodeAssignment> {
+        self.by_prefix
+            .get_mut(prefix)?
+            .iter_mut()
+            .find(|a| a.is_active_at(at))
+    }
+}
+
 /// A shard seen with the hasher, for [`check`].
 struct ShardView<'a> {
     shard: &'a Shard,
+    families: &'a Families,
     hasher: &'a DefaultHashBuilder,
 }
 
@@ -472,6 +573,16 @@ impl View for ShardView<'_> {
             .filter(|c| c != code && c.skeleton() == skeleton)
             .collect()
     }
+
+    fn family_history(&self, prefix: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
+        self.families.history(prefix)
+    }
+
+    /// The families only: a family's write sees every shard
+    /// ([`ShardsView`]).
+    fn clashes_of(&self, new: &CodeAssignment) -> SmallVec<[CodeAssignment; 2]> {
+        self.families.meeting(new)
+    }
 }
 
 /// The hash of `code`'s skeleton: equal for confusable codes.
@@ -487,6 +598,7 @@ fn skeleton_hash(hasher: &DefaultHashBuilder, code: &CouponCode) -> u64 {
 /// import checks it.
 struct ShardsView<'a> {
     shards: &'a [RwLockWriteGuard<'a, Shard>],
+    families: &'a Families,
     hasher: &'a DefaultHashBuilder,
 }
 
@@ -495,6 +607,7 @@ impl ShardsView<'_> {
         let hash = skeleton_hash(self.hasher, code);
         self.shards.get(shard_of(hash, SHARDS)).map(|shard| ShardView {
             shard,
+            families: self.families,
             hasher: self.hasher,
         })
     }
@@ -507,6 +620,28 @@ impl View for ShardsView<'_> {
 
     fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]> {
         self.view(code).map(|v| v.twins_of(code)).unwrap_or_default()
+    }
+
+    fn family_history(&self, prefix: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
+        self.families.history(prefix)
+    }
+
+    /// For a family, the families and every code that meets it: a scan of
+    /// every shard's codes, as a family's write is rare.
+    fn clashes_of(&self, new: &CodeAssignment) -> SmallVec<[CodeAssignment; 2]> {
+        let mut found = self.families.meeting(new);
+        if new.family {
+            for shard in self.shards {
+                for (index, rec) in shard.recs.iter_indexed() {
+                    let Some(code) = shard.code_of(rec) else { continue };
+                    let a = shard.assignment(index, rec, code);
+                    if a.meets(new) {
+                        found.push(a);
+                    }
+                }
+            }
+        }
+        found
     }
 }
 
@@ -571,22 +706,58 @@ impl MemoryCodeRegistry {
         |c| skeleton_hash(&self.hasher, c)
     }
 
-    /// Adds an assignment as given.
+    fn read_families(&self) -> RwLockReadGuard<'_, Families> {
+        read(&self.families.0)
+    }
+
+    /// Every shard, locked for writing in order, then the families: what a
+    /// family's write and an import hold.
+    fn write_all(&self) -> (Vec<RwLockWriteGuard<'_, Shard>>, RwLockWriteGuard<'_, Families>) {
+        let shards = self.shards.iter().map(|s| Self::write(&s.0)).collect();
+        (shards, write(&self.families.0))
+    }
+
+    /// Publishes the families' lengths to lookups.
+    fn publish(&self, families: &Families) {
+        self.family_lengths.store(families.lengths, Ordering::Release);
+    }
+
+    /// Adds an assignment as given: of a code, or of a family
+    /// ([`CodeAssignment::family`]).
     ///
     /// # Errors
     ///
     /// [`RegistryError`] if the interval is empty or out of range, is marked
-    /// revoked without an end, overlaps another assignment of the code, or
-    /// makes the code confusable with another affiliate's code at an
-    /// overlapping time. The registry is unchanged.
+    /// revoked without an end, overlaps another assignment of the code (or
+    /// family), or makes a code confusable with another affiliate's code or
+    /// family at an overlapping time: a family may not hold a code
+    /// confusable with another affiliate's code ([`Skeleton`](crate::Skeleton)),
+    /// nor share one with another affiliate's family. The registry is
+    /// unchanged. A family's write checks every code, so it takes time in
+    /// proportion to the registry and holds every shard meanwhile.
     pub fn insert(&self, assignment: CodeAssignment) -> Result<(), RegistryError> {
+        if assignment.family {
+            let (shards, mut families) = self.write_all();
+            let view = ShardsView {
+                shards: &shards,
+                families: &families,
+                hasher: &self.hasher,
+            };
+            rules::check(&view, &assignment, None, keeps)?;
+            families.insert(assignment);
+            self.publish(&families);
+            return Ok(());
+        }
         let (hash, lock) = self.place(&assignment.code);
         let mut shard = Self::write(lock);
+        let families = self.read_families();
         let view = ShardView {
             shard: &shard,
+            families: &families,
             hasher: &self.hasher,
         };
         rules::check(&view, &assignment, None, keeps)?;
+        drop(families);
         let new = shard.insert(hash, &assignment, self.rehasher())?;
         if let (Some(rec), Some(near)) = (new, &self.near) {
             write(&near.0).add(&self.hasher, &assignment.code, shard_of(hash, SHARDS), rec);
@@ -628,11 +799,13 @@ impl MemoryCodeRegistry {
     ) -> Result<(), RegistryError> {
         let (hash, lock) = self.place(&code);
         let mut shard = Self::write(lock);
+        let families = self.read_families();
         let view = ShardView {
             shard: &shard,
+            families: &families,
             hasher: &self.hasher,
         };
-        let (old, next) = match rules::reassign(&view, code, affiliate, at, keeps)? {
+        let (old, next) = match rules::reassign(&view, (code, false), affiliate, at, keeps)? {
             Reassignment::Replace { old, .. } => (old, None),
             Reassignment::Cut { old, next, .. } => (old, Some(next)),
         };
@@ -641,9 +814,14 @@ impl MemoryCodeRegistry {
         if !shard.has_room() {
             return Err(RegistryError::Full);
         }
+        drop(families);
         let rec = shard
             .active_mut(hash, &code, old.valid_from)
-            .ok_or(RegistryError::NotActive { code, at })?;
+            .ok_or(RegistryError::NotActive {
+                code,
+                family: false,
+                at,
+            })?;
         let Some(next) = next else {
             rec.affiliate = affiliate.get();
             return Ok(());
@@ -663,14 +841,21 @@ impl MemoryCodeRegistry {
     pub fn revoke(&self, code: CouponCode, at: DateTime<Utc>) -> Result<(), RegistryError> {
         let (hash, lock) = self.place(&code);
         let mut shard = Self::write(lock);
+        let families = self.read_families();
         let view = ShardView {
             shard: &shard,
+            families: &families,
             hasher: &self.hasher,
         };
-        let (old, _) = rules::revoke(&view, code, at, keeps)?;
+        let (old, _) = rules::revoke(&view, (code, false), at, keeps)?;
+        drop(families);
         let rec = shard
             .active_mut(hash, &code, old.valid_from)
-            .ok_or(RegistryError::NotActive { code, at })?;
+            .ok_or(RegistryError::NotActive {
+                code,
+                family: false,
+                at,
+            })?;
         rec.until = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
         rec.set_flags(rec.flags() | REVOKED);
         Ok(())
@@ -680,12 +865,77 @@ impl MemoryCodeRegistry {
     pub fn history(&self, code: &CouponCode) -> Vec<CodeAssignment> {
         let (_, lock) = self.place(code);
         let shard = Self::read(lock);
+        let families = Families::default();
         ShardView {
             shard: &shard,
+            families: &families,
             hasher: &self.hasher,
         }
         .history_of(code)
         .into_vec()
+    }
+
+    /// Hands the family `prefix` to `affiliate` at `at`, as
+    /// [`MemoryCodeRegistry::reassign`] does a code.
+    ///
+    /// # Errors
+    ///
+    /// As [`MemoryCodeRegistry::reassign`].
+    pub fn reassign_family(
+        &self,
+        prefix: CouponCode,
+        affiliate: AffiliateId,
+        at: DateTime<Utc>,
+    ) -> Result<(), RegistryError> {
+        let (shards, mut families) = self.write_all();
+        let view = ShardsView {
+            shards: &shards,
+            families: &families,
+            hasher: &self.hasher,
+        };
+        let change = rules::reassign(&view, (prefix, true), affiliate, at, keeps)?;
+        let (old, replacement, next) = match change {
+            Reassignment::Replace { old, new } => (old, new, None),
+            Reassignment::Cut { old, cut, next } => (old, cut, Some(next)),
+        };
+        let not_active = RegistryError::NotActive {
+            code: prefix,
+            family: true,
+            at,
+        };
+        *families.active_mut(&prefix, old.valid_from).ok_or(not_active)? = replacement;
+        if let Some(next) = next {
+            families.insert(next);
+        }
+        Ok(())
+    }
+
+    /// Revokes the family `prefix` at `at`, as [`MemoryCodeRegistry::revoke`]
+    /// does a code.
+    ///
+    /// # Errors
+    ///
+    /// As [`MemoryCodeRegistry::revoke`].
+    pub fn revoke_family(&self, prefix: CouponCode, at: DateTime<Utc>) -> Result<(), RegistryError> {
+        let (shards, mut families) = self.write_all();
+        let view = ShardsView {
+            shards: &shards,
+            families: &families,
+            hasher: &self.hasher,
+        };
+        let (old, revoked) = rules::revoke(&view, (prefix, true), at, keeps)?;
+        let not_active = RegistryError::NotActive {
+            code: prefix,
+            family: true,
+            at,
+        };
+        *families.active_mut(&prefix, old.valid_from).ok_or(not_active)? = revoked;
+        Ok(())
+    }
+
+    /// Every assignment of the family `prefix`, oldest first.
+    pub fn family_history(&self, prefix: &CouponCode) -> Vec<CodeAssignment> {
+        self.read_families().history(prefix).into_vec()
     }
 
     /// The codes `affiliate` has ever held, in canonical order. This scans
@@ -764,12 +1014,12 @@ impl MemoryCodeRegistry {
         // The caller's rows and owner check run before any lock is taken,
         // so that either may read this registry.
         let rows = options.known(rows);
-        let mut shards: Vec<RwLockWriteGuard<'_, Shard>> =
-            self.shards.iter().map(|s| Self::write(&s.0)).collect();
+        let (mut shards, mut families) = self.write_all();
         let ImportCheck { accepted, conflicts } = rules::check_import(
             rows,
             &ShardsView {
                 shards: &shards,
+                families: &families,
                 hasher: &self.hasher,
             },
             keeps,
@@ -783,12 +1033,12 @@ impl MemoryCodeRegistry {
             // All or nothing: a shard without room for all of its rows
             // refuses them before anything is written.
             let mut needed = [0usize; SHARDS];
-            for (_, a) in &accepted {
+            for (_, a) in accepted.iter().filter(|(_, a)| !a.family) {
                 if let Some(n) = needed.get_mut(shard_of(skeleton_hash(&self.hasher, &a.code), SHARDS)) {
                     *n += 1;
                 }
             }
-            for (index, a) in &accepted {
+            for (index, a) in accepted.iter().filter(|(_, a)| !a.family) {
                 let shard_index = shard_of(skeleton_hash(&self.hasher, &a.code), SHARDS);
                 let room = shards
                     .get(shard_index)
@@ -808,6 +1058,11 @@ impl MemoryCodeRegistry {
         if apply {
             let mut near = self.near.as_ref().map(|n| write(&n.0));
             for (index, assignment) in &accepted {
+                if assignment.family {
+                    families.insert(*assignment);
+                    report.applied += 1;
+                    continue;
+                }
                 let hash = skeleton_hash(&self.hasher, &assignment.code);
                 let Some(shard) = shards.get_mut(shard_of(hash, SHARDS)) else {
                     continue;
@@ -827,6 +1082,7 @@ impl MemoryCodeRegistry {
                 }
             }
             report.conflicts.sort_by_key(|c| c.row);
+            self.publish(&families);
         }
         report
     }
@@ -835,9 +1091,15 @@ impl MemoryCodeRegistry {
 impl CodeRegistry for MemoryCodeRegistry {
     type Error = Infallible;
 
+    /// A code's own history decides; a code without one, the family with
+    /// the longest prefix of it, when there are families.
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Infallible> {
         let (hash, lock) = self.place(code);
-        Ok(Self::read(lock).lookup(hash, code, at))
+        let found = Self::read(lock).lookup(hash, code, at);
+        if found == CodeLookup::Unknown && self.family_lengths.load(Ordering::Acquire) != 0 {
+            return Ok(self.read_families().lookup(code, at));
+        }
+        Ok(found)
     }
 
     /// The look-alikes of `code` live in its shard, under its skeleton's

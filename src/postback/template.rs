@@ -403,7 +403,7 @@ impl PostbackTemplate {
         });
         let code = evidence_of(decision, affiliate, |s| match s {
             // The code it was read as, when it was: the one the owner gave out.
-            Subject::Code { code, read_as } => Some(read_as.unwrap_or(*code)),
+            Subject::Code { code, read_as, .. } => Some(read_as.unwrap_or(*code)),
             _ => None,
         });
         let sub_ids = click

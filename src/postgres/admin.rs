@@ -48,13 +48,17 @@ pub struct ClickIngest {
 /// registry rules see them, with the order each was made in.
 #[derive(Debug, Default)]
 struct Locked {
-    codes: HashMap<CouponCode, SmallVec<[(CodeAssignment, i32); 2]>>,
+    /// By code, or family prefix, and whether it is a family.
+    codes: HashMap<(CouponCode, bool), Made>,
 }
 
+/// A key's assignments, each with the order it was made in.
+type Made = SmallVec<[(CodeAssignment, i32); 2]>;
+
 impl Locked {
-    fn made_next(&self, code: &CouponCode) -> i32 {
+    fn made_next(&self, a: &CodeAssignment) -> i32 {
         self.codes
-            .get(code)
+            .get(&(a.code, a.family))
             .and_then(|h| h.iter().map(|(_, made)| *made).max())
             .unwrap_or(0)
             .saturating_add(1)
@@ -62,32 +66,53 @@ impl Locked {
 
     fn made_of(&self, a: &CodeAssignment) -> Option<i32> {
         self.codes
-            .get(&a.code)
+            .get(&(a.code, a.family))
             .and_then(|h| h.iter().find(|(b, _)| b == a))
             .map(|(_, made)| *made)
     }
 
     fn add(&mut self, a: CodeAssignment, made: i32) {
-        let history = self.codes.entry(a.code).or_default();
+        let history = self.codes.entry((a.code, a.family)).or_default();
+        if history.iter().any(|(_, m)| *m == made) {
+            return; // read twice, as a code's and as one under a family
+        }
         history.push((a, made));
         history.sort_by_key(|(a, made)| (a.valid_from, *made));
+    }
+
+    fn key_history(&self, code: &CouponCode, family: bool) -> SmallVec<[CodeAssignment; 2]> {
+        self.codes
+            .get(&(*code, family))
+            .map(|h| h.iter().map(|(a, _)| *a).collect())
+            .unwrap_or_default()
     }
 }
 
 impl View for Locked {
     fn history_of(&self, code: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
+        self.key_history(code, false)
+    }
+
+    fn family_history(&self, prefix: &CouponCode) -> SmallVec<[CodeAssignment; 2]> {
+        self.key_history(prefix, true)
+    }
+
+    /// Everything read: the families, and for a family the codes under it.
+    fn clashes_of(&self, new: &CodeAssignment) -> SmallVec<[CodeAssignment; 2]> {
         self.codes
-            .get(code)
-            .map(|h| h.iter().map(|(a, _)| *a).collect())
-            .unwrap_or_default()
+            .iter()
+            .filter(|((_, family), _)| *family || new.family)
+            .flat_map(|(_, h)| h.iter().map(|(a, _)| *a))
+            .filter(|a| a.meets(new))
+            .collect()
     }
 
     fn twins_of(&self, code: &CouponCode) -> SmallVec<[CouponCode; 2]> {
         let skeleton = code.skeleton();
         self.codes
             .keys()
-            .filter(|c| *c != code && c.skeleton() == skeleton)
-            .copied()
+            .filter(|(c, family)| !family && c != code && c.skeleton() == skeleton)
+            .map(|(c, _)| *c)
             .collect()
     }
 }
@@ -102,7 +127,7 @@ struct Changes {
 
 impl Changes {
     fn insert(&mut self, locked: &mut Locked, a: CodeAssignment) {
-        let made = locked.made_next(&a.code);
+        let made = locked.made_next(&a);
         locked.add(a, made);
         self.inserts.push((a, made));
     }
@@ -110,6 +135,7 @@ impl Changes {
     fn update(&mut self, locked: &Locked, old: &CodeAssignment, new: CodeAssignment) -> Result<(), PgError> {
         let made = locked.made_of(old).ok_or(RegistryError::NotActive {
             code: old.code,
+            family: old.family,
             at: old.valid_from,
         })?;
         self.updates.push((new, made));
@@ -129,7 +155,7 @@ impl PgStore {
     /// [`PgError::Registry`] with the rule broken (nothing is written), or
     /// a database error.
     pub async fn insert(&self, assignment: CodeAssignment) -> Result<(), PgError> {
-        self.write_registry(&[assignment.code], |locked, changes| {
+        self.write_registry(&[(assignment.code, assignment.family)], |locked, changes| {
             rules::check(locked, &assignment, None, keeps_all)?;
             changes.insert(locked, assignment);
             Ok(())
@@ -168,8 +194,33 @@ impl PgStore {
         affiliate: AffiliateId,
         at: DateTime<Utc>,
     ) -> Result<(), PgError> {
-        self.write_registry(&[code], |locked, changes| {
-            match rules::reassign(locked, code, affiliate, at, keeps_all)? {
+        self.reassign_key((code, false), affiliate, at).await
+    }
+
+    /// Hands the family `prefix` to `affiliate` at `at`, as
+    /// [`MemoryCodeRegistry::reassign_family`](crate::MemoryCodeRegistry::reassign_family)
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// As [`PgStore::reassign`].
+    pub async fn reassign_family(
+        &self,
+        prefix: CouponCode,
+        affiliate: AffiliateId,
+        at: DateTime<Utc>,
+    ) -> Result<(), PgError> {
+        self.reassign_key((prefix, true), affiliate, at).await
+    }
+
+    async fn reassign_key(
+        &self,
+        key: (CouponCode, bool),
+        affiliate: AffiliateId,
+        at: DateTime<Utc>,
+    ) -> Result<(), PgError> {
+        self.write_registry(&[key], |locked, changes| {
+            match rules::reassign(locked, key, affiliate, at, keeps_all)? {
                 Reassignment::Replace { old, new } => changes.update(locked, &old, new),
                 Reassignment::Cut { old, cut, next } => {
                     changes.update(locked, &old, cut)?;
@@ -190,8 +241,23 @@ impl PgStore {
     /// [`PgError::Registry`] ([`RegistryError::NotActive`] if no assignment
     /// is active at `at`); nothing is written.
     pub async fn revoke(&self, code: CouponCode, at: DateTime<Utc>) -> Result<(), PgError> {
-        self.write_registry(&[code], |locked, changes| {
-            let (old, revoked) = rules::revoke(locked, code, at, keeps_all)?;
+        self.revoke_key((code, false), at).await
+    }
+
+    /// Revokes the family `prefix` at `at`, as
+    /// [`MemoryCodeRegistry::revoke_family`](crate::MemoryCodeRegistry::revoke_family)
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// As [`PgStore::revoke`].
+    pub async fn revoke_family(&self, prefix: CouponCode, at: DateTime<Utc>) -> Result<(), PgError> {
+        self.revoke_key((prefix, true), at).await
+    }
+
+    async fn revoke_key(&self, key: (CouponCode, bool), at: DateTime<Utc>) -> Result<(), PgError> {
+        self.write_registry(&[key], |locked, changes| {
+            let (old, revoked) = rules::revoke(locked, key, at, keeps_all)?;
             changes.update(locked, &old, revoked)
         })
         .await
@@ -222,9 +288,12 @@ impl PgStore {
         let rows = options.known(rows);
         let mode = options.mode();
         async move {
-            let codes: Vec<CouponCode> = rows
+            let codes: Vec<(CouponCode, bool)> = rows
                 .iter()
-                .filter_map(|(row, _)| CouponCode::parse(&row.code).ok())
+                .filter_map(|(row, _)| match row.code.trim_end().strip_suffix('*') {
+                    Some(prefix) => CouponCode::parse(prefix).ok().map(|p| (p, true)),
+                    None => CouponCode::parse(&row.code).ok().map(|c| (c, false)),
+                })
                 .collect();
             self.write_registry(&codes, |locked, changes| {
                 let total = rows.len();
@@ -257,12 +326,26 @@ impl PgStore {
     ///
     /// A database error, or a row that cannot be read.
     pub async fn history(&self, code: &CouponCode) -> Result<Vec<CodeAssignment>, PgError> {
+        self.key_history(code, false).await
+    }
+
+    /// Every assignment of the family `prefix`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// A database error, or a row that cannot be read.
+    pub async fn family_history(&self, prefix: &CouponCode) -> Result<Vec<CodeAssignment>, PgError> {
+        self.key_history(prefix, true).await
+    }
+
+    async fn key_history(&self, code: &CouponCode, family: bool) -> Result<Vec<CodeAssignment>, PgError> {
         let client = self.client().await?;
+        let (skeleton, code) = sql::key_columns(code, family);
         let rows = query(
             &client,
             "history",
             sql::HISTORY,
-            &[&self.program.as_str(), &code.skeleton().as_str(), &code.as_str()],
+            &[&self.program.as_str(), &skeleton, &code],
         )
         .await?;
         rows.iter()
@@ -462,18 +545,26 @@ impl PgStore {
     /// assignment of a code with one of them, lets `decide` check the write
     /// under the registry rules and say what changes, writes that, and
     /// commits; all again on a serialization failure or deadlock.
-    async fn write_registry<T, F>(&self, codes: &[CouponCode], mut decide: F) -> Result<T, PgError>
+    async fn write_registry<T, F>(&self, keys: &[(CouponCode, bool)], mut decide: F) -> Result<T, PgError>
     where
         F: FnMut(&mut Locked, &mut Changes) -> Result<T, PgError>,
     {
-        let mut skeletons: Vec<String> = codes.iter().map(|c| c.skeleton().as_str().to_owned()).collect();
+        let mut skeletons: Vec<String> = keys.iter().map(|(c, f)| sql::key_columns(c, *f).0).collect();
         skeletons.sort_unstable();
         skeletons.dedup();
+        // The skeletons of the families written, whose codes are read.
+        let mut under: Vec<String> = keys
+            .iter()
+            .filter(|(_, family)| *family)
+            .map(|(c, _)| c.skeleton().as_str().to_owned())
+            .collect();
+        under.sort_unstable();
+        under.dedup();
         let mut attempt = 0;
         loop {
             let mut client = self.client().await?;
             let result = self
-                .write_registry_once(&mut client, &skeletons, &mut decide)
+                .write_registry_once(&mut client, &skeletons, &under, &mut decide)
                 .await;
             match result {
                 Err(PgError::Db { source, .. }) if is_conflict(&source) && attempt < CONFLICT_RETRIES => {
@@ -489,6 +580,7 @@ impl PgStore {
         &self,
         client: &mut Object,
         skeletons: &[String],
+        under: &[String],
         decide: &mut F,
     ) -> Result<T, PgError>
     where
@@ -504,13 +596,25 @@ impl PgStore {
             .start()
             .await
             .map_err(db(STATEMENT))?;
+        // The skeletons' rows, and the gate's that families and codes meet
+        // at (`*` sorts before every skeleton).
+        let mut rows_needed: Vec<&str> = vec!["*"];
+        rows_needed.extend(skeletons.iter().map(String::as_str));
         let locks = tx
             .prepare_cached(sql::ADD_SKELETONS)
             .await
             .map_err(db(STATEMENT))?;
-        tx.execute(&locks, &[&program, &skeletons])
+        tx.execute(&locks, &[&program, &rows_needed])
             .await
             .map_err(db(STATEMENT))?;
+        // The gate first: a family's write holds it alone, a code's shares
+        // it, so that neither misses the other. Then the skeletons.
+        let gate = if under.is_empty() {
+            format!("{} FOR SHARE", sql::FAMILY_GATE)
+        } else {
+            format!("{} FOR UPDATE", sql::FAMILY_GATE)
+        };
+        tx.query(&gate, &[&program]).await.map_err(db(STATEMENT))?;
         let lock = tx
             .prepare_cached(sql::LOCK_SKELETONS)
             .await
@@ -518,15 +622,12 @@ impl PgStore {
         tx.query(&lock, &[&program, &skeletons])
             .await
             .map_err(db(STATEMENT))?;
-        let read = tx
-            .prepare_cached(sql::SKELETON_ROWS)
-            .await
-            .map_err(db(STATEMENT))?;
-        let rows = tx
-            .query(&read, &[&program, &skeletons])
-            .await
-            .map_err(db(STATEMENT))?;
         let mut locked = Locked::default();
+        let mut rows = read_in(&tx, sql::SKELETON_ROWS, &[&program, &skeletons]).await?;
+        rows.extend(read_in(&tx, sql::FAMILY_ROWS, &[&program]).await?);
+        if !under.is_empty() {
+            rows.extend(read_in(&tx, sql::CODES_UNDER, &[&program, &under]).await?);
+        }
         for row in &rows {
             let (a, made) = assignment_of(row, ASSIGNMENT_ROW)?;
             locked.add(a, made);
@@ -544,6 +645,17 @@ impl PgStore {
     }
 }
 
+/// Runs a prepared statement in a registry write's transaction.
+async fn read_in(
+    tx: &Transaction<'_>,
+    text: &'static str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, PgError> {
+    const STATEMENT: &str = "registry write";
+    let statement = tx.prepare_cached(text).await.map_err(db(STATEMENT))?;
+    tx.query(&statement, params).await.map_err(db(STATEMENT))
+}
+
 /// Writes a registry write's changes in its transaction.
 async fn write_changes(tx: &Transaction<'_>, program: &str, changes: &Changes) -> Result<(), PgError> {
     const STATEMENT: &str = "registry write";
@@ -558,8 +670,9 @@ async fn write_changes(tx: &Transaction<'_>, program: &str, changes: &Changes) -
         let mut mode = Vec::with_capacity(chunk.len());
         let mut label = Vec::with_capacity(chunk.len());
         for (a, m) in chunk {
-            skeleton.push(a.code.skeleton().as_str().to_owned());
-            code.push(a.code.as_str().to_owned());
+            let (skeleton_column, code_column) = sql::key_columns(&a.code, a.family);
+            skeleton.push(skeleton_column);
+            code.push(code_column);
             made.push(*m);
             affiliate.push(affiliate_column(a.affiliate));
             let (s, ns) = pair(a.valid_from);
@@ -583,7 +696,8 @@ async fn write_changes(tx: &Transaction<'_>, program: &str, changes: &Changes) -
         tx.execute(&insert, &params).await.map_err(db(STATEMENT))?;
         // The near lookup keys of the codes (those there already stay).
         let (mut keys, mut key_skeletons, mut key_codes) = (Vec::new(), Vec::new(), Vec::new());
-        for ((a, _), skeleton) in chunk.iter().zip(&skeleton) {
+        // (A family has none: its codes are not near lookups' answers.)
+        for ((a, _), skeleton) in chunk.iter().zip(&skeleton).filter(|((a, _), _)| !a.family) {
             for key in a.code.near_keys() {
                 keys.push(key);
                 key_skeletons.push(skeleton.as_str());
@@ -601,11 +715,11 @@ async fn write_changes(tx: &Transaction<'_>, program: &str, changes: &Changes) -
             .await
             .map_err(db(STATEMENT))?;
         let (until_s, until_ns) = optional_pair(a.valid_until);
-        let skeleton = a.code.skeleton();
+        let (skeleton, code) = sql::key_columns(&a.code, a.family);
         let params: [&(dyn ToSql + Sync); 8] = [
             &program,
-            &skeleton.as_str(),
-            &a.code.as_str(),
+            &skeleton,
+            &code,
             made,
             &affiliate_column(a.affiliate),
             &until_s,

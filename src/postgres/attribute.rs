@@ -441,7 +441,7 @@ impl Gathered {
 /// gathered histories, by code.
 fn near_in(rows: &[(CodeAssignment, i32)], code: &CouponCode, at: DateTime<Utc>) -> NearCodes {
     let mut near = NearCodes::new();
-    for (a, _) in rows {
+    for (a, _) in rows.iter().filter(|(a, _)| !a.family) {
         let Some(nearness) = NearCode::nearness(code, &a.code) else {
             continue;
         };
@@ -462,8 +462,23 @@ fn near_in(rows: &[(CodeAssignment, i32)], code: &CouponCode, at: DateTime<Utc>)
 
 /// The answer to "who owned `code` at `at`" from the gathered histories.
 fn lookup_in(rows: &[(CodeAssignment, i32)], code: &CouponCode, at: DateTime<Utc>) -> CodeLookup {
-    let mut history: SmallVec<[(CodeAssignment, i32); 4]> =
-        rows.iter().filter(|(a, _)| a.code == *code).copied().collect();
+    // The code's own rows; without any, those of the family with the
+    // longest prefix of it.
+    let own = rows.iter().any(|(a, _)| !a.family && a.code == *code);
+    let family = rows
+        .iter()
+        .filter(|(a, _)| a.family && a.covers(code))
+        .map(|(a, _)| a.code)
+        .max_by_key(CouponCode::len);
+    let key = match (own, family) {
+        (true, _) | (false, None) => (*code, false),
+        (false, Some(prefix)) => (prefix, true),
+    };
+    let mut history: SmallVec<[(CodeAssignment, i32); 4]> = rows
+        .iter()
+        .filter(|(a, _)| (a.code, a.family) == key)
+        .copied()
+        .collect();
     history.sort_unstable_by_key(|(a, made)| (a.valid_from, *made));
     let history: SmallVec<[CodeAssignment; 4]> = history.into_iter().map(|(a, _)| a).collect();
     CodeLookup::from_history(&history, at)

@@ -22,9 +22,11 @@ pub(crate) const PREPARED: [&str; 4] = [GATHER_FIRST, GATHER_LAST, RECORD, CLICK
 /// customer's latest binding made before the conversion.
 ///
 /// The codes' rows are those of every code with the skeleton of an entered
-/// one (the codes themselves and their look-alikes) and of every code that
+/// one (the codes themselves and their look-alikes), of every code that
 /// shares a near lookup key with one (those one edit away, and a few
-/// others): readers pick what they need.
+/// others), and of every family whose prefix's skeleton starts an entered
+/// code's (probed only at the lengths some family has): readers pick what
+/// they need.
 ///
 /// Parameters: `$1` program, `$2` conversion id (null: no ledger read),
 /// `$3` the entered codes' skeletons and `$4` their near lookup keys (each
@@ -54,12 +56,22 @@ near AS (
     SELECT DISTINCT skeleton, code FROM attributor.code_keys
     WHERE program = $1 AND key = ANY($4::text[]) AND (SELECT go FROM miss)
 ),
+family_lengths AS (
+    SELECT DISTINCT length(skeleton) - 1 AS len FROM attributor.code_skeletons
+    WHERE program = $1 AND skeleton > '*' AND skeleton < '+' AND (SELECT go FROM miss)
+),
+fam AS (
+    SELECT '*' || left(s, f.len) AS skeleton
+    FROM unnest($3::text[]) AS s, family_lengths f
+    WHERE f.len <= length(s)
+),
 hist AS (
     SELECT skeleton, code, made, affiliate, valid_from_s, valid_from_ns, valid_until_s,
            valid_until_ns, revoked, mode, label
     FROM attributor.code_assignments
     WHERE program = $1 AND (SELECT go FROM miss)
       AND (skeleton = ANY($3::text[])
+           OR skeleton IN (SELECT skeleton FROM fam)
            OR (skeleton, code) IN (SELECT skeleton, code FROM near))
 ),
 named AS (
@@ -83,7 +95,8 @@ found AS (
 ),
 owners AS (
     SELECT DISTINCT affiliate FROM hist
-    WHERE $16 AND mode = 'if_involved' AND skeleton = ANY($3::text[])
+    WHERE $16 AND mode = 'if_involved'
+      AND (skeleton = ANY($3::text[]) OR skeleton IN (SELECT skeleton FROM fam))
       AND (valid_from_s, valid_from_ns) <= ($13, $14)
       AND (valid_until_s IS NULL OR (valid_until_s, valid_until_ns) > ($13, $14))
 ),
@@ -276,7 +289,7 @@ ORDER BY valid_from_s, valid_from_ns, made";
 
 /// The codes an affiliate has ever held. `$1` program, `$2` affiliate.
 pub(crate) const CODES_OF: &str = "SELECT DISTINCT code FROM attributor.code_assignments
-WHERE program = $1 AND affiliate = $2 ORDER BY code";
+WHERE program = $1 AND affiliate = $2 AND left(skeleton, 1) <> '*' ORDER BY code";
 
 /// Adds assignments: `$1` program, then one array a column.
 pub(crate) const INSERT_ASSIGNMENTS: &str = "INSERT INTO attributor.code_assignments
@@ -298,6 +311,42 @@ ON CONFLICT DO NOTHING";
 pub(crate) const UPDATE_ASSIGNMENT: &str = "UPDATE attributor.code_assignments
 SET affiliate = $5, valid_until_s = $6, valid_until_ns = $7, revoked = $8
 WHERE program = $1 AND skeleton = $2 AND code = $3 AND made = $4";
+
+/// The skeleton and code columns of a code's rows, or of a family's: a
+/// family's code column holds its prefix and a `*` (`MKBHD*`), and its
+/// skeleton column a `*` and the prefix's skeleton (`*MKBHD`), so that the
+/// families sort together, apart from every code, and a code's skeleton
+/// never names one.
+pub(crate) fn key_columns(code: &CouponCode, family: bool) -> (String, String) {
+    let skeleton = code.skeleton();
+    if family {
+        (format!("*{skeleton}"), format!("{code}*"))
+    } else {
+        (skeleton.as_str().to_owned(), code.as_str().to_owned())
+    }
+}
+
+/// The assignments of every family. `$1` program.
+pub(crate) const FAMILY_ROWS: &str = "SELECT code, made, affiliate, valid_from_s, valid_from_ns,
+       valid_until_s, valid_until_ns, revoked, mode, label
+FROM attributor.code_assignments
+WHERE program = $1 AND skeleton >= '*' AND skeleton < '+'
+ORDER BY code, valid_from_s, valid_from_ns, made";
+
+/// The assignments of every code whose skeleton starts with one given. `$1`
+/// program, `$2` the skeletons.
+pub(crate) const CODES_UNDER: &str = "SELECT a.code, a.made, a.affiliate, a.valid_from_s, a.valid_from_ns,
+       a.valid_until_s, a.valid_until_ns, a.revoked, a.mode, a.label
+FROM unnest($2::text[]) AS p (skeleton)
+JOIN attributor.code_assignments a
+  ON a.program = $1 AND a.skeleton >= p.skeleton AND a.skeleton < p.skeleton || chr(127)
+ORDER BY a.code, a.valid_from_s, a.valid_from_ns, a.made";
+
+/// Locks the row that family writes take alone and code writes share, so
+/// that a family and a code it would cover are never written at once. `$1`
+/// program; `FOR SHARE` or `FOR UPDATE` follows.
+pub(crate) const FAMILY_GATE: &str = "SELECT skeleton FROM attributor.code_skeletons
+WHERE program = $1 AND skeleton = '*'";
 
 /// An instant as the schema keeps it: seconds and nanoseconds.
 pub(crate) fn pair(t: DateTime<Utc>) -> (i64, i32) {
@@ -423,9 +472,14 @@ pub(crate) fn assignment_of(row: &Row, c: AssignmentColumns) -> Result<(CodeAssi
     const TABLE: &str = "attributor.code_assignments";
     let text: &str = get(row, c.code, TABLE, &String::new)?;
     let key = || text.to_owned();
-    let code = CouponCode::parse(text)
+    // A family's row holds its prefix and a `*`.
+    let (canonical, family) = match text.strip_suffix('*') {
+        Some(prefix) => (prefix, true),
+        None => (text, false),
+    };
+    let code = CouponCode::parse(canonical)
         .ok()
-        .filter(|c| c.as_str() == text)
+        .filter(|c| c.as_str() == canonical)
         .ok_or_else(|| corrupt(TABLE, key(), "the code is not a canonical coupon code"))?;
     let made: i32 = get(row, c.made, TABLE, &key)?;
     let affiliate = affiliate_of(get(row, c.affiliate, TABLE, &key)?);
@@ -451,6 +505,7 @@ pub(crate) fn assignment_of(row: &Row, c: AssignmentColumns) -> Result<(CodeAssi
     a.valid_until = until;
     a.revoked = revoked;
     a.label = label;
+    a.family = family;
     Ok((a, made))
 }
 
