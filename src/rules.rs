@@ -88,12 +88,18 @@ pub(crate) fn check(
     }
     // A family and any code or family a customer could confuse with one of
     // its codes (the same prefix aside: that is its own history).
-    let clash = view.clashes_of(new).into_iter().find(|a| {
-        !(a.family == new.family && a.code == new.code)
-            && a.affiliate != new.affiliate
-            && a.overlaps(new)
-            && a.meets(new)
-    });
+    // Of several, the same one in every backend: families first, then by
+    // code and start.
+    let clash = view
+        .clashes_of(new)
+        .into_iter()
+        .filter(|a| {
+            !(a.family == new.family && a.code == new.code)
+                && a.affiliate != new.affiliate
+                && a.overlaps(new)
+                && a.meets(new)
+        })
+        .min_by_key(|a| (!a.family, a.code, a.valid_from));
     if let Some(existing) = clash {
         return Err(RegistryError::Confusable {
             code: new.code,

@@ -1097,3 +1097,118 @@ async fn mistyped_codes_are_read_and_named_as_in_memory_in_the_same_two_round_tr
     assert_eq!(near[0].assignment.code, code("BOSS20"));
     assert!(proxy.settled());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_racing_to_give_out_a_family_and_a_code_in_it_cannot_both_win() {
+    let server = server_or_skip!();
+    let url = server.database("families_race").await;
+    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
+        .await
+        .unwrap();
+    let one = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let two = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let at = now() - days(1);
+    for round in 0..20 {
+        // A family of A and a code of B in it (or a look-alike of one).
+        let prefix = format!("FAM{round}X");
+        let member = if round % 2 == 0 {
+            format!("FAM{round}X10")
+        } else {
+            format!("FAM{round}XI0")
+        };
+        let family = attributor::CodeAssignment::family(code(&prefix), A, at);
+        let (first, second) = tokio::join!(one.insert(family), two.assign(code(&member), B, at));
+        assert!(
+            first.is_ok() != second.is_ok(),
+            "round {round}: {first:?} and {second:?}"
+        );
+        let refused = first.err().or(second.err()).unwrap();
+        assert!(
+            matches!(
+                refused,
+                attributor::PgError::Registry(attributor::RegistryError::Confusable { .. })
+            ),
+            "{refused}"
+        );
+        // Two families of two affiliates, one inside the other.
+        let (outer, inner) = (format!("NEST{round}"), format!("NEST{round}IN"));
+        let (first, second) = tokio::join!(
+            one.insert(attributor::CodeAssignment::family(code(&outer), A, at)),
+            two.insert(attributor::CodeAssignment::family(code(&inner), B, at)),
+        );
+        assert!(
+            first.is_ok() != second.is_ok(),
+            "round {round}: {first:?} and {second:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn families_are_written_refused_imported_and_answered_as_in_memory() {
+    use attributor::{CodeAssignment, CodeRegistry, ImportOptions, ImportRow};
+
+    let server = server_or_skip!();
+    let (proxy, store) = server.proxied_store("families").await;
+    let memory = MemoryCodeRegistry::new();
+    let t = now() - days(100);
+    let writes = [
+        CodeAssignment::family(code("MKBHD"), A, t),
+        CodeAssignment::family(code("MKBHDVIP"), A, t).mode(CreditMode::Always),
+        CodeAssignment::new(code("MKBHDLIVE"), A, t).until(now() - days(50)),
+        CodeAssignment::new(code("MKBHD10"), B, t),  // in A's family
+        CodeAssignment::family(code("MK8HD"), B, t), // a look-alike family
+        CodeAssignment::family(code("MKBHD"), B, t), // the same family, twice at once
+        CodeAssignment::new(code("TECH10"), B, t),
+        CodeAssignment::family(code("TECH"), A, t), // over B's code
+    ];
+    for a in writes {
+        let in_memory = memory.insert(a);
+        let in_postgres = store.insert(a).await;
+        match (&in_memory, &in_postgres) {
+            (Ok(()), Ok(())) => {}
+            (Err(m), Err(attributor::PgError::Registry(p))) => assert_eq!(m, p),
+            _ => panic!("{a:?}: memory {in_memory:?}, postgres {in_postgres:?}"),
+        }
+    }
+    // Handing the VIP family to B would put it inside A's: refused alike.
+    let refused = memory
+        .reassign_family(code("MKBHDVIP"), B, now() - days(10))
+        .unwrap_err();
+    match store.reassign_family(code("MKBHDVIP"), B, now() - days(10)).await {
+        Err(attributor::PgError::Registry(e)) => assert_eq!(e, refused),
+        other => panic!("{other:?}"),
+    }
+    store.revoke_family(code("MKBHD"), now() - days(5)).await.unwrap();
+    memory.revoke_family(code("MKBHD"), now() - days(5)).unwrap();
+    for prefix in ["MKBHD", "MKBHDVIP"] {
+        assert_eq!(
+            store.family_history(&code(prefix)).await.unwrap(),
+            memory.family_history(&code(prefix))
+        );
+    }
+    let rows = vec![ImportRow::new("mkbhd-x*", B, t), ImportRow::new("SALE*", B, t)];
+    let report = store
+        .import(rows.clone(), ImportOptions::apply_valid())
+        .await
+        .unwrap();
+    assert_eq!(report, memory.import(rows, ImportOptions::apply_valid()));
+    assert_eq!(report.applied, 1, "{report:?}");
+
+    for c in [
+        "MKBHD10",
+        "MKBHDVIP1",
+        "MKBHDLIVE",
+        "MKBHD",
+        "SALE50",
+        "MKBH",
+        "TECH10",
+    ] {
+        for when in [now() - days(60), now() - days(7), now()] {
+            let before = proxy.round_trips();
+            let got = store.lookup(&code(c), when).await.unwrap();
+            assert_eq!(proxy.round_trips() - before, 1);
+            assert_eq!(got, memory.lookup(&code(c), when).unwrap(), "{c} at {when}");
+        }
+    }
+    assert!(proxy.settled());
+}

@@ -68,9 +68,24 @@ fn workload() -> impl Strategy<Value = Workload> {
     // takes them for the same affiliate only.
     let look_alikes = ["ALPHAIO", "8RAVO2O"]
         .map(|c| proptest::option::weighted(0.7, strategies::history(CouponCode::parse(c).unwrap())));
+    // Families over some of the pool's codes, which answer for them when
+    // they have no assignment of their own, and for their mistyped
+    // spellings; the registry refuses those that meet another affiliate's
+    // code.
+    let families = ["ALPH", "BRAVO", "CHA", "F0X"].map(|prefix| {
+        let history = strategies::history(CouponCode::parse(prefix).unwrap());
+        proptest::option::weighted(
+            0.5,
+            history.prop_map(|h| {
+                h.into_iter()
+                    .map(|a| CodeAssignment { family: true, ..a })
+                    .collect::<Vec<_>>()
+            }),
+        )
+    });
     (
         strategies::assignments(),
-        look_alikes,
+        (look_alikes, families),
         strategies::clicks(),
         strategies::conversions(),
         strategies::policy_set(),
@@ -78,8 +93,9 @@ fn workload() -> impl Strategy<Value = Workload> {
         prop::collection::vec(prop::bool::weighted(0.2), 20),
     )
         .prop_map(
-            |(mut assignments, look_alikes, clicks, conversions, policies, retries, swaps)| {
+            |(mut assignments, (look_alikes, families), clicks, conversions, policies, retries, swaps)| {
                 assignments.extend(look_alikes.into_iter().flatten().flatten());
+                assignments.extend(families.into_iter().flatten().flatten());
                 Workload {
                     assignments,
                     clicks,

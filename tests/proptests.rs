@@ -887,3 +887,90 @@ mod json {
         }
     }
 }
+
+/// Families against a plain model of the rule: a code's own history
+/// decides; without one, the family of the longest prefix.
+#[cfg(feature = "proptest")]
+mod families {
+    use super::config;
+    use attributor::strategies::{CODE_POOL, assignments, history, instant};
+    use attributor::{CodeLookup, CodeRegistry, CouponCode, MemoryCodeRegistry};
+    use proptest::prelude::*;
+
+    /// Families over prefixes of the pool's codes, with histories.
+    fn families() -> impl Strategy<Value = Vec<attributor::CodeAssignment>> {
+        let one = (prop::sample::select(CODE_POOL.to_vec()), 3usize..=7).prop_flat_map(|(code, len)| {
+            let prefix = CouponCode::parse(&code[..len.min(code.len())]).unwrap();
+            history(prefix).prop_map(|h| {
+                h.into_iter()
+                    .map(|a| attributor::CodeAssignment { family: true, ..a })
+                    .collect::<Vec<_>>()
+            })
+        });
+        prop::collection::vec(one, 0..=4).prop_map(|v| v.into_iter().flatten().collect())
+    }
+
+    /// The draws below reach families that answer, and families refused.
+    #[test]
+    fn drawn_families_answer_for_codes_often_enough_to_test() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+
+        let mut runner = TestRunner::deterministic();
+        let (mut answered, mut refused) = (0, 0);
+        for _ in 0..200 {
+            let (codes, families, at) = (assignments(), families(), instant())
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            let registry = MemoryCodeRegistry::new();
+            for a in codes.iter().chain(&families) {
+                refused += usize::from(registry.insert(*a).is_err());
+            }
+            for c in CODE_POOL {
+                let probe = CouponCode::parse(&format!("{c}X9")).unwrap();
+                let found = registry.lookup(&probe, at).unwrap();
+                answered += usize::from(found.assignment().is_some_and(|a| a.family));
+            }
+        }
+        assert!(answered >= 50 && refused >= 20, "{answered} {refused}");
+    }
+
+    proptest! {
+        #![proptest_config(config(128))]
+
+        #[test]
+        fn a_family_never_beats_a_code_of_its_own_and_the_longest_prefix_decides(
+            codes in assignments(),
+            families in families(),
+            at in instant(),
+        ) {
+            let registry = MemoryCodeRegistry::new();
+            for a in codes.iter().chain(&families) {
+                // The rules refuse some draws (another affiliate's code in
+                // a family): those are simply not there.
+                let _ = registry.insert(*a);
+            }
+            let mut probes: Vec<CouponCode> = CODE_POOL.iter().map(|c| CouponCode::parse(c).unwrap()).collect();
+            probes.extend(CODE_POOL.iter().map(|c| CouponCode::parse(&format!("{c}X9")).unwrap()));
+            for code in probes {
+                let own = registry.history(&code);
+                let want = if !own.is_empty() {
+                    CodeLookup::from_history(&own, at)
+                } else {
+                    let longest = (3..=code.len())
+                        .rev()
+                        .filter_map(|n| CouponCode::parse(&code.as_str()[..n]).ok())
+                        .map(|prefix| registry.family_history(&prefix))
+                        .find(|h| !h.is_empty());
+                    longest.map_or(CodeLookup::Unknown, |h| CodeLookup::from_history(&h, at))
+                };
+                let got = registry.lookup(&code, at).unwrap();
+                prop_assert_eq!(got, want, "{}", code);
+                if !own.is_empty() {
+                    prop_assert!(got.assignment().is_none_or(|a| !a.family), "a family beat {}", code);
+                }
+            }
+        }
+    }
+}

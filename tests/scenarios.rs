@@ -965,3 +965,81 @@ fn a_code_read_as_its_look_alike_wins_and_loses_as_that_code_would() {
         Outcome::Superseded { by: code("SPRING") }
     );
 }
+
+// Code families.
+
+#[test]
+fn a_code_of_a_creators_family_credits_the_creator_and_the_decision_names_the_family() {
+    let world = World::new(Policy::coupon_first());
+    world.assignment(CodeAssignment::family(code("MKBHD"), A, now() - days(30)));
+    let decision = world.attribute(&purchase("o1", "viewer").code(code("mkbhd-10-off")));
+    assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
+    assert_eq!(
+        decision.considered[0].subject,
+        Subject::Code {
+            code: code("MKBHD10OFF"),
+            read_as: None,
+            family: Some(code("MKBHD")),
+        }
+    );
+    assert!(
+        decision
+            .to_string()
+            .contains("credits affiliate 1 by code MKBHD10OFF, of family MKBHD*"),
+        "{decision}"
+    );
+}
+
+#[test]
+fn a_creators_own_code_in_her_family_counts_with_its_own_mode() {
+    // The family is if-involved against leaks; one code of it she gives
+    // out on stage is always credited.
+    let world = World::new(Policy::click_first());
+    world.assignment(CodeAssignment::family(code("MKBHD"), A, now() - days(30)).mode(CreditMode::IfInvolved));
+    world.assignment(CodeAssignment::new(code("MKBHDLIVE"), A, now() - days(30)).mode(CreditMode::Always));
+    world.click(B, "viewer", days(1));
+    let live = world.attribute(&purchase("o1", "viewer").code(code("MKBHDLIVE")));
+    assert_eq!(only_credit(&live), (A, Method::Coupon, 10_000), "{live}");
+    let family = world.attribute(&purchase("o2", "viewer").code(code("MKBHD10")));
+    assert_eq!(
+        outcome_of_code(&family, "MKBHD10"),
+        Outcome::OwnerNotInvolved,
+        "{family}"
+    );
+    assert_eq!(only_credit(&family).0, B);
+}
+
+#[test]
+fn a_revoked_family_stops_crediting_its_codes_and_says_so() {
+    let world = World::new(Policy::coupon_first());
+    world.assignment(CodeAssignment::family(code("MKBHD"), A, now() - days(30)));
+    world
+        .attributor
+        .registry()
+        .revoke_family(code("MKBHD"), now() - days(1))
+        .unwrap();
+    let decision = world.attribute(&purchase("o1", "viewer").code(code("MKBHD10")));
+    assert!(!decision.is_credited());
+    assert_eq!(outcome_of_code(&decision, "MKBHD10"), Outcome::CodeRevoked);
+    assert!(
+        decision
+            .to_string()
+            .contains("code MKBHD10, of family MKBHD*, of affiliate 1, had been revoked"),
+        "{decision}"
+    );
+}
+
+#[test]
+fn a_family_handed_to_another_partner_credits_each_for_their_time() {
+    let world = World::new(Policy::coupon_first());
+    world.assignment(CodeAssignment::family(code("SUMMER"), A, now() - days(60)));
+    world
+        .attributor
+        .registry()
+        .reassign_family(code("SUMMER"), B, now() - days(10))
+        .unwrap();
+    let before = conversion("o1", EventKind::Purchase, "c1", now() - days(20)).code(code("SUMMER26"));
+    let after = conversion("o2", EventKind::Purchase, "c2", now()).code(code("SUMMER26"));
+    assert_eq!(world.attribute(&before).primary(), Some(A));
+    assert_eq!(world.attribute(&after).primary(), Some(B));
+}

@@ -333,3 +333,40 @@ fn a_code_read_as_its_look_alike_keeps_both_and_candidates_follow_the_binding() 
     bad["candidates"][0]["guess"] = serde_json::json!(true);
     assert!(serde_json::from_value::<Decision>(bad).is_err());
 }
+
+#[test]
+fn a_code_a_family_answered_for_names_the_family_and_a_family_assignment_says_so() {
+    let world = World::new(Policy::coupon_first());
+    world.assignment(attributor::CodeAssignment::family(
+        code("MKBHD"),
+        A,
+        now() - days(30),
+    ));
+    let decision = world.attribute(&purchase("ORD-1", "viewer").code(code("MKBHD10OFF")));
+    let json = serde_json::to_value(&decision).unwrap();
+    assert_eq!(
+        json["considered"][0],
+        serde_json::json!({
+            "subject": { "kind": "code", "code": "MKBHD10OFF", "family": "MKBHD" },
+            "affiliate": 1,
+            "outcome": { "outcome": "credited" }
+        })
+    );
+    assert_eq!(serde_json::from_value::<Decision>(json).unwrap(), decision);
+
+    let assignment = attributor::CodeAssignment::family(code("MKBHD"), A, now());
+    let json = serde_json::to_value(assignment).unwrap();
+    assert_eq!(json["family"], true);
+    assert_eq!(
+        serde_json::from_value::<attributor::CodeAssignment>(json).unwrap(),
+        assignment
+    );
+    // A code's assignment leaves the field out, and reads back without it.
+    let single = attributor::CodeAssignment::new(code("MKBHD10"), A, now());
+    let json = serde_json::to_value(single).unwrap();
+    assert!(json.get("family").is_none(), "{json}");
+    assert_eq!(
+        serde_json::from_value::<attributor::CodeAssignment>(json).unwrap(),
+        single
+    );
+}
