@@ -2,11 +2,12 @@
 //! with Zipf(1.1) queries, beside one probe of the same keys pre-normalised
 //! into a plain hashbrown map with inline keys; and at a million codes, a
 //! near lookup of a mistyped code beside an exact lookup in the same
-//! registry.
+//! registry, and exact lookups with and without families beside lookups
+//! of codes a family answers for.
 
 mod common;
 
-use attributor::{AffiliateId, CodeRegistry, CouponCode, MemoryCodeRegistry};
+use attributor::{AffiliateId, CodeAssignment, CodeRegistry, CouponCode, MemoryCodeRegistry};
 use chrono::TimeDelta;
 use common::{Rng, Zipf, now};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -133,9 +134,71 @@ fn near(c: &mut Criterion) {
     group.finish();
 }
 
+/// At a million codes: exact lookups before and after 200 families join
+/// the registry, and lookups of codes that only a family answers for.
+fn families(c: &mut Criterion) {
+    const N: usize = 1_000_000;
+    if sizes().iter().all(|n| *n < N) {
+        return;
+    }
+    let registry = common::registry(N);
+    let t = now();
+    let mut rng = Rng::new(11);
+    let queries: Vec<CouponCode> = (0..QUERIES)
+        .map(|_| common::code(rng.below(N as u64) as usize))
+        .collect();
+    let mut group = c.benchmark_group("families");
+    let mut next = 0usize;
+    group.bench_function(BenchmarkId::new("exact/without", N), |b| {
+        b.iter(|| {
+            next = (next + 1) & (QUERIES - 1);
+            registry.lookup(black_box(&queries[next]), t).unwrap()
+        })
+    });
+    // Families whose codes meet none of the numbered ones (those start
+    // with CR), at three prefix lengths.
+    for i in 0..200u64 {
+        let prefix = match i % 3 {
+            0 => format!("FAM{i:03}"),
+            1 => format!("DEAL{i:03}X"),
+            _ => format!("PARTNER{i:03}Z"),
+        };
+        let family = CodeAssignment::family(
+            CouponCode::parse(&prefix).unwrap(),
+            AffiliateId::new(i + 1),
+            t - TimeDelta::days(30),
+        );
+        registry.insert(family).unwrap();
+    }
+    let members: Vec<CouponCode> = (0..QUERIES)
+        .map(|q| {
+            let i = rng.below(200);
+            let prefix = match i % 3 {
+                0 => format!("FAM{i:03}"),
+                1 => format!("DEAL{i:03}X"),
+                _ => format!("PARTNER{i:03}Z"),
+            };
+            CouponCode::parse(&format!("{prefix}{}", q % 1000)).unwrap()
+        })
+        .collect();
+    group.bench_function(BenchmarkId::new("exact/with", N), |b| {
+        b.iter(|| {
+            next = (next + 1) & (QUERIES - 1);
+            registry.lookup(black_box(&queries[next]), t).unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("member", N), |b| {
+        b.iter(|| {
+            next = (next + 1) & (QUERIES - 1);
+            registry.lookup(black_box(&members[next]), t).unwrap()
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = bench, near
+    targets = bench, near, families
 }
 criterion_main!(benches);

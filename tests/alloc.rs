@@ -219,6 +219,42 @@ fn warm_world_under(
 }
 
 #[test]
+fn lookups_through_families_do_not_allocate() {
+    let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    let (attributor, _) = warm_world();
+    let registry = attributor.registry();
+    let from = at() - TimeDelta::days(10);
+    for (prefix, affiliate) in [("MKBHD", 7), ("MKBHDVIP", 7), ("TECHDEALS", 8)] {
+        registry
+            .insert(CodeAssignment::family(
+                CouponCode::parse(prefix).unwrap(),
+                AffiliateId::new(affiliate),
+                from,
+            ))
+            .unwrap();
+    }
+    for (typed, family) in [
+        ("MKBHD10OFF", Some("MKBHD")),
+        ("MKBHDVIP5", Some("MKBHDVIP")),
+        ("TECHDEALS2026", Some("TECHDEALS")),
+        ("UNKNOWN1", None),
+    ] {
+        let code = CouponCode::parse(typed).unwrap();
+        let (n, found) = allocations(|| registry.lookup(&code, at()).unwrap());
+        assert_eq!(n, 0, "{typed}");
+        assert_eq!(
+            found.assignment().map(|a| a.code.to_string()),
+            family.map(str::to_owned)
+        );
+    }
+    // A code of its own is looked up as before, families or not.
+    let own = code(7);
+    let (n, found) = allocations(|| registry.lookup(&own, at()).unwrap());
+    assert_eq!(n, 0);
+    assert!(matches!(found, CodeLookup::Active(a) if !a.family));
+}
+
+#[test]
 fn store_lookups_do_not_allocate() {
     let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let (attributor, conversions) = warm_world();
