@@ -152,7 +152,8 @@
 //!    up at `t`: an assignment is active when `valid_from <= t <
 //!    valid_until`. A code with no active assignment is reported as
 //!    unknown, expired, revoked or not yet active, and does not count
-//!    (an unknown code may be read as its look-alike: rule 13).
+//!    (a code without assignments of its own may be answered for by a
+//!    family, rule 14, and an unknown one read as its look-alike, rule 13).
 //! 2. **Code guards.** An active code whose owner is the customer's own
 //!    affiliate account ([`Conversion::customer_affiliate`]) is rejected as
 //!    self-referral. An active [`CreditMode::IfInvolved`] code counts only
@@ -240,6 +241,24 @@
 //!     look-alikes share an owner, but may differ in mode). With
 //!     look-alikes off, the decision is what it would be without the near
 //!     codes, candidates aside.
+//! 14. **Code families.** A family ([`CodeAssignment::family`], `MKBHD*`)
+//!     covers every code that starts with its prefix, the prefix itself
+//!     included; the prefix is a valid code, so at least [`MIN_CODE_LEN`]
+//!     characters. A code with assignments of its own is answered by them
+//!     alone, by rule 1, whatever its families say, even when they have
+//!     all run out or been revoked. A code without any is answered by the
+//!     history of the family with the longest prefix of it, by rule 1 as if
+//!     the family's assignments were the code's: a family that has run out
+//!     or was revoked leaves the code expired or revoked, even when a
+//!     shorter family is active. The family's owner, mode and guards then
+//!     apply (rules 2 and 3), and the decision names the family
+//!     (`code MKBHD10OFF, of family MKBHD*`). A code with neither is
+//!     unknown. The registry keeps every code or family a customer could
+//!     confuse with one of a family's codes (a code whose skeleton starts
+//!     with the prefix's, a family whose prefix's skeleton starts or is
+//!     started by it) from another affiliate at an overlapping time, so
+//!     nested families and codes within a family belong to its owner while
+//!     it holds them.
 //!
 //! # Crate features
 //!

@@ -352,6 +352,11 @@ pub type NearCodes = SmallVec<[NearCode; 2]>;
 ///    [`CodeLookup::NotYetActive`] with the earliest (in the same order);
 /// 4. otherwise [`CodeLookup::Unknown`].
 ///
+/// Rules 1 to 4 are over the code's own assignments. A code that has none
+/// is answered by the same rules over the assignments of the family
+/// ([`CodeAssignment::family`]) with the longest prefix of it that has
+/// any; without such a family, it is unknown.
+///
 /// Codes are compared in canonical form, so a lookup never depends on how the
 /// code was typed. A lookup has no side effects. An `Err` means the backend
 /// failed, never that the code is unknown. [`CodeLookup::from_history`]
