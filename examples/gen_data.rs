@@ -18,6 +18,7 @@
 //! challenge, which a program paying once a trader does not pay. Some
 //! customers mistype a code: `TOMM10` (a letter doubled), `T0M10` and
 //! `P1PSPOD` (look-alikes, which a policy reading look-alikes credits).
+//! A trading academy owns the family `FXACAD*`, one code for each course.
 //!
 //! Each line is the crate's JSON form of a `CodeAssignment`, a `Click` or a
 //! `Conversion`, with null and empty fields left out (they default).
@@ -133,6 +134,8 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
         CodeAssignment::new(code("EDU15")?, aff(106), day(60)),
         // A campaign code that ends on day 45; customers keep typing it.
         CodeAssignment::new(code("SUMMER")?, aff(107), day(-10)).until(day(45)),
+        // A trading academy's family of codes, one for each of its courses.
+        CodeAssignment::family(code("FXACAD")?, aff(109), day(-30)),
         // A code revoked on day 70 for breaking the program's terms.
         CodeAssignment::new(code("BONUS50")?, aff(108), day(-10))
             .until(day(70))
@@ -277,6 +280,15 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
             (Some("PIPSPOD"), 4 | 8) => Some("P1PSPOD"),
             (typed, _) => typed,
         };
+        // Some traders who came on their own took a course at the academy,
+        // whose codes are its family's.
+        if channel == "organic" {
+            purchase_code = match n % 17 {
+                3 => Some("FXACAD-SWING"),
+                9 => Some("fxacad10"),
+                _ => purchase_code,
+            };
+        }
         let self_referral = registration.customer_affiliate;
         // For a few signups through a link, the site's postback fires
         // again minutes later under a new id: the same click twice.
@@ -353,6 +365,7 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
                         "revoked",
                         "mode",
                         "label",
+                        "family",
                     ],
                 )
             })

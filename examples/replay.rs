@@ -12,7 +12,8 @@
 //! line, in the crate's JSON form (fields that are null may be left out):
 //!
 //! * `assignments.jsonl`: a `CodeAssignment` a line, e.g.
-//!   `{"code":"TOM10","affiliate":101,"valid_from":"2025-06-19T00:00:00Z","revoked":false,"mode":"standard"}`;
+//!   `{"code":"TOM10","affiliate":101,"valid_from":"2025-06-19T00:00:00Z","revoked":false,"mode":"standard"}`
+//!   (a family of codes, `FXACAD*`, adds `"family":true` to its prefix's line);
 //! * `clicks.jsonl`: a `Click` a line, e.g.
 //!   `{"id":"k-000001","affiliate":201,"clicked_at":"2026-01-05T01:02:03Z","customer":"t-00007"}`;
 //! * `conversions.jsonl`: a `Conversion` a line, **in time order**, e.g.

@@ -317,3 +317,46 @@ fn replayed_reading_look_alikes_the_sample_pays_the_creators_whose_codes_were_mi
         "{report}"
     );
 }
+
+#[test]
+fn replayed_the_academys_course_codes_credit_the_academy_by_its_family() {
+    // What the data says: purchases (once an id) that entered a code of
+    // the family, typed in any spelling.
+    let conversions = sample_conversions();
+    let mut ids = std::collections::HashSet::new();
+    let entered = conversions
+        .iter()
+        .filter(|c| ids.insert(c.id))
+        .filter(|c| c.codes.iter().any(|code| code.as_str().starts_with("FXACAD")))
+        .count() as u64;
+    assert!(entered >= 5, "{entered}");
+
+    let (registry, clicks) = sample_stores();
+    let mut experiment =
+        Experiment::new(&registry, &clicks).policy("coupon-first".parse().unwrap(), Policy::coupon_first());
+    experiment.replay_all(conversions.iter()).unwrap();
+    let report = experiment.report();
+    let academy = report.policies[0]
+        .affiliate(attributor::AffiliateId::new(109))
+        .unwrap();
+    assert_eq!(academy.by_coupon, entered);
+
+    let attributor = attributor::Attributor::new(
+        &registry,
+        &clicks,
+        attributor::MemoryBindingStore::new(),
+        attributor::MemoryLedger::new(),
+        Policy::coupon_first(),
+    );
+    let course = conversions
+        .iter()
+        .find(|c| c.codes.iter().any(|code| code.as_str() == "FXACADSWING"))
+        .unwrap();
+    let decision = attributor.attribute(course).unwrap();
+    assert!(
+        decision
+            .to_string()
+            .contains("credits affiliate 109 by code FXACADSWING, of family FXACAD*"),
+        "{decision}"
+    );
+}
