@@ -249,8 +249,9 @@
 //!     all run out or been revoked. A code without any is answered by the
 //!     history of the family with the longest prefix of it, by rule 1 as if
 //!     the family's assignments were the code's: a family that has run out
-//!     or was revoked leaves the code expired or revoked, even when a
-//!     shorter family is active. The family's owner, mode and guards then
+//!     or was revoked leaves the code expired or revoked, and one that has
+//!     not begun leaves it not yet active, even when a shorter family is
+//!     active. The family's owner, mode and guards then
 //!     apply (rules 2 and 3), and the decision names the family
 //!     (`code MKBHD10OFF, of family MKBHD*`). A code with neither is
 //!     unknown. The registry keeps every code or family a customer could

@@ -381,17 +381,15 @@ pub trait CodeRegistry {
     /// answers it without reading every code. An `Err` means the backend
     /// failed.
     ///
-    /// The default answers none: a registry that keeps no index for it
-    /// never reads a look-alike ([`Policy::look_alikes`](crate::Policy::look_alikes))
-    /// and names no candidates, and fails the conformance suite's near checks.
+    /// A registry that answers none (`Ok(NearCodes::new())`) never reads a
+    /// look-alike ([`Policy::look_alikes`](crate::Policy::look_alikes)) and
+    /// names no candidates, and fails the conformance suite's near checks;
+    /// a wrapper around another registry should pass the question on.
     ///
     /// # Errors
     ///
     /// Only when the backend fails.
-    fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<NearCodes, Self::Error> {
-        let _ = (code, at);
-        Ok(NearCodes::new())
-    }
+    fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<NearCodes, Self::Error>;
 
     /// A hint that `conversions` are about to be attributed, one after another.
     /// A backend may read what it will be asked about them (their codes, at

@@ -8,7 +8,7 @@ use attributor::{
     AffiliateId, Attributor, Binding, BindingLifetime, BindingStore, Click, ClickId, ClickQuery, ClickStore,
     CodeAssignment, CodeLookup, CodeRegistry, Conversion, ConversionId, CouponCode, CreditMode, CustomerId,
     Decision, EventKind, EventKinds, Ledger, MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry,
-    MemoryLedger, Policy, PolicySet, Recording, UniqueKey,
+    MemoryLedger, NearCodes, Policy, PolicySet, Recording, UniqueKey,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use common::now;
@@ -60,6 +60,10 @@ impl<S: CodeRegistry> CodeRegistry for Faulty<'_, S> {
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Injected> {
         self.before()?;
         self.inner.lookup(code, at).map_err(|_| Injected)
+    }
+    fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<NearCodes, Injected> {
+        self.before()?;
+        self.inner.near(code, at).map_err(|_| Injected)
     }
     // A hint rolls no dice, so that worlds with and without hints fail alike.
     fn prefetch(&self, conversions: &[Conversion]) {
@@ -395,6 +399,10 @@ impl<S: CodeRegistry> CodeRegistry for Recorder<'_, S> {
     fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, S::Error> {
         self.note(format!("registry lookup {code}"));
         self.inner.lookup(code, at)
+    }
+    fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<NearCodes, S::Error> {
+        self.note(format!("registry near {code}"));
+        self.inner.near(code, at)
     }
     fn prefetch(&self, conversions: &[Conversion]) {
         self.note(format!("registry prefetch {}", ids(conversions)));

@@ -92,6 +92,9 @@ fn a_registry_with_an_inclusive_end_is_caught() {
             }
             Ok(CodeLookup::from_history(&history, at))
         }
+        fn near(&self, _: &CouponCode, _: DateTime<Utc>) -> Result<attributor::NearCodes, Self::Error> {
+            Ok(attributor::NearCodes::new())
+        }
     }
     let violation = conformance::check_code_registry(|a| OffByOne(a.to_vec())).unwrap_err();
     assert_eq!(violation.check, "valid_until is exclusive");
@@ -115,6 +118,9 @@ fn a_registry_that_forgets_credit_modes_and_labels_is_caught() {
                 }),
                 other => other,
             })
+        }
+        fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<attributor::NearCodes, Self::Error> {
+            self.0.near(code, at)
         }
     }
     let violation = conformance::check_code_registry(|assignments| {
@@ -147,6 +153,9 @@ fn a_registry_that_reports_any_earlier_revocation_is_caught() {
                 }
                 other => other,
             })
+        }
+        fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<attributor::NearCodes, Self::Error> {
+            self.0.near(code, at)
         }
     }
     let violation = conformance::check_code_registry(|assignments| {
@@ -673,12 +682,15 @@ fn a_registry_without_near_lookups_or_one_that_names_lapsed_codes_is_caught() {
         }
         registry
     };
-    // Exact lookups only: the trait's default near lookup finds nothing.
+    // Exact lookups only: its near lookup finds nothing.
     struct ExactOnly(MemoryCodeRegistry);
     impl CodeRegistry for ExactOnly {
         type Error = <MemoryCodeRegistry as CodeRegistry>::Error;
         fn lookup(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<CodeLookup, Self::Error> {
             self.0.lookup(code, at)
+        }
+        fn near(&self, _: &CouponCode, _: DateTime<Utc>) -> Result<NearCodes, Self::Error> {
+            Ok(NearCodes::new())
         }
     }
     let violation =

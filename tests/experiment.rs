@@ -405,6 +405,9 @@ impl CodeRegistry for Flaky<'_> {
         }
         Ok(self.inner.lookup(code, at).unwrap_or(CodeLookup::Unknown))
     }
+    fn near(&self, code: &CouponCode, at: DateTime<Utc>) -> Result<attributor::NearCodes, Unavailable> {
+        Ok(self.inner.near(code, at).unwrap_or_default())
+    }
 }
 
 #[test]

@@ -41,22 +41,25 @@ const SHARDS: usize = 64;
 /// Codes are spread over 64 shards by the hash of their skeleton, so that a
 /// code and every code it could be confused with live in one shard. Each
 /// shard sits behind its own reader-writer lock, on its own cache lines:
-/// lookups on many threads rarely meet, and a writer blocks only the
-/// readers of the one shard it writes (an [`import`](Self::import) writes
-/// them all, once it has read its rows). Within a shard an assignment is a
+/// lookups on many threads rarely meet, and a writer of a code blocks only
+/// the readers of the one shard it writes (an [`import`](Self::import), and
+/// a family's write, hold them all). Two more locks come after a shard's,
+/// never before: the near index's, which a new code takes briefly to add
+/// its keys and a near lookup to read them, and the families', which a
+/// lookup of a code without assignments of its own reads once any family
+/// exists. Within a shard an assignment is a
 /// 48-byte record (the code packed in 16 bytes, the start as a chrono
 /// instant so that lookups skip calendar arithmetic, the end as
 /// nanoseconds) in a chunked vector, and a hashbrown table of 4-byte
 /// record indexes finds the first record of each code; a code's later
 /// assignments are chained. A shard holds up to 2^28 - 1 records.
 /// Labels are kept aside, only for the assignments that have one. So a
-/// registry of one million codes takes about 61 bytes a code, and as much
-/// again (about 9 bytes a character of each code) for the index that
-/// finds the codes one edit from a typed one
-/// ([`without_near_index`](Self::without_near_index) leaves it out):
-/// 136 bytes a code of six characters. That index is one hash table of
-/// 8-byte entries under its own lock, taken after a shard's, never
-/// before.
+/// registry of one million codes takes about 61 bytes a code, and more
+/// than as much again for the index that finds the codes one edit from a
+/// typed one, one 8-byte entry for each code and each code it leaves with
+/// a character removed ([`without_near_index`](Self::without_near_index)
+/// leaves it out): 136 bytes a code of six characters in all, more for
+/// longer codes. Families are few, kept in one map of their own.
 ///
 /// The registry takes assignments between 1677-09-21 and 2262-04-11 (the
 /// span of nanoseconds since 1970 in an `i64`, in which it keeps the end of
@@ -652,10 +655,10 @@ impl MemoryCodeRegistry {
     }
 
     /// An empty registry without the index of codes one edit apart, which
-    /// takes about 9 bytes a character of each code (75 bytes a code of
-    /// six characters, more than the assignments themselves): its near
-    /// lookups ([`CodeRegistry::near`]) find look-alikes, which need no
-    /// index, but never a code one edit away.
+    /// takes 75 bytes a code of six characters, more than the assignments
+    /// themselves: its near lookups ([`CodeRegistry::near`]) find
+    /// look-alikes, which need no index, but never a code one edit away,
+    /// short of the contract (the conformance suite's near checks fail).
     ///
     /// ```
     /// use attributor::{AffiliateId, CodeRegistry, CouponCode, MemoryCodeRegistry, Nearness};
@@ -938,8 +941,9 @@ impl MemoryCodeRegistry {
         self.read_families().history(prefix).into_vec()
     }
 
-    /// The codes `affiliate` has ever held, in canonical order. This scans
-    /// every record.
+    /// The codes `affiliate` has ever held, in canonical order, families
+    /// aside (see [`MemoryCodeRegistry::family_history`]). This scans every
+    /// record.
     pub fn codes_of(&self, affiliate: AffiliateId) -> Vec<CouponCode> {
         let mut codes = Vec::new();
         for lock in self.shards.iter() {
@@ -957,12 +961,13 @@ impl MemoryCodeRegistry {
         codes
     }
 
-    /// The number of codes with at least one assignment.
+    /// The number of codes with at least one assignment of their own
+    /// (families are not counted).
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| Self::read(&s.0).heads.len()).sum()
     }
 
-    /// Whether no code was ever assigned.
+    /// Whether no code was ever assigned (families aside).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

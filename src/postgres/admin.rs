@@ -144,11 +144,16 @@ impl Changes {
 }
 
 impl PgStore {
-    /// Adds an assignment as given, under the registry rules that
+    /// Adds an assignment as given, of a code or of a family, under the
+    /// registry rules that
     /// [`MemoryCodeRegistry::insert`](crate::MemoryCodeRegistry::insert)
     /// follows: the code's skeleton is locked in the database for the
     /// transaction, so that no other process can write a confusable code
-    /// or an overlapping interval at the same time.
+    /// or an overlapping interval at the same time. Every registry write
+    /// also takes one row of the program's in share mode, which a family's
+    /// write takes alone: a family's write waits for the code writes under
+    /// way, holds the others back while it reads the codes under its prefix,
+    /// and so never misses one, nor one it.
     ///
     /// # Errors
     ///

@@ -66,13 +66,18 @@ fam AS (
     WHERE f.len <= length(s)
 ),
 hist AS (
-    SELECT skeleton, code, made, affiliate, valid_from_s, valid_from_ns, valid_until_s,
-           valid_until_ns, revoked, mode, label
-    FROM attributor.code_assignments
-    WHERE program = $1 AND (SELECT go FROM miss)
-      AND (skeleton = ANY($3::text[])
-           OR skeleton IN (SELECT skeleton FROM fam)
-           OR (skeleton, code) IN (SELECT skeleton, code FROM near))
+    SELECT a.skeleton, a.code, a.made, a.affiliate, a.valid_from_s, a.valid_from_ns,
+           a.valid_until_s, a.valid_until_ns, a.revoked, a.mode, a.label
+    FROM (SELECT DISTINCT skeleton FROM unnest($3::text[]) AS s (skeleton)
+          UNION SELECT skeleton FROM fam) AS k
+    JOIN attributor.code_assignments a ON a.program = $1 AND a.skeleton = k.skeleton
+    WHERE (SELECT go FROM miss)
+    UNION
+    SELECT a.skeleton, a.code, a.made, a.affiliate, a.valid_from_s, a.valid_from_ns,
+           a.valid_until_s, a.valid_until_ns, a.revoked, a.mode, a.label
+    FROM near n
+    JOIN attributor.code_assignments a
+      ON a.program = $1 AND a.skeleton = n.skeleton AND a.code = n.code
 ),
 named AS (
     SELECT id, affiliate, clicked_at_s, clicked_at_ns FROM attributor.clicks
