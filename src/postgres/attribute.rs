@@ -568,10 +568,13 @@ impl<'a> GatherArgs<'a> {
         }
     }
 
-    /// Reads `code`'s rows, its look-alikes' and those of the codes near it.
+    /// Reads `code`'s rows, its look-alikes' and families', and, when it
+    /// has none of its own, those of the codes near it.
     fn code(&mut self, code: &CouponCode) {
         self.skeletons.push(code.skeleton().as_str().to_owned());
-        self.keys_near.extend(code.near_keys());
+        self.skeletons.extend(sql::family_columns(code));
+        self.keys_near
+            .extend(code.near_keys().map(|key| format!("{code} {key}")));
     }
 
     /// Reads a customer's clicks as `query` asks.
@@ -1022,7 +1025,11 @@ pub(crate) async fn lookup(
     code: &crate::code::CouponCode,
     at: DateTime<Utc>,
 ) -> Result<CodeLookup, PgError> {
-    Ok(lookup_in(&code_rows(client, store, code, at).await?, code, at))
+    Ok(lookup_in(
+        &code_rows(client, store, code, at, false).await?,
+        code,
+        at,
+    ))
 }
 
 /// The active codes near `code` at `at`: one gather statement with the
@@ -1033,18 +1040,30 @@ pub(crate) async fn near(
     code: &CouponCode,
     at: DateTime<Utc>,
 ) -> Result<NearCodes, PgError> {
-    Ok(near_in(&code_rows(client, store, code, at).await?, code, at))
+    Ok(near_in(
+        &code_rows(client, store, code, at, true).await?,
+        code,
+        at,
+    ))
 }
 
-/// The rows of `code`, of its look-alikes and of the codes near it.
+/// The rows of `code`, of its look-alikes and families, and, if `near`,
+/// of the codes near it, whether or not it has rows of its own.
 async fn code_rows(
     client: &Object,
     store: &PgStore,
     code: &CouponCode,
     at: DateTime<Utc>,
+    near: bool,
 ) -> Result<SmallVec<[(CodeAssignment, i32); 4]>, PgError> {
     let mut args = GatherArgs::none();
     args.code(code);
+    args.keys_near.clear();
+    if near {
+        // No code is empty: the keys are read whatever the code's rows.
+        args.keys_near
+            .extend(code.near_keys().map(|key| format!(" {key}")));
+    }
     args.at = pair(at);
     let rows = args.run(client, store.program.as_str()).await?;
     Ok(read_gathered(&rows, None, None, &|_| None)?

@@ -22,16 +22,19 @@ pub(crate) const PREPARED: [&str; 4] = [GATHER_FIRST, GATHER_LAST, RECORD, CLICK
 /// customer's latest binding made before the conversion.
 ///
 /// The codes' rows are those of every code with the skeleton of an entered
-/// one (the codes themselves and their look-alikes), of every code that
-/// shares a near lookup key with one (those one edit away, and a few
-/// others), and of every family whose prefix's skeleton starts an entered
-/// code's (probed only at the lengths some family has): readers pick what
-/// they need.
+/// one (the codes themselves and their look-alikes), of every family whose
+/// prefix's skeleton starts an entered code's (their skeleton columns are
+/// among `$3` too), and, for an entered code without rows of its own, of
+/// every code that shares a near lookup key with it (those one edit away,
+/// and a few others): readers pick what they need.
 ///
 /// Parameters: `$1` program, `$2` conversion id (null: no ledger read),
-/// `$3` the entered codes' skeletons and `$4` their near lookup keys (each
-/// code and the codes it leaves with a character removed), `$5` click id,
-/// `$6` customer,
+/// `$3` the entered codes' skeletons with the skeleton columns of every
+/// family that could cover them ([`family_columns`]), `$4` their near
+/// lookup keys, each
+/// as the code, a space and the key (the code itself and each code it
+/// leaves with a character removed: read only for a code without rows of
+/// its own), `$5` click id, `$6` customer,
 /// `$7, $8` the range's start and `$9, $10` its end (seconds, nanoseconds),
 /// `$11` an affiliate whose clicks are left out, `$12` the one affiliate
 /// whose clicks are read (null: any), `$13, $14` the conversion's time,
@@ -52,29 +55,23 @@ macro_rules! gather {
     WHERE program = $1 AND conversion = $2
 ),
 miss AS (SELECT NOT EXISTS (SELECT 1 FROM led) AS go),
-near AS (
-    SELECT DISTINCT skeleton, code FROM attributor.code_keys
-    WHERE program = $1 AND key = ANY($4::text[]) AND (SELECT go FROM miss)
-),
-family_lengths AS (
-    SELECT DISTINCT length(skeleton) - 1 AS len FROM attributor.code_skeletons
-    WHERE program = $1 AND skeleton > '*' AND skeleton < '+' AND (SELECT go FROM miss)
-),
-fam AS (
-    SELECT '*' || left(s, f.len) AS skeleton
-    FROM unnest($3::text[]) AS s, family_lengths f
-    WHERE f.len <= length(s)
-),
 hist AS (
-    SELECT a.skeleton, a.code, a.made, a.affiliate, a.valid_from_s, a.valid_from_ns,
-           a.valid_until_s, a.valid_until_ns, a.revoked, a.mode, a.label
-    FROM (SELECT DISTINCT skeleton FROM unnest($3::text[]) AS s (skeleton)
-          UNION SELECT skeleton FROM fam) AS k
-    JOIN attributor.code_assignments a ON a.program = $1 AND a.skeleton = k.skeleton
+    SELECT skeleton, code, made, affiliate, valid_from_s, valid_from_ns, valid_until_s,
+           valid_until_ns, revoked, mode, label
+    FROM attributor.code_assignments
+    WHERE program = $1 AND skeleton = ANY($3::text[]) AND (SELECT go FROM miss)
+),
+near AS (
+    SELECT DISTINCT k.skeleton, k.code
+    FROM unnest($4::text[]) AS q (pair)
+    JOIN attributor.code_keys k ON k.program = $1 AND k.key = split_part(q.pair, ' ', 2)
     WHERE (SELECT go FROM miss)
-    UNION
-    SELECT a.skeleton, a.code, a.made, a.affiliate, a.valid_from_s, a.valid_from_ns,
-           a.valid_until_s, a.valid_until_ns, a.revoked, a.mode, a.label
+      AND NOT EXISTS (SELECT 1 FROM hist h WHERE h.code = split_part(q.pair, ' ', 1))
+      AND NOT (k.skeleton = ANY($3::text[]))
+),
+near_rows AS (
+    SELECT a.code, a.made, a.affiliate, a.valid_from_s, a.valid_from_ns, a.valid_until_s,
+           a.valid_until_ns, a.revoked, a.mode, a.label
     FROM near n
     JOIN attributor.code_assignments a
       ON a.program = $1 AND a.skeleton = n.skeleton AND a.code = n.code
@@ -101,7 +98,6 @@ found AS (
 owners AS (
     SELECT DISTINCT affiliate FROM hist
     WHERE $16 AND mode = 'if_involved'
-      AND (skeleton = ANY($3::text[]) OR skeleton IN (SELECT skeleton FROM fam))
       AND (valid_from_s, valid_from_ns) <= ($13, $14)
       AND (valid_until_s IS NULL OR (valid_until_s, valid_until_ns) > ($13, $14))
 ),
@@ -139,6 +135,10 @@ UNION ALL
 SELECT 'A', code, mode, label, affiliate, valid_from_s, valid_from_ns, valid_until_s,
        valid_until_ns, revoked, made, NULL
 FROM hist
+UNION ALL
+SELECT 'A', code, mode, label, affiliate, valid_from_s, valid_from_ns, valid_until_s,
+       valid_until_ns, revoked, made, NULL
+FROM near_rows
 UNION ALL
 SELECT 'N', id, NULL, NULL, affiliate, clicked_at_s, clicked_at_ns, NULL, NULL, NULL, NULL, NULL
 FROM named
@@ -329,6 +329,14 @@ pub(crate) fn key_columns(code: &CouponCode, family: bool) -> (String, String) {
     } else {
         (skeleton.as_str().to_owned(), code.as_str().to_owned())
     }
+}
+
+/// The skeleton columns of the families that would cover `code`: one for
+/// each of its prefixes a code could be, the whole code included.
+pub(crate) fn family_columns(code: &CouponCode) -> impl Iterator<Item = String> + '_ {
+    let skeleton = code.skeleton();
+    let text = skeleton.as_str().to_owned();
+    (crate::code::MIN_CODE_LEN..=text.len()).filter_map(move |n| text.get(..n).map(|p| format!("*{p}")))
 }
 
 /// The assignments of every family. `$1` program.
