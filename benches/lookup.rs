@@ -157,12 +157,13 @@ fn families(c: &mut Criterion) {
     });
     // Families whose codes meet none of the numbered ones (those start
     // with CR), at three prefix lengths.
+    let prefix = |i: u64| match i % 3 {
+        0 => format!("FAM{i:03}"),
+        1 => format!("DEAL{i:03}X"),
+        _ => format!("PARTNER{i:03}Z"),
+    };
     for i in 0..200u64 {
-        let prefix = match i % 3 {
-            0 => format!("FAM{i:03}"),
-            1 => format!("DEAL{i:03}X"),
-            _ => format!("PARTNER{i:03}Z"),
-        };
+        let prefix = prefix(i);
         let family = CodeAssignment::family(
             CouponCode::parse(&prefix).unwrap(),
             AffiliateId::new(i + 1),
@@ -172,12 +173,7 @@ fn families(c: &mut Criterion) {
     }
     let members: Vec<CouponCode> = (0..QUERIES)
         .map(|q| {
-            let i = rng.below(200);
-            let prefix = match i % 3 {
-                0 => format!("FAM{i:03}"),
-                1 => format!("DEAL{i:03}X"),
-                _ => format!("PARTNER{i:03}Z"),
-            };
+            let prefix = prefix(rng.below(200));
             CouponCode::parse(&format!("{prefix}{}", q % 1000)).unwrap()
         })
         .collect();

@@ -304,13 +304,7 @@ async fn programs_in_one_database_are_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_racing_to_give_out_look_alike_codes_cannot_both_win() {
     let server = server_or_skip!();
-    let url = server.database("look_alikes").await;
-    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
-        .await
-        .unwrap();
-    // Each "process" has a pool of its own.
-    let one = PgStore::connect(&url, pg::program("main")).await.unwrap();
-    let two = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let (one, two) = two_processes(server, "look_alikes").await;
     let at = now() - days(1);
     for round in 0..20 {
         let (a, b) = (format!("BOSS{round}X"), format!("8O55{round}X"));
@@ -336,6 +330,17 @@ async fn two_processes_racing_to_give_out_look_alike_codes_cannot_both_win() {
         );
         assert_eq!(one.history(&code(&c)).await.unwrap().len(), 1);
     }
+}
+
+/// Two "processes" on one new database, each with a pool of its own.
+async fn two_processes(server: &pg::Server, name: &str) -> (PgStore, PgStore) {
+    let url = server.database(name).await;
+    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
+        .await
+        .unwrap();
+    let one = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let two = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    (one, two)
 }
 
 #[tokio::test]
@@ -962,13 +967,7 @@ async fn a_second_first_deposit_is_a_duplicate_in_two_round_trips_and_its_retry_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_racing_with_first_deposits_of_one_player_pay_exactly_one() {
     let server = server_or_skip!();
-    let url = server.database("duplicate_race").await;
-    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
-        .await
-        .unwrap();
-    // Each "process" has a pool of its own.
-    let one = PgStore::connect(&url, pg::program("main")).await.unwrap();
-    let two = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let (one, two) = two_processes(server, "duplicate_race").await;
     one.assign(code("BONUS"), A, now() - days(90)).await.unwrap();
     let (one, two) = (
         PgAttributor::new(one, ftd_once()),
@@ -1101,12 +1100,7 @@ async fn mistyped_codes_are_read_and_named_as_in_memory_in_the_same_two_round_tr
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_racing_to_give_out_a_family_and_a_code_in_it_cannot_both_win() {
     let server = server_or_skip!();
-    let url = server.database("families_race").await;
-    PgStore::migrate(&PgStore::connect_pool(&url, 1).unwrap())
-        .await
-        .unwrap();
-    let one = PgStore::connect(&url, pg::program("main")).await.unwrap();
-    let two = PgStore::connect(&url, pg::program("main")).await.unwrap();
+    let (one, two) = two_processes(server, "families_race").await;
     let at = now() - days(1);
     for round in 0..20 {
         // A family of A and a code of B in it (or a look-alike of one).
