@@ -93,10 +93,12 @@ impl core::fmt::Display for KeyText {
 #[non_exhaustive]
 pub enum RegistryError {
     /// The interval ends at or before it starts.
-    #[error("assignment of code {code} ends at {until}, not after it starts at {from}")]
+    #[error("assignment of {} ends at {until}, not after it starts at {from}", KeyText(*code, *family))]
     EmptyInterval {
-        /// The code.
+        /// The code, or the family's prefix.
         code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
         /// The start given.
         from: DateTime<Utc>,
         /// The end given.
@@ -105,10 +107,12 @@ pub enum RegistryError {
     /// The assignment is marked revoked but has no end: a revocation ends
     /// an interval, so it would read as revoked and answer as active for
     /// ever.
-    #[error("assignment of code {code} is marked revoked but has no end; revoking ends it")]
+    #[error("assignment of {} is marked revoked but has no end; revoking ends it", KeyText(*code, *family))]
     RevokedWithoutEnd {
-        /// The code.
+        /// The code, or the family's prefix.
         code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
     },
     /// The interval overlaps another assignment of the same code (or
     /// family).
@@ -137,10 +141,12 @@ pub enum RegistryError {
     /// An instant the store cannot keep: outside its range, or, in the
     /// [`MemoryCodeRegistry`](crate::MemoryCodeRegistry), a leap second
     /// ending an assignment.
-    #[error("the registry cannot keep instant {at} of code {code}")]
+    #[error("the registry cannot keep instant {at} of {}", KeyText(*code, *family))]
     OutOfRange {
-        /// The code.
+        /// The code, or the family's prefix.
         code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
         /// The instant.
         at: DateTime<Utc>,
     },

@@ -65,18 +65,26 @@ pub(crate) fn check(
         if until <= new.valid_from {
             return Err(RegistryError::EmptyInterval {
                 code: new.code,
+                family: new.family,
                 from: new.valid_from,
                 until,
             });
         }
     }
     if new.revoked && new.valid_until.is_none() {
-        return Err(RegistryError::RevokedWithoutEnd { code: new.code });
+        return Err(RegistryError::RevokedWithoutEnd {
+            code: new.code,
+            family: new.family,
+        });
     }
     let unkept_start = Some(new.valid_from).filter(|t| !keeps(*t, false));
     let unkept_end = new.valid_until.filter(|t| !keeps(*t, true));
     if let Some(at) = unkept_start.or(unkept_end) {
-        return Err(RegistryError::OutOfRange { code: new.code, at });
+        return Err(RegistryError::OutOfRange {
+            code: new.code,
+            family: new.family,
+            at,
+        });
     }
     let history = key_history(view, &new.code, new.family);
     if let Some(existing) = history.iter().find(|a| Some(*a) != replacing && a.overlaps(new)) {
@@ -169,7 +177,7 @@ pub(crate) fn reassign(
     // Checked before a replacement too, which ends nothing, as the memory
     // registry always has.
     if !keeps(at, true) {
-        return Err(RegistryError::OutOfRange { code, at });
+        return Err(RegistryError::OutOfRange { code, family, at });
     }
     if at == current.valid_from {
         return Ok(Reassignment::Replace {
@@ -198,7 +206,7 @@ pub(crate) fn revoke(
     keeps: Keeps,
 ) -> Result<(CodeAssignment, CodeAssignment), RegistryError> {
     if !keeps(at, true) {
-        return Err(RegistryError::OutOfRange { code, at });
+        return Err(RegistryError::OutOfRange { code, family, at });
     }
     let current = key_history(view, &code, family)
         .into_iter()

@@ -118,7 +118,13 @@ fn an_assignment_marked_revoked_without_an_end_is_refused_rather_than_active_for
     let err = registry
         .insert(CodeAssignment::new(code("BANNED"), A, day(5)).revoked())
         .unwrap_err();
-    assert_eq!(err, RegistryError::RevokedWithoutEnd { code: code("BANNED") });
+    assert_eq!(
+        err,
+        RegistryError::RevokedWithoutEnd {
+            code: code("BANNED"),
+            family: false
+        }
+    );
     assert_eq!(
         err.to_string(),
         "assignment of code BANNED is marked revoked but has no end; revoking ends it"
@@ -587,6 +593,15 @@ fn a_family_may_not_be_held_by_two_affiliates_at_once_nor_meet_another_affiliate
     assert_eq!(
         refused(family("SPR1NG", A, 5)),
         "family SPR1NG* is confusable with code SPRING10 of affiliate 2"
+    );
+    // Every refusal of a family says it is one.
+    assert_eq!(
+        refused(family("EMPTY", A, 5).until(day(5))),
+        format!(
+            "assignment of family EMPTY* ends at {}, not after it starts at {}",
+            day(5),
+            day(5)
+        )
     );
     // The same affiliate may nest families and hold codes in them, and
     // another affiliate may follow once the family has ended.

@@ -372,7 +372,11 @@ impl Shard {
         a: &CodeAssignment,
         rehash: impl Fn(&CouponCode) -> u64,
     ) -> Result<Option<u32>, RegistryError> {
-        let out_of_range = |at| RegistryError::OutOfRange { code: a.code, at };
+        let out_of_range = |at| RegistryError::OutOfRange {
+            code: a.code,
+            family: false,
+            at,
+        };
         to_nanos(a.valid_from).ok_or(out_of_range(a.valid_from))?;
         if !self.has_room() {
             return Err(RegistryError::Full);
@@ -829,7 +833,11 @@ impl MemoryCodeRegistry {
             rec.affiliate = affiliate.get();
             return Ok(());
         };
-        rec.until = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
+        rec.until = exact_nanos(at).ok_or(RegistryError::OutOfRange {
+            code,
+            family: false,
+            at,
+        })?;
         rec.set_flags(rec.flags() & !REVOKED);
         // The code is known: nothing new for the near index.
         shard.insert(hash, &next, self.rehasher()).map(drop)
@@ -859,7 +867,11 @@ impl MemoryCodeRegistry {
                 family: false,
                 at,
             })?;
-        rec.until = exact_nanos(at).ok_or(RegistryError::OutOfRange { code, at })?;
+        rec.until = exact_nanos(at).ok_or(RegistryError::OutOfRange {
+            code,
+            family: false,
+            at,
+        })?;
         rec.set_flags(rec.flags() | REVOKED);
         Ok(())
     }
