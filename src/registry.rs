@@ -609,7 +609,7 @@ impl core::fmt::Display for ConflictKind {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::InvalidCode(e) => write!(f, "{e}"),
-            Self::EmptyInterval => f.write_str("interval ends before it starts"),
+            Self::EmptyInterval => f.write_str("interval ends at or before it starts"),
             Self::UnknownOwner { affiliate } => write!(f, "owner {affiliate} is not a known affiliate"),
             Self::Overlaps { existing } => write!(
                 f,

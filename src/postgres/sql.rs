@@ -33,8 +33,8 @@ pub(crate) const PREPARED: [&str; 4] = [GATHER_FIRST, GATHER_LAST, RECORD, CLICK
 /// family that could cover them ([`family_columns`]), `$4` their near
 /// lookup keys, each
 /// as the code, a space and the key (the code itself and each code it
-/// leaves with a character removed: read only for a code without rows of
-/// its own), `$5` click id, `$6` customer,
+/// leaves with a character removed: read only for a code with no rows of
+/// its own nor a family's), `$5` click id, `$6` customer,
 /// `$7, $8` the range's start and `$9, $10` its end (seconds, nanoseconds),
 /// `$11` an affiliate whose clicks are left out, `$12` the one affiliate
 /// whose clicks are read (null: any), `$13, $14` the conversion's time,
@@ -66,7 +66,11 @@ near AS (
     FROM unnest($4::text[]) AS q (pair)
     JOIN attributor.code_keys k ON k.program = $1 AND k.key = split_part(q.pair, ' ', 2)
     WHERE (SELECT go FROM miss)
-      AND NOT EXISTS (SELECT 1 FROM hist h WHERE h.code = split_part(q.pair, ' ', 1))
+      AND NOT EXISTS (
+          SELECT 1 FROM hist h
+          WHERE h.code = split_part(q.pair, ' ', 1)
+             OR (left(h.skeleton, 1) = '*'
+                 AND starts_with(split_part(q.pair, ' ', 1), rtrim(h.code, '*'))))
       AND NOT (k.skeleton = ANY($3::text[]))
 ),
 near_rows AS (
@@ -267,7 +271,7 @@ SELECT 0, (SELECT count(*) FROM ins)";
 /// Creates the rows that lock skeletons, if missing. `$1` program, `$2`
 /// the skeletons, sorted.
 pub(crate) const ADD_SKELETONS: &str = "INSERT INTO attributor.code_skeletons (program, skeleton)
-SELECT $1, s FROM unnest($2::text[]) AS s ORDER BY s
+SELECT $1, s FROM unnest($2::text[]) AS s ORDER BY s COLLATE \"C\"
 ON CONFLICT DO NOTHING";
 
 /// Locks skeletons' rows, in order, until the transaction ends. `$1`
