@@ -1248,6 +1248,31 @@ fn check_claims<L: Ledger>(ledger: &L) -> Result<(), Violation> {
     )
 }
 
+/// Runs `call` on each of `racers`, a thread each, the threads let go
+/// together; each result in order, an error or a panic as text.
+fn race_each<T: Send, E: fmt::Display>(
+    racers: &[Decision],
+    call: impl Fn(&Decision) -> Result<T, E> + Sync,
+) -> Vec<Result<T, String>> {
+    let start = std::sync::Barrier::new(racers.len());
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = racers
+            .iter()
+            .map(|d| {
+                let (start, call) = (&start, &call);
+                scope.spawn(move || {
+                    start.wait();
+                    call(d).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err("the thread panicked".to_owned())))
+            .collect()
+    })
+}
+
 /// Eight threads record eight conversions claiming one key at once.
 fn check_claim_race<L: Ledger + Sync>(ledger: &L) -> Result<(), Violation> {
     let key = UniqueKey::Customer {
@@ -1257,23 +1282,7 @@ fn check_claim_race<L: Ledger + Sync>(ledger: &L) -> Result<(), Violation> {
     let racers = (0..8u32)
         .map(|i| sample_decision(&format!("ftd-race-{i}"), EventKind::FirstDeposit))
         .collect::<Result<Vec<Decision>, Violation>>()?;
-    let start = std::sync::Barrier::new(racers.len());
-    let results: Vec<Result<Recording, String>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = racers
-            .iter()
-            .map(|d| {
-                let start = &start;
-                scope.spawn(move || {
-                    start.wait();
-                    ledger.record_claiming(d, &[key]).map_err(|e| e.to_string())
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().unwrap_or_else(|_| Err("the thread panicked".to_owned())))
-            .collect()
-    });
+    let results = race_each(&racers, |d| ledger.record_claiming(d, &[key]));
     let race = |detail: String| Violation {
         check: "conversions racing for one key: one records, the others are told it holds the key",
         detail,
@@ -1322,24 +1331,7 @@ fn check_race<L: Ledger + Sync>(ledger: &L) -> Result<(), Violation> {
             Ok(resolve(&conversion, &Evidence::new(), &Policy::coupon_first()))
         })
         .collect::<Result<Vec<Decision>, Violation>>()?;
-    // The threads start recording together.
-    let start = std::sync::Barrier::new(racers.len());
-    let results: Vec<Result<Option<Decision>, String>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = racers
-            .iter()
-            .map(|d| {
-                let start = &start;
-                scope.spawn(move || {
-                    start.wait();
-                    ledger.record(d).map_err(|e| e.to_string())
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().unwrap_or_else(|_| Err("the thread panicked".to_owned())))
-            .collect()
-    });
+    let results = race_each(&racers, |d| ledger.record(d));
     let race = |detail: String| Violation {
         check: "racing records of one conversion: one records, the others get its decision",
         detail,

@@ -309,11 +309,7 @@ async fn two_processes_racing_to_give_out_look_alike_codes_cannot_both_win() {
     for round in 0..20 {
         let (a, b) = (format!("BOSS{round}X"), format!("8O55{round}X"));
         let (first, second) = tokio::join!(one.assign(code(&a), A, at), two.assign(code(&b), B, at),);
-        assert!(
-            first.is_ok() != second.is_ok(),
-            "round {round}: {first:?} and {second:?}"
-        );
-        let refused = first.err().or(second.err()).unwrap();
+        let refused = one_wins(round, first, second);
         assert!(
             matches!(
                 refused,
@@ -324,11 +320,20 @@ async fn two_processes_racing_to_give_out_look_alike_codes_cannot_both_win() {
         // And one code, given twice at once, has one owner.
         let c = format!("SOLO{round}");
         let (first, second) = tokio::join!(one.assign(code(&c), A, at), two.assign(code(&c), B, at));
-        assert!(
-            first.is_ok() != second.is_ok(),
-            "round {round}: {first:?} and {second:?}"
-        );
+        one_wins(round, first, second);
         assert_eq!(one.history(&code(&c)).await.unwrap().len(), 1);
+    }
+}
+
+/// Asserts that exactly one of two racing writes won; the loser's error.
+fn one_wins(
+    round: u32,
+    first: Result<(), attributor::PgError>,
+    second: Result<(), attributor::PgError>,
+) -> attributor::PgError {
+    match (first, second) {
+        (Ok(()), Err(e)) | (Err(e), Ok(())) => e,
+        (first, second) => panic!("round {round}: {first:?} and {second:?}"),
     }
 }
 
@@ -823,10 +828,7 @@ async fn look_alike_codes_are_refused_under_repeatable_read_too() {
             one.assign(code(&format!("MK8HD{round}X")), B, at),
             two.assign(code(&format!("MKBHD{round}X").replace('0', "O")), common::C, at),
         );
-        assert!(
-            first.is_ok() != second.is_ok(),
-            "round {round}: {first:?} and {second:?}"
-        );
+        one_wins(round, first, second);
     }
 }
 
@@ -1112,11 +1114,7 @@ async fn two_processes_racing_to_give_out_a_family_and_a_code_in_it_cannot_both_
         };
         let family = attributor::CodeAssignment::family(code(&prefix), A, at);
         let (first, second) = tokio::join!(one.insert(family), two.assign(code(&member), B, at));
-        assert!(
-            first.is_ok() != second.is_ok(),
-            "round {round}: {first:?} and {second:?}"
-        );
-        let refused = first.err().or(second.err()).unwrap();
+        let refused = one_wins(round, first, second);
         assert!(
             matches!(
                 refused,
@@ -1130,10 +1128,7 @@ async fn two_processes_racing_to_give_out_a_family_and_a_code_in_it_cannot_both_
             one.insert(attributor::CodeAssignment::family(code(&outer), A, at)),
             two.insert(attributor::CodeAssignment::family(code(&inner), B, at)),
         );
-        assert!(
-            first.is_ok() != second.is_ok(),
-            "round {round}: {first:?} and {second:?}"
-        );
+        one_wins(round, first, second);
     }
 }
 

@@ -498,26 +498,10 @@ mod stores {
     /// often enough to test them.
     #[test]
     fn drawn_worlds_reach_duplicates_by_customer_and_by_click() {
-        use proptest::strategy::ValueTree;
-        use proptest::test_runner::TestRunner;
-
-        let mut runner = TestRunner::deterministic();
         let mut seen: HashMap<Uniqueness, u32> = HashMap::new();
-        for _ in 0..300 {
-            let (assignments, clicks, conversions, policies) =
-                world().new_tree(&mut runner).unwrap().current();
-            let (registry, click_store) = stores(&assignments, &clicks);
-            let attributor = Attributor::new(
-                &registry,
-                &click_store,
-                MemoryBindingStore::new(),
-                MemoryLedger::new(),
-                policies,
-            );
-            for c in &conversions {
-                if let Some(d) = attributor.attribute(c).unwrap().duplicate {
-                    *seen.entry(d.by).or_default() += 1;
-                }
+        for decision in drawn_decisions(300) {
+            if let Some(d) = decision.duplicate {
+                *seen.entry(d.by).or_default() += 1;
             }
         }
         for by in [Uniqueness::Customer, Uniqueness::Click] {
@@ -530,12 +514,35 @@ mod stores {
     #[test]
     fn drawn_worlds_reach_look_alikes_read_and_candidates_of_both_kinds() {
         use attributor::{Nearness, Subject};
+
+        let (mut read, mut look_alikes, mut one_edits) = (0, 0, 0);
+        for decision in drawn_decisions(300) {
+            read += decision
+                .considered
+                .iter()
+                .filter(|e| matches!(e.subject, Subject::Code { read_as: Some(_), .. }))
+                .count();
+            for candidate in &decision.candidates {
+                match candidate.nearness {
+                    Nearness::LookAlike => look_alikes += 1,
+                    Nearness::OneEdit => one_edits += 1,
+                }
+            }
+        }
+        assert!(
+            read >= 10 && look_alikes >= 10 && one_edits >= 10,
+            "{read} {look_alikes} {one_edits}"
+        );
+    }
+
+    /// The decisions of `worlds` drawn worlds, each attributed in order.
+    fn drawn_decisions(worlds: usize) -> Vec<attributor::Decision> {
         use proptest::strategy::ValueTree;
         use proptest::test_runner::TestRunner;
 
         let mut runner = TestRunner::deterministic();
-        let (mut read, mut look_alikes, mut one_edits) = (0, 0, 0);
-        for _ in 0..300 {
+        let mut decisions = Vec::new();
+        for _ in 0..worlds {
             let (assignments, clicks, conversions, policies) =
                 world().new_tree(&mut runner).unwrap().current();
             let (registry, click_store) = stores(&assignments, &clicks);
@@ -546,25 +553,9 @@ mod stores {
                 MemoryLedger::new(),
                 policies,
             );
-            for c in &conversions {
-                let decision = attributor.attribute(c).unwrap();
-                read += decision
-                    .considered
-                    .iter()
-                    .filter(|e| matches!(e.subject, Subject::Code { read_as: Some(_), .. }))
-                    .count();
-                for candidate in &decision.candidates {
-                    match candidate.nearness {
-                        Nearness::LookAlike => look_alikes += 1,
-                        Nearness::OneEdit => one_edits += 1,
-                    }
-                }
-            }
+            decisions.extend(conversions.iter().map(|c| attributor.attribute(c).unwrap()));
         }
-        assert!(
-            read >= 10 && look_alikes >= 10 && one_edits >= 10,
-            "{read} {look_alikes} {one_edits}"
-        );
+        decisions
     }
 
     fn stores(assignments: &[CodeAssignment], clicks: &[Click]) -> (MemoryCodeRegistry, MemoryClickStore) {
