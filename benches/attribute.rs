@@ -118,13 +118,13 @@ fn policy() -> Policy {
 /// What a backend does with a raw conversion before attributing it.
 fn parse(raw: &Raw) -> Conversion {
     let mut c = Conversion::new(ConversionId::new(&raw.id).unwrap(), EventKind::Purchase, raw.at)
-        .customer(CustomerId::new(&raw.customer).unwrap());
+        .with_customer(CustomerId::new(&raw.customer).unwrap());
     if let Some(click) = &raw.click {
-        c = c.click(ClickId::new(click).unwrap());
+        c = c.with_click(ClickId::new(click).unwrap());
     }
     if let Some(code) = &raw.code {
         if let Ok(code) = CouponCode::parse(code) {
-            c = c.code(code);
+            c = c.with_code(code);
         }
     }
     c

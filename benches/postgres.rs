@@ -96,7 +96,7 @@ async fn fill(store: &PgStore, clicks: u64) {
                 AffiliateId::new(1 + n % 500),
                 now() - TimeDelta::days(400),
             )
-            .mode(mode)
+            .with_mode(mode)
         })
         .collect();
     let report = store
@@ -112,7 +112,7 @@ async fn fill(store: &PgStore, clicks: u64) {
             AffiliateId::new(1 + rng.below(500)),
             at,
         )
-        .customer(customer_of(rng.below(customers)));
+        .with_customer(customer_of(rng.below(customers)));
         batch.push(click);
         if batch.len() == 10_000 {
             store.insert_clicks(&batch).await.expect("clicks");
@@ -151,12 +151,12 @@ impl Stream {
             EventKind::Purchase,
             now(),
         )
-        .customer(customer_of(self.rng.below(self.customers)));
+        .with_customer(customer_of(self.rng.below(self.customers)));
         if self.rng.below(2) == 0 {
-            c = c.code(code_of(self.rng.below(CODES)));
+            c = c.with_code(code_of(self.rng.below(CODES)));
         }
         if self.rng.below(5) == 0 {
-            c = c.click(
+            c = c.with_click(
                 format!("k-{}", self.rng.below(self.clicks))
                     .parse()
                     .expect("a click id"),
@@ -583,7 +583,7 @@ fn postgres(c: &mut Criterion) {
                         AffiliateId::new(1),
                         now(),
                     )
-                    .customer(customer_of(i as u64))
+                    .with_customer(customer_of(i as u64))
                 })
                 .collect::<Vec<Click>>()
         }

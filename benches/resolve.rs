@@ -30,8 +30,9 @@ fn bench(c: &mut Criterion) {
         event: EventKind::Registration,
         conversion: "reg-42".parse().unwrap(),
     };
-    let base = Conversion::new("ORD-2026-000042".parse().unwrap(), EventKind::Purchase, t).customer(customer);
-    let with_code = base.clone().code(code);
+    let base =
+        Conversion::new("ORD-2026-000042".parse().unwrap(), EventKind::Purchase, t).with_customer(customer);
+    let with_code = base.clone().with_code(code);
     let cases = [
         (
             "coupon",

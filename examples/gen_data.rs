@@ -128,18 +128,18 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
         CodeAssignment::new(code("TOM10")?, aff(101), day(-200)),
         CodeAssignment::new(code("PIPSPOD")?, aff(102), day(-90)),
         CodeAssignment::new(code("FUNDED20")?, aff(103), day(-30)),
-        CodeAssignment::new(code("ALPHA5")?, aff(104), day(-60)).mode(CreditMode::IfInvolved),
+        CodeAssignment::new(code("ALPHA5")?, aff(104), day(-60)).with_mode(CreditMode::IfInvolved),
         // EDU15 changes hands on day 60: its creator left, a colleague took over.
-        CodeAssignment::new(code("EDU15")?, aff(105), day(-120)).until(day(60)),
+        CodeAssignment::new(code("EDU15")?, aff(105), day(-120)).with_valid_until(day(60)),
         CodeAssignment::new(code("EDU15")?, aff(106), day(60)),
         // A campaign code that ends on day 45; customers keep typing it.
-        CodeAssignment::new(code("SUMMER")?, aff(107), day(-10)).until(day(45)),
+        CodeAssignment::new(code("SUMMER")?, aff(107), day(-10)).with_valid_until(day(45)),
         // A trading academy's family of codes, one for each of its courses.
         CodeAssignment::family(code("FXACAD")?, aff(109), day(-30)),
         // A code revoked on day 70 for breaking the program's terms.
         CodeAssignment::new(code("BONUS50")?, aff(108), day(-10))
-            .until(day(70))
-            .revoked(),
+            .with_valid_until(day(70))
+            .with_revoked(true),
     ];
     // Codes customers type, by how often; some are typos.
     let typed: &[(u64, &str)] = &[
@@ -177,9 +177,9 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
      -> Result<Click, Box<dyn Error>> {
         click_n += 1;
         let mut click =
-            Click::new(format!("k-{click_n:06}").parse()?, affiliate, at).customer(customer.parse()?);
+            Click::new(format!("k-{click_n:06}").parse()?, affiliate, at).with_customer(customer.parse()?);
         if !source.is_empty() {
-            click = click.sub_ids(SubIds::default().with(1, source.parse()?));
+            click = click.with_sub_ids(SubIds::default().with(1, source.parse()?));
         }
         Ok(click)
     };
@@ -190,7 +190,10 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
                               at: DateTime<Utc>|
      -> Result<Conversion, Box<dyn Error>> {
         conv_n += 1;
-        Ok(Conversion::new(format!("{prefix}-{conv_n:06}").parse()?, event, at).customer(customer.parse()?))
+        Ok(
+            Conversion::new(format!("{prefix}-{conv_n:06}").parse()?, event, at)
+                .with_customer(customer.parse()?),
+        )
     };
     let price = |dice: &mut Dice,
                  event: &EventKind|
@@ -244,10 +247,10 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
                 let clicked_at = arrival - dice.secs(60, 5 * DAY);
                 let source = *dice.pick(sources);
                 let click = new_click(site, &trader, clicked_at, source)?;
-                registration = registration.click(click.id);
+                registration = registration.with_click(click.id);
                 clicks.push(click);
                 if own {
-                    registration = registration.customer_affiliate(aff(205));
+                    registration = registration.with_customer_affiliate(aff(205));
                 }
                 if channel == "link and code" {
                     purchase_code = Some(*dice.pick(typed));
@@ -299,7 +302,7 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
                 &trader,
                 arrival + TimeDelta::minutes(7),
             )?
-            .click(click);
+            .with_click(click);
             again.customer_affiliate = self_referral;
             conversions.push(again);
         }
@@ -312,13 +315,13 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
         let bought = arrival + dice.secs(600, 2 * DAY);
         let mut purchase = new_conversion("CP", EventKind::ChallengePurchase, &trader, bought)?;
         if let Some(typed) = purchase_code {
-            purchase = purchase.code(CouponCode::parse(typed)?);
+            purchase = purchase.with_code(CouponCode::parse(typed)?);
         }
         if let Some(own) = self_referral {
-            purchase = purchase.customer_affiliate(own);
+            purchase = purchase.with_customer_affiliate(own);
         }
         let (amount, currency) = price(&mut dice, &purchase.event)?;
-        let purchase = purchase.amount(amount, currency);
+        let purchase = purchase.with_amount(amount, currency);
         if dice.chance(2) {
             conversions.push(purchase.clone()); // a retried postback
         }
@@ -328,7 +331,7 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
             let mut reset = new_conversion("RS", EventKind::ChallengeReset, &trader, at)?;
             reset.customer_affiliate = self_referral;
             let (amount, currency) = price(&mut dice, &reset.event)?;
-            conversions.push(reset.amount(amount, currency));
+            conversions.push(reset.with_amount(amount, currency));
         }
         if dice.chance(20) {
             let at = bought + dice.secs(30 * DAY, 60 * DAY);
@@ -344,7 +347,7 @@ pub fn sample() -> Result<Sample, Box<dyn Error>> {
                 )?);
             }
             let (amount, currency) = price(&mut dice, &again.event)?;
-            conversions.push(again.amount(amount, currency));
+            conversions.push(again.with_amount(amount, currency));
         }
     }
 

@@ -29,13 +29,14 @@ fn main() -> Result<()> {
     )?;
     let clicks = MemoryClickStore::new();
     clicks.insert(
-        Click::new("rv-1".parse()?, reviews, day0 - TimeDelta::minutes(20)).customer("player-1".parse()?),
+        Click::new("rv-1".parse()?, reviews, day0 - TimeDelta::minutes(20))
+            .with_customer("player-1".parse()?),
     )?;
 
     // Registrations bind the player to the affiliate credited, for a year.
     let policy = Policy::coupon_first()
-        .bind_on(EventKinds::REGISTRATION)
-        .binding_lifetime(BindingLifetime::Days(365));
+        .with_bind_on(EventKinds::REGISTRATION)
+        .with_binding_lifetime(BindingLifetime::Days(365));
     println!("policy: coupon-first; a registration binds the player for 365 days\n");
     let attributor = Attributor::new(
         registry,
@@ -46,8 +47,8 @@ fn main() -> Result<()> {
     );
 
     let registration = Conversion::new("REG-1".parse()?, EventKind::Registration, day0)
-        .customer("player-1".parse()?)
-        .click("rv-1".parse()?);
+        .with_customer("player-1".parse()?)
+        .with_click("rv-1".parse()?);
     let reg = attributor.attribute(&registration)?;
     println!("player-1 registers through the review site's link:\n  {reg}\n");
 
@@ -56,9 +57,9 @@ fn main() -> Result<()> {
         EventKind::FirstDeposit,
         day0 + TimeDelta::days(3),
     )
-    .customer("player-1".parse()?)
-    .code(CouponCode::parse("spins50")?)
-    .amount("50".parse()?, "EUR".parse()?);
+    .with_customer("player-1".parse()?)
+    .with_code(CouponCode::parse("spins50")?)
+    .with_amount("50".parse()?, "EUR".parse()?);
     let ftd = attributor.attribute(&first_deposit)?;
     println!("three days later, the first deposit with the streamer's bonus code:\n  {ftd}\n");
     let code_outcome = ftd
@@ -81,9 +82,9 @@ fn main() -> Result<()> {
         EventKind::FirstDeposit,
         day0 + TimeDelta::days(3),
     )
-    .customer("player-2".parse()?)
-    .code(CouponCode::parse("SPINS50")?)
-    .amount("20".parse()?, "EUR".parse()?);
+    .with_customer("player-2".parse()?)
+    .with_code(CouponCode::parse("SPINS50")?)
+    .with_amount("20".parse()?, "EUR".parse()?);
     println!(
         "player-2, never bound, deposits with the same code:\n  {}\n",
         attributor.attribute(&other)?
@@ -91,7 +92,7 @@ fn main() -> Result<()> {
 
     // What an operator who lets bonus codes break bindings would see, from
     // the same evidence, with the pure resolver.
-    let breaking = policy.coupon_breaks_binding(true);
+    let breaking = policy.with_coupon_breaks_binding(true);
     let evidence = attributor.gather(&first_deposit, &breaking)?;
     println!(
         "had codes been allowed to break bindings, FTD-1 would read:\n  {}",

@@ -41,14 +41,14 @@ fn main() -> Result<()> {
     );
     let now = start + TimeDelta::days(20);
     let viewer = Conversion::new("ORD-1".parse()?, EventKind::Purchase, now)
-        .customer("viewer".parse()?)
-        .code(CouponCode::parse("techtips")?)
-        .amount("59".parse()?, "USD".parse()?);
+        .with_customer("viewer".parse()?)
+        .with_code(CouponCode::parse("techtips")?)
+        .with_amount("59".parse()?, "USD".parse()?);
     // Heard on air, typed from memory with a space.
     let listener = Conversion::new("ORD-2".parse()?, EventKind::Purchase, now)
-        .customer("listener".parse()?)
-        .code(CouponCode::parse("pod save")?)
-        .amount("35".parse()?, "USD".parse()?);
+        .with_customer("listener".parse()?)
+        .with_code(CouponCode::parse("pod save")?)
+        .with_amount("35".parse()?, "USD".parse()?);
     println!("codes with no click credit their owners:");
     for order in [&viewer, &listener] {
         println!("  {}", attributor.attribute(order)?);
@@ -86,9 +86,9 @@ fn main() -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
 
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy("coupon-first".parse()?, Policy::coupon_first())
-        .policy("click-first".parse()?, Policy::click_first())
-        .options(ExperimentOptions::new().moved_limit(2));
+        .with_policy("coupon-first".parse()?, Policy::coupon_first())
+        .with_policy("click-first".parse()?, Policy::click_first())
+        .with_options(ExperimentOptions::new().with_moved_limit(2));
     experiment.replay_all(&conversions)?;
     let report = experiment.report();
     println!("\nfour months of orders, replayed under coupon-first and click-first:\n");
@@ -131,14 +131,14 @@ fn order(
                 COUPON_SITE,
                 at - TimeDelta::minutes(3),
             )
-            .customer(customer),
+            .with_customer(customer),
         )?;
     }
     Ok(
         Conversion::new(format!("ORD-{}", 100 + i).parse()?, EventKind::Purchase, at)
-            .customer(customer)
-            .code(CouponCode::parse(code)?)
-            .amount("40".parse()?, "USD".parse()?),
+            .with_customer(customer)
+            .with_code(CouponCode::parse(code)?)
+            .with_amount("40".parse()?, "USD".parse()?),
     )
 }
 
@@ -163,7 +163,7 @@ fn what_if_if_involved(
         }
     }
     let mut experiment =
-        Experiment::new(&strict, clicks).policy("coupon-first".parse()?, Policy::coupon_first());
+        Experiment::new(&strict, clicks).with_policy("coupon-first".parse()?, Policy::coupon_first());
     experiment.replay_all(conversions)?;
     let report = experiment.report();
     if let Some(policy) = report.policies.first() {

@@ -26,9 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     registry.assign(CouponCode::parse("MKBHD10")?, creator, now - TimeDelta::days(90))?;
     let params = LinkParams::default();
     let landing = TrackedLink::new(network)
-        .click("nw-8842".parse()?)
-        .sub(1, "native-ads".parse()?)
-        .sub(2, "placement-19".parse()?)
+        .with_click("nw-8842".parse()?)
+        .with_sub(1, "native-ads".parse()?)
+        .with_sub(2, "placement-19".parse()?)
         .build("https://prop.example/challenge?plan=50k#pricing", &params)?;
     println!("visitor lands on {landing}");
     let click =
@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  {TIMESTAMP_HEADER}: {timestamp}");
     println!("  {SIGNATURE_HEADER}: {signature}");
 
-    let verifier = PostbackVerifier::new(new_secret).previous_secret(old_secret);
+    let verifier = PostbackVerifier::new(new_secret).with_previous_secret(old_secret);
     let signed_at = verifier.verify(Some(&timestamp), Some(&signature), body.as_bytes(), now)?;
     println!("signature verified: signed at {signed_at}, by a secret we accept");
 

@@ -34,7 +34,7 @@ fn main() -> Result<()> {
     registry.assign(CouponCode::parse("PIPS")?, educator, day0 - TimeDelta::days(365))?;
     let clicks = MemoryClickStore::new();
     let click = |id: &str, affiliate, when, trader: &str| -> Result<Click> {
-        Ok(Click::new(id.parse()?, affiliate, when).customer(trader.parse()?))
+        Ok(Click::new(id.parse()?, affiliate, when).with_customer(trader.parse()?))
     };
     clicks.insert(click("dc-1", discord, at(0, 0), "trader-ann")?)?;
     clicks.insert(click("dc-2", discord, at(1, 0), "trader-ben")?)?;
@@ -42,7 +42,7 @@ fn main() -> Result<()> {
 
     // Coupon first for every event; the first challenge purchase binds the
     // trader to the affiliate it credits, for good.
-    let policy = Policy::coupon_first().bind_on(EventKinds::CHALLENGE_PURCHASE);
+    let policy = Policy::coupon_first().with_bind_on(EventKinds::CHALLENGE_PURCHASE);
     println!("policy: coupon-first; a challenge purchase binds the trader to the affiliate credited\n");
     let attributor = Attributor::new(
         registry,
@@ -54,8 +54,8 @@ fn main() -> Result<()> {
 
     let event = |id: &str, kind, trader: &str, when, price: &str| -> Result<Conversion> {
         Ok(Conversion::new(id.parse()?, kind, when)
-            .customer(trader.parse()?)
-            .amount(price.parse()?, "USD".parse()?))
+            .with_customer(trader.parse()?)
+            .with_amount(price.parse()?, "USD".parse()?))
     };
     let story = [
         (
@@ -67,12 +67,12 @@ fn main() -> Result<()> {
                 at(0, 2),
                 "199",
             )?
-            .code(CouponCode::parse("funded10")?),
+            .with_code(CouponCode::parse("funded10")?),
         ),
         (
             "She failed the challenge and pays for a reset with the educator's code: the binding holds.",
             event("RS-1", EventKind::ChallengeReset, "trader-ann", at(12, 0), "99")?
-                .code(CouponCode::parse("PIPS")?),
+                .with_code(CouponCode::parse("PIPS")?),
         ),
         (
             "Two months on she buys a bigger challenge through the Discord link again: still the YouTuber.",
@@ -101,7 +101,7 @@ fn main() -> Result<()> {
                 at(5, 0),
                 "199",
             )?
-            .code(CouponCode::parse("PIPS")?),
+            .with_code(CouponCode::parse("PIPS")?),
         ),
     ];
 

@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             podcaster,
             now - TimeDelta::days(30),
         )
-        .mode(CreditMode::IfInvolved),
+        .with_mode(CreditMode::IfInvolved),
     )?;
     println!(
         "registered codes: MKBHD10 (affiliate {creator}), PODCAST (affiliate {podcaster}, needs a click)"
@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clicks = MemoryClickStore::new();
     let click =
         |id: &str, affiliate, ago: TimeDelta, customer: &str| -> Result<Click, Box<dyn std::error::Error>> {
-            Ok(Click::new(id.parse()?, affiliate, now - ago).customer(customer.parse()?))
+            Ok(Click::new(id.parse()?, affiliate, now - ago).with_customer(customer.parse()?))
         };
     clicks.insert(click("clk-1", blogger, TimeDelta::days(3), "ann")?)?;
     clicks.insert(click("clk-2", blogger, TimeDelta::days(45), "bob")?)?;
@@ -47,8 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policies = PolicySet::new(Policy::coupon_first()).with(
         EventKind::Registration,
         Policy::click_first()
-            .bind_on(EventKinds::REGISTRATION)
-            .binding_lifetime(BindingLifetime::Days(365)),
+            .with_bind_on(EventKinds::REGISTRATION)
+            .with_binding_lifetime(BindingLifetime::Days(365)),
     );
     let attributor = Attributor::new(
         registry,
@@ -62,32 +62,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let conversions = [
         // An influencer code, no click: the creator.
         Conversion::new("ORD-1".parse()?, EventKind::Purchase, now)
-            .customer("zoe".parse()?)
-            .code(CouponCode::parse(" mkbhd-10 ")?),
+            .with_customer("zoe".parse()?)
+            .with_code(CouponCode::parse(" mkbhd-10 ")?),
         // A click alone, inside the 30-day window: the blogger.
         Conversion::new("ORD-2".parse()?, EventKind::Purchase, now)
-            .customer("ann".parse()?)
-            .click("clk-1".parse()?),
+            .with_customer("ann".parse()?)
+            .with_click("clk-1".parse()?),
         // A click 45 days old: nobody.
         Conversion::new("ORD-3".parse()?, EventKind::Purchase, now)
-            .customer("bob".parse()?)
-            .click("clk-2".parse()?),
+            .with_customer("bob".parse()?)
+            .with_click("clk-2".parse()?),
         // A code and another affiliate's click: coupon first wins.
         Conversion::new("ORD-4".parse()?, EventKind::Purchase, now)
-            .customer("cat".parse()?)
-            .code(CouponCode::parse("MKBHD10")?),
+            .with_customer("cat".parse()?)
+            .with_code(CouponCode::parse("MKBHD10")?),
         // A leaked code without its owner's click: not credited.
         Conversion::new("ORD-5".parse()?, EventKind::Purchase, now)
-            .customer("eve".parse()?)
-            .code(CouponCode::parse("podcast")?),
+            .with_customer("eve".parse()?)
+            .with_code(CouponCode::parse("podcast")?),
         // A registration through a click binds the customer...
         Conversion::new("REG-6".parse()?, EventKind::Registration, at(TimeDelta::days(5)))
-            .customer("dan".parse()?)
-            .click("clk-4".parse()?),
+            .with_customer("dan".parse()?)
+            .with_click("clk-4".parse()?),
         // ...so a later purchase with another affiliate's code stays with the blogger.
         Conversion::new("ORD-7".parse()?, EventKind::Purchase, now)
-            .customer("dan".parse()?)
-            .code(CouponCode::parse("MKBHD10")?),
+            .with_customer("dan".parse()?)
+            .with_code(CouponCode::parse("MKBHD10")?),
     ];
 
     for conversion in &conversions {

@@ -105,20 +105,20 @@ pub fn parse_policy(spec: &str) -> Result<Policy, Box<dyn Error>> {
             ("window", days) => {
                 let window = TimeDelta::try_days(number("window=DAYS", days)?)
                     .ok_or_else(|| format!("window={days} is more days than a clock holds"))?;
-                policy.click_window(window)?
+                policy.with_click_window(window)?
             }
-            ("pick", "first") => policy.click_pick(ClickPick::First),
-            ("pick", "last") => policy.click_pick(ClickPick::Last),
-            ("bind", events) => policy.bind_on(event_set(key, events)?),
-            ("once-per-customer", events) => policy.once_per_customer(event_set(key, events)?),
-            ("once-per-click", events) => policy.once_per_click(event_set(key, events)?),
-            ("lifetime", "forever") => policy.binding_lifetime(BindingLifetime::Forever),
-            ("lifetime", "one-off") => policy.binding_lifetime(BindingLifetime::OneOff),
+            ("pick", "first") => policy.with_click_pick(ClickPick::First),
+            ("pick", "last") => policy.with_click_pick(ClickPick::Last),
+            ("bind", events) => policy.with_bind_on(event_set(key, events)?),
+            ("once-per-customer", events) => policy.with_once_per_customer(event_set(key, events)?),
+            ("once-per-click", events) => policy.with_once_per_click(event_set(key, events)?),
+            ("lifetime", "forever") => policy.with_binding_lifetime(BindingLifetime::Forever),
+            ("lifetime", "one-off") => policy.with_binding_lifetime(BindingLifetime::OneOff),
             ("lifetime", days) => {
-                policy.binding_lifetime(BindingLifetime::Days(number("lifetime=DAYS", days)?))
+                policy.with_binding_lifetime(BindingLifetime::Days(number("lifetime=DAYS", days)?))
             }
-            ("breaks", "") => policy.coupon_breaks_binding(true),
-            ("look-alikes", "") => policy.look_alikes(true),
+            ("breaks", "") => policy.with_coupon_breaks_binding(true),
+            ("look-alikes", "") => policy.with_look_alikes(true),
             _ => return Err(format!("unknown option {option:?} in policy {spec:?}").into()),
         };
     }
@@ -209,7 +209,7 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<(), Box<dyn Error>> {
     let mut data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data");
     let mut specs: Vec<String> = Vec::new();
-    let mut options = ExperimentOptions::new().moved_limit(5);
+    let mut options = ExperimentOptions::new().with_moved_limit(5);
     let mut json = false;
     let mut out = io::stdout().lock();
     let mut args = std::env::args().skip(1);
@@ -218,9 +218,9 @@ fn run() -> Result<(), Box<dyn Error>> {
         match arg.as_str() {
             "--data" => data = value()?.into(),
             "--policy" => specs.push(value()?),
-            "--moved" => options = options.moved_limit(number("--moved", &value()?)?),
+            "--moved" => options = options.with_moved_limit(number("--moved", &value()?)?),
             "--recent-days" => {
-                options = options.recent_days(number("--recent-days", &value()?)?)?;
+                options = options.with_recent_days(number("--recent-days", &value()?)?)?;
             }
             "--json" => json = true,
             "--help" | "-h" => {
@@ -253,7 +253,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         clicks.insert(click).map_err(|e| format!("{at}: {e}"))?;
     }
 
-    let mut experiment = Experiment::new(&registry, &clicks).options(options);
+    let mut experiment = Experiment::new(&registry, &clicks).with_options(options);
     if !json {
         writeln!(
             out,
@@ -271,7 +271,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         )?;
     }
     for (name, policy) in policies {
-        experiment = experiment.policy(name, policy);
+        experiment = experiment.with_policy(name, policy);
     }
     for line in read_lines::<Conversion>(&data.join("conversions.jsonl"))? {
         let (at, conversion) = line?;

@@ -234,7 +234,7 @@ fn verify(service: &Service, headers: &HeaderMap, body: &[u8], secrets: &[&[u8]]
     };
     let mut verifier = PostbackVerifier::new(current);
     if let Some(previous) = previous.first() {
-        verifier = verifier.previous_secret(previous);
+        verifier = verifier.with_previous_secret(previous);
     }
     verifier
         .verify(

@@ -4,7 +4,6 @@ use crate::binding::BindingStore;
 use crate::clicks::ClickStore;
 use crate::conversion::Conversion;
 use crate::decision::Decision;
-use crate::error::AttributeError;
 use crate::ledger::Ledger;
 use crate::policy::{Policy, PolicySet};
 use crate::registry::CodeRegistry;
@@ -63,7 +62,7 @@ pub type AttributorError<R, C, B, L> = AttributeError<
 /// );
 ///
 /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
-/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at).code(CouponCode::parse("mkbhd-10")?);
+/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at).with_code(CouponCode::parse("mkbhd-10")?);
 /// let decision = attributor.attribute(&order)?;
 /// assert_eq!(decision.primary(), Some(AffiliateId::new(7)));
 /// assert_eq!(attributor.attribute(&order)?, decision); // a retry changes nothing
@@ -229,7 +228,7 @@ where
     /// let page: Vec<Conversion> = (1..=3)
     ///     .map(|i| {
     ///         let order = Conversion::new(format!("ORD-{i}").parse()?, EventKind::Purchase, at);
-    ///         Ok(if i == 2 { order.code(CouponCode::parse("mkbhd10")?) } else { order })
+    ///         Ok(if i == 2 { order.with_code(CouponCode::parse("mkbhd10")?) } else { order })
     ///     })
     ///     .collect::<Result<_, Box<dyn std::error::Error>>>()?;
     ///
@@ -261,7 +260,7 @@ where
     /// stores as they are, without consulting or writing the ledger and
     /// without writing a binding: a dry run, for previews and reports. It
     /// reads no claims either, so it never finds a duplicate
-    /// ([`Policy::once_per_customer`](crate::Policy::once_per_customer)):
+    /// ([`Policy::with_once_per_customer`](crate::Policy::with_once_per_customer)):
     /// it says what the evidence would credit.
     ///
     /// # Errors
@@ -380,4 +379,24 @@ where
     B: BindingStore,
     L: Ledger,
 {
+}
+
+/// [`Attributor::attribute`](crate::Attributor::attribute) failed because a
+/// store failed. Nothing was credited twice and nothing is lost: retrying the
+/// call gives the decision an unfailing run would have given.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttributeError<R, C, B, L> {
+    /// The code registry failed.
+    #[error("code registry failed: {0}")]
+    Registry(#[source] R),
+    /// The click store failed.
+    #[error("click store failed: {0}")]
+    Clicks(#[source] C),
+    /// The binding store failed.
+    #[error("binding store failed: {0}")]
+    Bindings(#[source] B),
+    /// The ledger failed.
+    #[error("ledger failed: {0}")]
+    Ledger(#[source] L),
 }

@@ -173,3 +173,29 @@ macro_rules! forward_click_store {
 }
 
 forward_click_store!(&T, Box<T>, std::sync::Arc<T>);
+
+/// A write to a [`MemoryClickStore`](crate::MemoryClickStore) was refused;
+/// the store is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClickError {
+    /// Another click with this id is stored.
+    #[error("another click with id {id} is stored")]
+    Conflict {
+        /// The id.
+        id: crate::ids::ClickId,
+    },
+    /// The click's time is one the store cannot keep: outside its range,
+    /// or, in the [`MemoryClickStore`](crate::MemoryClickStore), a leap
+    /// second.
+    #[error("click {id} is stamped at an instant the store cannot keep")]
+    OutOfRange {
+        /// The id.
+        id: crate::ids::ClickId,
+    },
+    /// The store has no room for the click: a shard is full, or, in the
+    /// [`MemoryClickStore`](crate::MemoryClickStore), the customer's clicks
+    /// fill all a customer's block can hold.
+    #[error("the click store is full")]
+    Full,
+}

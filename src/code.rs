@@ -4,8 +4,6 @@ use core::fmt;
 use core::hash::{Hash, Hasher};
 use core::str::FromStr;
 
-use crate::error::CodeError;
-
 /// The fewest characters in a canonical coupon code.
 pub const MIN_CODE_LEN: usize = 3;
 
@@ -484,6 +482,41 @@ impl<'de> serde::Deserialize<'de> for CouponCode {
         let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
         Self::parse(&s).map_err(serde::de::Error::custom)
     }
+}
+
+/// A coupon code was refused by [`CouponCode::parse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodeError {
+    /// Nothing is left once whitespace, separators and invisible characters
+    /// are removed.
+    #[error("coupon code is empty")]
+    Empty,
+    /// The canonical form is shorter than the minimum.
+    #[error("coupon code has {len} characters, fewer than the minimum of {min}")]
+    TooShort {
+        /// The canonical length.
+        len: usize,
+        /// [`MIN_CODE_LEN`](crate::MIN_CODE_LEN).
+        min: usize,
+    },
+    /// The canonical form is longer than the maximum.
+    #[error("coupon code has {len} characters, more than the maximum of {max}")]
+    TooLong {
+        /// The canonical length.
+        len: usize,
+        /// [`MAX_CODE_LEN`](crate::MAX_CODE_LEN).
+        max: usize,
+    },
+    /// A character is neither a letter or digit (ASCII or full-width), nor a
+    /// separator, nor an ignored invisible character.
+    #[error("invalid character {ch:?} at position {position} of coupon code")]
+    InvalidChar {
+        /// The character as typed.
+        ch: char,
+        /// Its position in the input, in characters from zero.
+        position: usize,
+    },
 }
 
 #[cfg(test)]

@@ -26,10 +26,10 @@ use crate::binding::{Binding, BindingStore};
 use crate::clicks::{ClickQuery, ClickStore};
 use crate::code::CouponCode;
 use crate::conversion::{Click, Conversion, EventKind, EventKinds, SubIds};
-use crate::decision::{Decision, Duplicate, Uniqueness};
+use crate::decision::{Decision, Duplicate};
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, SubId};
-use crate::ledger::{Ledger, Recording, UniqueKey};
-use crate::policy::{ClickPick, Policy};
+use crate::ledger::{Ledger, Recording};
+use crate::policy::{ClickPick, Policy, UniqueKey, Uniqueness};
 use crate::registry::{CodeAssignment, CodeLookup, CodeRegistry, CreditMode, NearCode, Nearness};
 use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
 
@@ -141,7 +141,7 @@ fn hint_conversions(
             c.customer = customers.get(n % customers.len().max(1)).copied();
             c.click = clicks.get(n % clicks.len().max(1)).copied();
             if let Some(code) = codes.get(n % codes.len().max(1)) {
-                c = c.code(*code);
+                c = c.with_code(*code);
             }
             Ok(c)
         })
@@ -153,48 +153,50 @@ fn hint_conversions(
 pub fn registry_fixture() -> Result<Vec<CodeAssignment>, Violation> {
     let (a1, a2) = (AffiliateId::new(1), AffiliateId::new(2));
     Ok(vec![
-        CodeAssignment::new(code("EXPIRES")?, a1, day(10)).until(day(20)),
+        CodeAssignment::new(code("EXPIRES")?, a1, day(10)).with_valid_until(day(20)),
         CodeAssignment::new(code("REVOKED")?, a1, day(10))
-            .until(day(20))
-            .revoked(),
+            .with_valid_until(day(20))
+            .with_revoked(true),
         CodeAssignment::new(code("LATER")?, a1, day(30)),
-        CodeAssignment::new(code("HANDED")?, a1, day(10)).until(day(20)),
+        CodeAssignment::new(code("HANDED")?, a1, day(10)).with_valid_until(day(20)),
         CodeAssignment::new(code("HANDED")?, a2, day(20)),
-        CodeAssignment::new(code("GAPPY")?, a1, day(10)).until(day(20)),
-        CodeAssignment::new(code("GAPPY")?, a2, day(30)).until(day(40)),
+        CodeAssignment::new(code("GAPPY")?, a1, day(10)).with_valid_until(day(20)),
+        CodeAssignment::new(code("GAPPY")?, a2, day(30)).with_valid_until(day(40)),
         CodeAssignment::new(code("CREATOR")?, a1, day_ms(10, 250))
-            .until(day_ms(20, 750))
-            .mode(CreditMode::IfInvolved)
-            .label(id::<Label>("spring-sale")?),
-        CodeAssignment::new(code("ALWAYS")?, a2, day(10)).mode(CreditMode::Always),
+            .with_valid_until(day_ms(20, 750))
+            .with_mode(CreditMode::IfInvolved)
+            .with_label(id::<Label>("spring-sale")?),
+        CodeAssignment::new(code("ALWAYS")?, a2, day(10)).with_mode(CreditMode::Always),
         // Revoked, then given again: the latest interval, not any revoked
         // one, says why nothing is active.
         CodeAssignment::new(code("RETURNS")?, a1, day(10))
-            .until(day(20))
-            .revoked(),
-        CodeAssignment::new(code("RETURNS")?, a2, day(30)).until(day(40)),
+            .with_valid_until(day(20))
+            .with_revoked(true),
+        CodeAssignment::new(code("RETURNS")?, a2, day(30)).with_valid_until(day(40)),
         // Boundaries to the nanosecond, which a store that keeps
         // microseconds (or milliseconds) rounds into another answer.
-        CodeAssignment::new(code("NANOS")?, a1, day_ns(10, 123_456_789)).until(day_ns(20, 987_654_321)),
+        CodeAssignment::new(code("NANOS")?, a1, day_ns(10, 123_456_789))
+            .with_valid_until(day_ns(20, 987_654_321)),
         // One ends, and one starts, at the second after a leap second: a
         // lookup inside the leap second is before both ends. (A store that
         // counts a leap second as the next second answers otherwise.)
-        CodeAssignment::new(code("OLDYEAR")?, a1, new_year()? - TimeDelta::days(1)).until(new_year()?),
+        CodeAssignment::new(code("OLDYEAR")?, a1, new_year()? - TimeDelta::days(1))
+            .with_valid_until(new_year()?),
         CodeAssignment::new(code("NEWYEAR")?, a2, new_year()?),
         // Near codes: two one edit from BOSS2, of two affiliates; one that
         // runs out; two look-alikes of one affiliate.
         CodeAssignment::new(code("BOSS20")?, a1, day(10)),
         CodeAssignment::new(code("BOSS21")?, a2, day(10)),
-        CodeAssignment::new(code("BOSS30")?, a1, day(10)).until(day(20)),
+        CodeAssignment::new(code("BOSS30")?, a1, day(10)).with_valid_until(day(20)),
         CodeAssignment::new(code("SOL10")?, a1, day(10)),
         CodeAssignment::new(code("S0L10")?, a1, day(10)),
         // Families: FAM*, a longer FAMX* that runs out, and a code of its
         // own in FAM* that runs out too.
-        CodeAssignment::family(code("FAM")?, a2, day(10)).label(id::<Label>("creator")?),
+        CodeAssignment::family(code("FAM")?, a2, day(10)).with_label(id::<Label>("creator")?),
         CodeAssignment::family(code("FAMX")?, a2, day(10))
-            .until(day(20))
-            .mode(CreditMode::IfInvolved),
-        CodeAssignment::new(code("FAMOUS")?, a2, day(10)).until(day(20)),
+            .with_valid_until(day(20))
+            .with_mode(CreditMode::IfInvolved),
+        CodeAssignment::new(code("FAMOUS")?, a2, day(10)).with_valid_until(day(20)),
     ])
 }
 
@@ -529,28 +531,30 @@ pub fn click_fixture() -> Result<Vec<Click>, Violation> {
     let dave: CustomerId = id("dave")?;
     let (a1, a2) = (AffiliateId::new(1), AffiliateId::new(2));
     Ok(vec![
-        Click::new(id("k1")?, a1, day(1)).customer(c),
-        Click::new(id("k3")?, a2, day(2)).customer(c),
-        Click::new(id("k2")?, a1, day(2)).customer(c),
-        Click::new(id("k4")?, a2, day_ms(3, 500)).customer(c).sub_ids(
-            SubIds::default()
-                .with(1, id::<SubId>("yt")?)
-                .with(3, id::<SubId>("spring")?),
-        ),
-        Click::new(id("k5")?, a1, day(2)).customer(other),
+        Click::new(id("k1")?, a1, day(1)).with_customer(c),
+        Click::new(id("k3")?, a2, day(2)).with_customer(c),
+        Click::new(id("k2")?, a1, day(2)).with_customer(c),
+        Click::new(id("k4")?, a2, day_ms(3, 500))
+            .with_customer(c)
+            .with_sub_ids(
+                SubIds::default()
+                    .with(1, id::<SubId>("yt")?)
+                    .with(3, id::<SubId>("spring")?),
+            ),
+        Click::new(id("k5")?, a1, day(2)).with_customer(other),
         Click::new(id("anon")?, a1, day(2)),
         // A tie that byte-wise order breaks otherwise than a collation
         // that ignores case or punctuation would. The first click listed
         // wins this tie and the last listed wins alice's, so that a store
         // breaking ties by the order of insertion fails one of them.
-        Click::new(id("B-7")?, a1, day(4)).customer(dave),
-        Click::new(id("a1")?, a2, day(4)).customer(dave),
-        Click::new(id("a-9")?, a2, day(4)).customer(dave),
+        Click::new(id("B-7")?, a1, day(4)).with_customer(dave),
+        Click::new(id("a1")?, a2, day(4)).with_customer(dave),
+        Click::new(id("a-9")?, a2, day(4)).with_customer(dave),
         // A time to the nanosecond, which a store that keeps microseconds
         // rounds.
-        Click::new(id("ns-1")?, a1, day_ns(5, 123_456_789)).customer(id("erin")?),
+        Click::new(id("ns-1")?, a1, day_ns(5, 123_456_789)).with_customer(id("erin")?),
         // At the second after a leap second.
-        Click::new(id("ny")?, a2, new_year()?).customer(id("gina")?),
+        Click::new(id("ny")?, a2, new_year()?).with_customer(id("gina")?),
     ])
 }
 
@@ -1006,12 +1010,12 @@ fn full_decision(conversion: &str) -> Result<Decision, Violation> {
     let customer: CustomerId = id("alice")?;
     let entered = code("ALICE10")?;
     let assignment =
-        CodeAssignment::new(entered, AffiliateId::new(1), day(0)).label(id::<Label>("spring-sale")?);
-    let click = Click::new(id("k1")?, AffiliateId::new(2), day_ms(1, 250)).customer(customer);
+        CodeAssignment::new(entered, AffiliateId::new(1), day(0)).with_label(id::<Label>("spring-sale")?);
+    let click = Click::new(id("k1")?, AffiliateId::new(2), day_ms(1, 250)).with_customer(customer);
     let conversion = Conversion::new(id(conversion)?, EventKind::Purchase, day_ms(2, 500))
-        .customer(customer)
-        .click(click.id)
-        .code(entered);
+        .with_customer(customer)
+        .with_click(click.id)
+        .with_code(entered);
     let mut evidence = Evidence::new();
     evidence.codes.push(CodeEvidence {
         code: entered,
@@ -1021,7 +1025,7 @@ fn full_decision(conversion: &str) -> Result<Decision, Violation> {
     Ok(resolve(
         &conversion,
         &evidence,
-        &Policy::coupon_first().bind_on(EventKinds::PURCHASE),
+        &Policy::coupon_first().with_bind_on(EventKinds::PURCHASE),
     ))
 }
 
@@ -1035,12 +1039,12 @@ fn precise_decision(conversion: &str) -> Result<Decision, Violation> {
         clicked_at: at - TimeDelta::nanoseconds(86_399_999_999_999),
     };
     let conversion = Conversion::new(id(conversion)?, EventKind::Registration, at)
-        .customer(id("alice")?)
-        .click(click.id);
+        .with_customer(id("alice")?)
+        .with_click(click.id);
     Ok(resolve(
         &conversion,
         &Evidence::new().with_click(click),
-        &Policy::click_first().bind_on(EventKinds::REGISTRATION),
+        &Policy::click_first().with_bind_on(EventKinds::REGISTRATION),
     ))
 }
 

@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use smallvec::SmallVec;
 
 use crate::code::CouponCode;
-use crate::error::ValueError;
-use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label, SubId};
+use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Excerpt, Label, SubId};
 
 /// The kind of event a conversion is.
 ///
@@ -449,9 +448,9 @@ pub type EnteredCodes = SmallVec<[CouponCode; 2]>;
 ///
 /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
 /// let conversion = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at)
-///     .customer("cust-9".parse()?)
-///     .code(CouponCode::parse("mkbhd10")?)
-///     .amount("49.99".parse()?, "USD".parse()?);
+///     .with_customer("cust-9".parse()?)
+///     .with_code(CouponCode::parse("mkbhd10")?)
+///     .with_amount("49.99".parse()?, "USD".parse()?);
 /// assert_eq!(conversion.codes.len(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -544,31 +543,31 @@ impl Conversion {
     }
 
     /// Sets the customer.
-    pub fn customer(mut self, customer: CustomerId) -> Self {
+    pub fn with_customer(mut self, customer: CustomerId) -> Self {
         self.customer = Some(customer);
         self
     }
 
     /// Marks the customer as the owner of an affiliate account.
-    pub fn customer_affiliate(mut self, affiliate: AffiliateId) -> Self {
+    pub fn with_customer_affiliate(mut self, affiliate: AffiliateId) -> Self {
         self.customer_affiliate = Some(affiliate);
         self
     }
 
     /// Sets the click id.
-    pub fn click(mut self, click: ClickId) -> Self {
+    pub fn with_click(mut self, click: ClickId) -> Self {
         self.click = Some(click);
         self
     }
 
     /// Appends an entered code.
-    pub fn code(mut self, code: CouponCode) -> Self {
+    pub fn with_code(mut self, code: CouponCode) -> Self {
         self.codes.push(code);
         self
     }
 
     /// Sets the amount and its currency.
-    pub fn amount(mut self, amount: Amount, currency: Currency) -> Self {
+    pub fn with_amount(mut self, amount: Amount, currency: Currency) -> Self {
         self.amount = Some(amount);
         self.currency = Some(currency);
         self
@@ -632,7 +631,7 @@ impl SubIds {
 /// use chrono::{TimeZone, Utc};
 ///
 /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 11, 0, 0).unwrap();
-/// let click = Click::new("c-1".parse()?, AffiliateId::new(9), at).customer("cust-9".parse()?);
+/// let click = Click::new("c-1".parse()?, AffiliateId::new(9), at).with_customer("cust-9".parse()?);
 /// assert_eq!(click.affiliate, AffiliateId::new(9));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -667,14 +666,38 @@ impl Click {
     }
 
     /// Sets the customer or visitor identity.
-    pub fn customer(mut self, customer: CustomerId) -> Self {
+    pub fn with_customer(mut self, customer: CustomerId) -> Self {
         self.customer = Some(customer);
         self
     }
 
     /// Sets the sub ids.
-    pub fn sub_ids(mut self, sub_ids: SubIds) -> Self {
+    pub fn with_sub_ids(mut self, sub_ids: SubIds) -> Self {
         self.sub_ids = sub_ids;
         self
     }
+}
+
+/// A value in text (an event name, an amount, a currency) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// Not an event name: built-in names and custom labels are accepted.
+    #[error("{:?} is not an event name", value.as_str())]
+    Event {
+        /// The value given (its first bytes).
+        value: Excerpt,
+    },
+    /// Not a decimal amount with at most four fractional digits.
+    #[error("{:?} is not an amount with at most four decimals", value.as_str())]
+    Amount {
+        /// The value given (its first bytes).
+        value: Excerpt,
+    },
+    /// Not three ASCII letters.
+    #[error("{:?} is not a three-letter currency code", value.as_str())]
+    Currency {
+        /// The value given (its first bytes).
+        value: Excerpt,
+    },
 }

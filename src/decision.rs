@@ -9,44 +9,8 @@ use crate::binding::Binding;
 use crate::code::CouponCode;
 use crate::conversion::EventKind;
 use crate::ids::{AffiliateId, ClickId, ConversionId};
-use crate::policy::{Policy, Priority};
+use crate::policy::{Method, Policy, Priority, Uniqueness};
 use crate::registry::Nearness;
-
-/// A way an affiliate earns credit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Method {
-    /// A live binding of the customer to the affiliate.
-    Binding,
-    /// A coupon code the customer entered.
-    Coupon,
-    /// A click on the affiliate's tracked link.
-    Click,
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Binding => "binding",
-            Self::Coupon => "coupon",
-            Self::Click => "click",
-        })
-    }
-}
-
-/// The rule a duplicate breaks: what, besides its id, a conversion must
-/// not share with one recorded before it ([`Policy::once_per_customer`],
-/// [`Policy::once_per_click`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Uniqueness {
-    /// One conversion of its event kind a customer.
-    Customer,
-    /// One conversion of its event kind a click.
-    Click,
-}
 
 /// What a duplicate repeats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,7 +49,7 @@ pub enum Subject {
         /// The code, canonical, as typed.
         code: CouponCode,
         /// The active code it was read as, when it was unknown and the
-        /// policy reads look-alikes ([`Policy::look_alikes`]); its owner
+        /// policy reads look-alikes ([`Policy::with_look_alikes`]); its owner
         /// and outcome are that code's. Left out of the JSON when `None`.
         #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
         read_as: Option<CouponCode>,
@@ -292,10 +256,10 @@ pub type ConsideredList = SmallVec<[Considered; 4]>;
 /// A duplicate ([`Decision::duplicate`]) adds
 /// `"duplicate": { "of": "FTD-1", "by": "customer" }` (or `"by": "click"`)
 /// before `"policy"`; its `credits` and `considered` are empty. A policy
-/// with [`Policy::once_per_customer`] or [`Policy::once_per_click`] set
+/// with [`Policy::with_once_per_customer`] or [`Policy::with_once_per_click`] set
 /// adds `"once_per_customer"` and `"once_per_click"` (bit sets as
 /// `bind_on`) after `"coupon_breaks_binding"`, and one that reads
-/// look-alikes ([`Policy::look_alikes`]) adds `"look_alikes": true` after
+/// look-alikes ([`Policy::with_look_alikes`]) adds `"look_alikes": true` after
 /// them.
 ///
 /// An entered code read as its look-alike has the code it was read as:
@@ -476,18 +440,18 @@ impl fmt::Display for Decision {
                 Outcome::OutsideWindow => write!(
                     f,
                     "was outside the click window of {}",
-                    Span(self.policy.get_click_window())
+                    Span(self.policy.click_window())
                 )?,
                 Outcome::TooFast => match c.subject {
                     Subject::Click { at, .. } if at > self.occurred_at => write!(
                         f,
                         "was stamped after the conversion, within the clock skew allowed, so less than {} had passed (too fast)",
-                        Span(self.policy.get_min_click_age())
+                        Span(self.policy.min_click_age())
                     )?,
                     _ => write!(
                         f,
                         "came less than {} before the conversion (too fast)",
-                        Span(self.policy.get_min_click_age())
+                        Span(self.policy.min_click_age())
                     )?,
                 },
                 Outcome::AfterConversion => f.write_str("was stamped after the conversion")?,

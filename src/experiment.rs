@@ -10,16 +10,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hashbrown::{HashMap, HashSet};
 use smallvec::SmallVec;
 
-use crate::attributor::Attributor;
+use crate::attributor::{AttributeError, Attributor};
 use crate::clicks::{ClickQuery, ClickStore};
 use crate::code::CouponCode;
 use crate::conversion::{Amount, Conversion, Currency, EventKind};
-use crate::decision::{Decision, Method, Outcome};
-use crate::error::{AttributeError, ExperimentError, OptionsError};
+use crate::decision::{Decision, Outcome};
 use crate::ids::{AffiliateId, ConversionId, Label};
-use crate::ledger::{Ledger, Recording, UniqueKey};
+use crate::ledger::{Ledger, Recording};
 use crate::memory::MemoryBindingStore;
-use crate::policy::PolicySet;
+use crate::policy::{Method, PolicySet, UniqueKey};
 use crate::registry::{CodeLookup, CodeRegistry, NearCode, Nearness};
 use crate::time::earlier;
 
@@ -44,14 +43,14 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// use chrono::TimeDelta;
 ///
 /// let options = ExperimentOptions::new()
-///     .moved_limit(100)
-///     .recent_days(14)?
-///     .leak_click_window(TimeDelta::days(7))?
-///     .leak_share(8_000)?
-///     .leak_surge(0); // flag on the share alone
-/// assert_eq!(options.get_recent_days(), 14);
-/// assert!(ExperimentOptions::new().recent_days(0).is_err());
-/// assert!(ExperimentOptions::new().leak_share(10_001).is_err());
+///     .with_moved_limit(100)
+///     .with_recent_days(14)?
+///     .with_leak_click_window(TimeDelta::days(7))?
+///     .with_leak_share(8_000)?
+///     .with_leak_surge(0); // flag on the share alone
+/// assert_eq!(options.recent_days(), 14);
+/// assert!(ExperimentOptions::new().with_recent_days(0).is_err());
+/// assert!(ExperimentOptions::new().with_leak_share(10_001).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,7 +84,7 @@ impl ExperimentOptions {
 
     /// How many moved conversions the report lists in full; the others are
     /// only counted. Memory for them grows up to this limit.
-    pub fn moved_limit(mut self, limit: usize) -> Self {
+    pub fn with_moved_limit(mut self, limit: usize) -> Self {
         self.moved_limit = limit;
         self
     }
@@ -96,7 +95,7 @@ impl ExperimentOptions {
     /// # Errors
     ///
     /// [`OptionsError::ZeroRecentDays`] for zero.
-    pub fn recent_days(mut self, days: u32) -> Result<Self, OptionsError> {
+    pub fn with_recent_days(mut self, days: u32) -> Result<Self, OptionsError> {
         if days == 0 {
             return Err(OptionsError::ZeroRecentDays);
         }
@@ -110,7 +109,7 @@ impl ExperimentOptions {
     /// # Errors
     ///
     /// [`OptionsError::NegativeWindow`] if negative.
-    pub fn leak_click_window(mut self, window: TimeDelta) -> Result<Self, OptionsError> {
+    pub fn with_leak_click_window(mut self, window: TimeDelta) -> Result<Self, OptionsError> {
         if window < TimeDelta::zero() {
             return Err(OptionsError::NegativeWindow {
                 seconds: window.num_seconds(),
@@ -121,7 +120,7 @@ impl ExperimentOptions {
     }
 
     /// The fewest uses before a code can be flagged.
-    pub fn leak_min_uses(mut self, uses: u64) -> Self {
+    pub fn with_leak_min_uses(mut self, uses: u64) -> Self {
         self.leak_min_uses = uses;
         self
     }
@@ -132,7 +131,7 @@ impl ExperimentOptions {
     /// # Errors
     ///
     /// [`OptionsError::ShareTooLarge`] above 10000.
-    pub fn leak_share(mut self, bp: u32) -> Result<Self, OptionsError> {
+    pub fn with_leak_share(mut self, bp: u32) -> Result<Self, OptionsError> {
         self.leak_share = u16::try_from(bp)
             .ok()
             .filter(|bp| *bp <= 10_000)
@@ -142,38 +141,38 @@ impl ExperimentOptions {
 
     /// How much faster, in percent, a code must be used per day in the
     /// recent period than before it to be flagged; 0 drops the condition.
-    pub fn leak_surge(mut self, percent: u32) -> Self {
+    pub fn with_leak_surge(mut self, percent: u32) -> Self {
         self.leak_surge = percent;
         self
     }
 
     /// How many moved conversions are listed.
-    pub fn get_moved_limit(&self) -> usize {
+    pub fn moved_limit(&self) -> usize {
         self.moved_limit
     }
 
     /// The recent period, in days.
-    pub fn get_recent_days(&self) -> u32 {
+    pub fn recent_days(&self) -> u32 {
         self.recent_days
     }
 
     /// The click window for the owner's involvement.
-    pub fn get_leak_click_window(&self) -> TimeDelta {
+    pub fn leak_click_window(&self) -> TimeDelta {
         self.leak_click_window
     }
 
     /// The fewest uses to flag.
-    pub fn get_leak_min_uses(&self) -> u64 {
+    pub fn leak_min_uses(&self) -> u64 {
         self.leak_min_uses
     }
 
     /// The share of uses with no click from the owner to flag, in basis points.
-    pub fn get_leak_share(&self) -> u16 {
+    pub fn leak_share(&self) -> u16 {
         self.leak_share
     }
 
     /// The recent surge to flag, in percent; 0 when not required.
-    pub fn get_leak_surge(&self) -> u32 {
+    pub fn leak_surge(&self) -> u32 {
         self.leak_surge
     }
 }
@@ -377,7 +376,7 @@ impl CodeUses {
 /// bindings each policy writes (the scratch binding stores keep every
 /// customer's history, so a policy that binds on every purchase grows with
 /// the purchases), and with the moved conversions listed, up to
-/// [`ExperimentOptions::moved_limit`]; not with the conversions otherwise.
+/// [`ExperimentOptions::with_moved_limit`]; not with the conversions otherwise.
 ///
 /// There is no ledger of every conversion id, which would grow with the
 /// input. Instead a conversion id seen again at the same instant (a retried
@@ -391,7 +390,7 @@ impl CodeUses {
 /// For every code entered on a conversion and active at its time, the
 /// experiment checks whether the code's owner had a click of the customer
 /// (or the click the conversion carries) in the
-/// [`leak click window`](ExperimentOptions::leak_click_window) before it,
+/// [`leak click window`](ExperimentOptions::with_leak_click_window) before it,
 /// and reports the signals per code as [`CodeSignal`]s. A flag is a signal
 /// for a person to look at, never an automatic change: the experiment
 /// changes no code, and a code with many uses and no clicks may just belong
@@ -407,20 +406,20 @@ impl CodeUses {
 /// let registry = MemoryCodeRegistry::new();
 /// registry.assign(CouponCode::parse("MKBHD10")?, creator, start - TimeDelta::days(90))?;
 /// let clicks = MemoryClickStore::new();
-/// clicks.insert(Click::new("c-1".parse()?, blogger, start - TimeDelta::hours(2)).customer("ann".parse()?))?;
+/// clicks.insert(Click::new("c-1".parse()?, blogger, start - TimeDelta::hours(2)).with_customer("ann".parse()?))?;
 ///
 /// let mut experiment = Experiment::new(&registry, &clicks)
-///     .policy("coupon-first".parse()?, Policy::coupon_first())
-///     .policy("click-first".parse()?, Policy::click_first());
+///     .with_policy("coupon-first".parse()?, Policy::coupon_first())
+///     .with_policy("click-first".parse()?, Policy::click_first());
 /// let orders = [
 ///     Conversion::new("ORD-1".parse()?, EventKind::Purchase, start)
-///         .customer("ann".parse()?)
-///         .code(CouponCode::parse("mkbhd10")?)
-///         .amount("50".parse()?, "USD".parse()?),
+///         .with_customer("ann".parse()?)
+///         .with_code(CouponCode::parse("mkbhd10")?)
+///         .with_amount("50".parse()?, "USD".parse()?),
 ///     Conversion::new("ORD-2".parse()?, EventKind::Purchase, start + TimeDelta::hours(1))
-///         .customer("bob".parse()?)
-///         .code(CouponCode::parse("mkbhd10")?)
-///         .amount("20".parse()?, "USD".parse()?),
+///         .with_customer("bob".parse()?)
+///         .with_code(CouponCode::parse("mkbhd10")?)
+///         .with_amount("20".parse()?, "USD".parse()?),
 /// ];
 /// experiment.replay_all(&orders)?;
 /// let report = experiment.report();
@@ -488,7 +487,7 @@ where
     /// before replaying: one added later has missed what came before.
     /// A policy added under a name already used replaces the earlier one,
     /// in its place, with a fresh tally.
-    pub fn policy(mut self, name: Label, policies: impl Into<PolicySet>) -> Self {
+    pub fn with_policy(mut self, name: Label, policies: impl Into<PolicySet>) -> Self {
         let arm = Arm {
             name,
             attributor: Attributor::new(
@@ -508,7 +507,7 @@ where
     }
 
     /// Sets the options.
-    pub fn options(mut self, options: ExperimentOptions) -> Self {
+    pub fn with_options(mut self, options: ExperimentOptions) -> Self {
         self.options = options;
         self
     }
@@ -1110,7 +1109,7 @@ pub struct ExperimentReport {
     /// One report per policy, in the order they were added.
     pub policies: Vec<PolicyReport>,
     /// The first conversions the policies disagree on, up to
-    /// [`ExperimentOptions::moved_limit`].
+    /// [`ExperimentOptions::with_moved_limit`].
     pub moved: Vec<MovedConversion>,
     /// All conversions the policies disagree on, listed or not.
     pub moved_total: u64,
@@ -1386,4 +1385,52 @@ impl fmt::Display for ExperimentReport {
         }
         Ok(())
     }
+}
+
+/// An [`ExperimentOptions`](crate::ExperimentOptions) setting was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// A recent period of zero days.
+    #[error("recent period of 0 days is empty")]
+    ZeroRecentDays,
+    /// A leak share above 10000 basis points.
+    #[error("leak share of {bp} basis points is more than 10000")]
+    ShareTooLarge {
+        /// The share given.
+        bp: u32,
+    },
+    /// A negative leak click window.
+    #[error("leak click window of {seconds} s is negative")]
+    NegativeWindow {
+        /// The value given, in whole seconds.
+        seconds: i64,
+    },
+}
+
+/// [`Experiment::replay`](crate::Experiment::replay) failed. The
+/// experiment's tallies are unchanged, so the conversion can be replayed
+/// again.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExperimentError<R, C> {
+    /// The code registry failed.
+    #[error("code registry failed: {0}")]
+    Registry(#[source] R),
+    /// The click store failed.
+    #[error("click store failed: {0}")]
+    Clicks(#[source] C),
+    /// The conversion happened before the one replayed last: a replay needs
+    /// its conversions in time order.
+    #[error(
+        "conversion {conversion} at {at} comes after one at {previous}; replay needs conversions in time order"
+    )]
+    OutOfOrder {
+        /// The conversion refused.
+        conversion: crate::ids::ConversionId,
+        /// When it happened.
+        at: DateTime<Utc>,
+        /// When the conversion replayed last happened.
+        previous: DateTime<Utc>,
+    },
 }

@@ -10,8 +10,6 @@ use core::fmt;
 use core::hash::{Hash, Hasher};
 use core::str::FromStr;
 
-use crate::error::IdError;
-
 /// The longest string id, in bytes of UTF-8: enough for a UUID, a ULID, a
 /// 64-character hex token or any order number we have seen.
 pub const MAX_ID_LEN: usize = 64;
@@ -447,6 +445,40 @@ impl fmt::Debug for Excerpt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
+}
+
+/// A string id or an affiliate number was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdError {
+    /// The value is empty.
+    #[error("id is empty")]
+    Empty,
+    /// The value is longer than the id's maximum, in bytes of UTF-8.
+    #[error("id is {len} bytes long, more than the maximum of {max}")]
+    TooLong {
+        /// The length given.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The value holds whitespace, a control character or an invisible
+    /// formatting character such as a byte order mark, a zero-width space
+    /// or a bidi control (or, where spaces are allowed, starts or ends with
+    /// a space).
+    #[error("invalid character {ch:?} at position {position} of id")]
+    InvalidChar {
+        /// The character.
+        ch: char,
+        /// Its position in the input, in characters from zero.
+        position: usize,
+    },
+    /// An affiliate id is not a number.
+    #[error("affiliate id {:?} is not a number", value.as_str())]
+    NotANumber {
+        /// The value given (its first bytes).
+        value: Excerpt,
+    },
 }
 
 #[cfg(test)]

@@ -1,41 +1,9 @@
 //! The record of decisions, keyed by conversion id.
 
-use crate::conversion::{Conversion, EventKind};
-use crate::decision::{Decision, Uniqueness};
-use crate::ids::{ClickId, ConversionId, CustomerId};
-
-/// What a conversion claims when it is recorded, besides its id, under a
-/// policy that pays some conversions once ([`Policy::unique_keys`]): no
-/// later conversion may hold the same key.
-///
-/// [`Policy::unique_keys`]: crate::Policy::unique_keys
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UniqueKey {
-    /// A customer's conversions of one event kind.
-    Customer {
-        /// The customer.
-        customer: CustomerId,
-        /// The event kind.
-        event: EventKind,
-    },
-    /// The conversions of one event kind that name a click.
-    Click {
-        /// The click's id.
-        click: ClickId,
-        /// The event kind.
-        event: EventKind,
-    },
-}
-
-impl UniqueKey {
-    /// The rule the key stands for.
-    pub fn uniqueness(&self) -> Uniqueness {
-        match self {
-            Self::Customer { .. } => Uniqueness::Customer,
-            Self::Click { .. } => Uniqueness::Click,
-        }
-    }
-}
+use crate::conversion::Conversion;
+use crate::decision::Decision;
+use crate::ids::ConversionId;
+use crate::policy::UniqueKey;
 
 /// What [`Ledger::record_claiming`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,8 +60,8 @@ impl From<Option<Decision>> for Recording {
 /// is safe).
 ///
 /// A ledger must keep claims even if its operator never asks for them: a
-/// policy with [`Policy::once_per_customer`](crate::Policy::once_per_customer)
-/// or [`Policy::once_per_click`](crate::Policy::once_per_click) relies on
+/// policy with [`Policy::with_once_per_customer`](crate::Policy::with_once_per_customer)
+/// or [`Policy::with_once_per_click`](crate::Policy::with_once_per_click) relies on
 /// them, and a ledger that ignored them would pay duplicates silently.
 /// [`conformance::check_ledger`](crate::conformance::check_ledger) checks an
 /// implementation against this contract.

@@ -14,14 +14,14 @@
 //! let registry = MemoryCodeRegistry::new();
 //! registry.assign(CouponCode::parse("MKBHD10")?, creator, now - TimeDelta::days(90))?;
 //! let clicks = MemoryClickStore::new();
-//! clicks.insert(Click::new("c-1".parse()?, blogger, now - TimeDelta::days(2)).customer("cust-1".parse()?))?;
+//! clicks.insert(Click::new("c-1".parse()?, blogger, now - TimeDelta::days(2)).with_customer("cust-1".parse()?))?;
 //!
 //! let attributor = Attributor::new(registry, clicks, MemoryBindingStore::new(), MemoryLedger::new(),
 //!     Policy::coupon_first());
 //!
 //! let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, now)
-//!     .customer("cust-1".parse()?)
-//!     .code(CouponCode::parse(" mkbhd-10 ")?);
+//!     .with_customer("cust-1".parse()?)
+//!     .with_code(CouponCode::parse(" mkbhd-10 ")?);
 //! let decision = attributor.attribute(&order)?;
 //!
 //! assert_eq!(decision.primary(), Some(creator));
@@ -102,11 +102,11 @@
 //! ```
 //! use attributor::{EventKind, EventKinds, Policy, PolicySet};
 //!
-//! let policies = PolicySet::new(Policy::click_first().bind_on(EventKinds::REGISTRATION))
+//! let policies = PolicySet::new(Policy::click_first().with_bind_on(EventKinds::REGISTRATION))
 //!     .with(EventKind::ChallengePurchase, Policy::coupon_first());
 //! assert_eq!(policies.for_event(&EventKind::Registration).name().to_string(), "click-first");
 //! assert_eq!(policies.for_event(&EventKind::ChallengePurchase).name().to_string(), "coupon-first");
-//! assert!(policies.for_event(&EventKind::Registration).get_bind_on().contains(&EventKind::Registration));
+//! assert!(policies.for_event(&EventKind::Registration).bind_on().contains(&EventKind::Registration));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -131,9 +131,9 @@
 //! # let conversions: Vec<attributor::Conversion> = Vec::new();
 //!
 //! let mut experiment = Experiment::new(&registry, &clicks)
-//!     .policy("today".parse()?, Policy::coupon_first())
-//!     .policy("candidate".parse()?, Policy::split(5_000)?)
-//!     .options(ExperimentOptions::new().moved_limit(50));
+//!     .with_policy("today".parse()?, Policy::coupon_first())
+//!     .with_policy("candidate".parse()?, Policy::split(5_000)?)
+//!     .with_options(ExperimentOptions::new().with_moved_limit(50));
 //! for conversion in &conversions {
 //!     // in time order, streamed from wherever they are kept
 //!     experiment.replay(conversion)?;
@@ -178,7 +178,7 @@
 //!    when `bound_at <= t < expires_at`; otherwise it is reported as
 //!    expired. A binding to the customer's own affiliate account is
 //!    rejected as self-referral and does not count. If
-//!    [`Policy::coupon_breaks_binding`] is set and a code of another
+//!    [`Policy::with_coupon_breaks_binding`] is set and a code of another
 //!    affiliate than the bound one counts (rule 3) and would win were there
 //!    no binding (rules 7 to 9; in a split, its owner would take at least
 //!    half), a live binding is broken and does not count; otherwise it
@@ -200,7 +200,7 @@
 //!    to 10000 when anyone is credited.
 //! 10. **New bindings.** When someone is credited by coupon or click, the
 //!     conversion has a customer, and either the event is in
-//!     [`Policy::bind_on`] with a lifetime longer than zero (not one-off,
+//!     [`Policy::with_bind_on`] with a lifetime longer than zero (not one-off,
 //!     not `Days(0)`) or a binding
 //!     was broken (rule 6), the decision binds the customer to the affiliate
 //!     with the largest share (the code owner on a tie) from `t` for the
@@ -213,9 +213,9 @@
 //!     PostgreSQL backend, not [`resolve`] nor a preview). Checked before
 //!     every rule above, once the conversion's id is found unrecorded. A
 //!     conversion claims a key for its customer and event if the event is in
-//!     [`Policy::once_per_customer`] and it has a customer, and a key for the
+//!     [`Policy::with_once_per_customer`] and it has a customer, and a key for the
 //!     click it names ([`Conversion::click`], not a click found for its
-//!     customer) and event if the event is in [`Policy::once_per_click`].
+//!     customer) and event if the event is in [`Policy::with_once_per_click`].
 //!     If a conversion recorded before it holds one of its keys (the first
 //!     such key, customer before click), it is a duplicate of that one
 //!     ([`Decision::duplicate`]): it credits nobody, considers no evidence,
@@ -230,7 +230,7 @@
 //!     ([`CodeRegistry::near`]): its look-alikes (the same [`Skeleton`]:
 //!     `B0SS20` for `BOSS20`) and the codes one edit from it (one character
 //!     changed, added or removed, or two neighbours swapped). If
-//!     [`Policy::look_alikes`] is set and exactly one of them is a
+//!     [`Policy::with_look_alikes`] is set and exactly one of them is a
 //!     look-alike, the entered code is read as it: weighed by rules 1 to 3
 //!     as that code, at its place in entry order, with its owner, mode and
 //!     guards (`typed B0SS20, read as BOSS20`). Otherwise the code stays
@@ -260,6 +260,30 @@
 //!     started by it) from another affiliate at an overlapping time, so
 //!     nested families and codes within a family belong to its owner while
 //!     it holds them.
+//!
+//! # API conventions
+//!
+//! * **Setters are `with_<field>`** on every type built step by step
+//!   ([`Policy`], [`CodeAssignment`], [`ImportRow`], [`ImportOptions`],
+//!   [`Conversion`], [`Click`], [`TrackedLink`], [`LinkParams`],
+//!   [`ExperimentOptions`], [`Experiment`], [`PostbackParser`],
+//!   [`PostbackVerifier`], [`Evidence`], [`Attribution`]). Each takes
+//!   `self` and returns the value (or `Result<Self, _>` when it checks its
+//!   argument), so calls chain: `Policy::click_first().with_click_window(d)?`.
+//!   A setter that fills a keyed slot is `with(key, value)`
+//!   ([`SubIds::with`], [`PolicySet::with`]).
+//! * **Getters carry the bare name**, without `get_`:
+//!   [`Policy::click_window`] reads what [`Policy::with_click_window`]
+//!   set. Types with public fields have no getters; read the field.
+//! * **Constructors** are `new` for the required parts, and named
+//!   constructors for common starting points ([`Policy::coupon_first`],
+//!   [`CodeAssignment::family`]); conversions from text are `parse` or
+//!   [`FromStr`](core::str::FromStr).
+//! * **The modules stand in floors**, each using only the floors below it:
+//!   ids and errors; codes and values (amounts, events, conversions,
+//!   clicks); policy and evidence (the registry's answers, bindings);
+//!   resolve and decision; then the store traits, the memory stores, the
+//!   attributor, experiments, links, postbacks and PostgreSQL.
 //!
 //! # Crate features
 //!
@@ -305,7 +329,6 @@ mod code;
 pub mod conformance;
 mod conversion;
 mod decision;
-mod error;
 mod experiment;
 mod ids;
 mod ledger;
@@ -327,36 +350,36 @@ mod time;
 #[cfg(feature = "tracing")]
 mod trace;
 
-pub use attributor::{AttributeAll, Attributor, AttributorError};
+pub use attributor::{AttributeAll, AttributeError, Attributor, AttributorError};
 pub use binding::{Binding, BindingStore};
-pub use clicks::{ClickQuery, ClickStore};
-pub use code::{CouponCode, MAX_CODE_LEN, MIN_CODE_LEN, Skeleton};
-pub use conversion::{Amount, Click, Conversion, Currency, EnteredCodes, EventKind, EventKinds, SubIds};
+pub use clicks::{ClickError, ClickQuery, ClickStore};
+pub use code::{CodeError, CouponCode, MAX_CODE_LEN, MIN_CODE_LEN, Skeleton};
+pub use conversion::{
+    Amount, Click, Conversion, Currency, EnteredCodes, EventKind, EventKinds, SubIds, ValueError,
+};
 /// The connection pool the PostgreSQL backend takes, re-exported so that
 /// a pool you build has the version it expects.
 #[cfg(feature = "postgres")]
 pub use deadpool_postgres;
 pub use decision::{
-    Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Method, Outcome,
-    Subject, Uniqueness,
-};
-pub use error::{
-    AttributeError, ClickError, CodeError, ExperimentError, IdError, OptionsError, PolicyError,
-    RegistryError, ValueError,
+    Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Outcome, Subject,
 };
 pub use experiment::{
-    AffiliateTally, CodeSignal, Experiment, ExperimentOptions, ExperimentReport, Money, MovedConversion,
-    NearCodeTally, PolicyReport, ReasonTally, UncreditedReason,
+    AffiliateTally, CodeSignal, Experiment, ExperimentError, ExperimentOptions, ExperimentReport, Money,
+    MovedConversion, NearCodeTally, OptionsError, PolicyReport, ReasonTally, UncreditedReason,
 };
 pub use ids::{
-    AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Excerpt, Label, MAX_ID_LEN, MAX_LABEL_LEN,
-    ProgramId, SubId,
+    AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Excerpt, IdError, Label, MAX_ID_LEN,
+    MAX_LABEL_LEN, ProgramId, SubId,
 };
-pub use ledger::{Ledger, Recording, UniqueKey};
+pub use ledger::{Ledger, Recording};
 #[cfg(feature = "postback")]
 pub use link::{LinkError, LinkParams, TrackedLink};
 pub use memory::*;
-pub use policy::{BindingLifetime, ClickPick, Policy, PolicyName, PolicySet, Priority};
+pub use policy::{
+    BindingLifetime, ClickPick, Method, Policy, PolicyError, PolicyName, PolicySet, Priority, UniqueKey,
+    Uniqueness,
+};
 #[cfg(feature = "postback")]
 pub use postback::{
     DEFAULT_TOLERANCE, MAX_POSTBACK_CODES, Macro, PostbackError, PostbackParser, PostbackSigner,
@@ -369,7 +392,7 @@ pub use postgres::{
 };
 pub use registry::{
     CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CreditMode, ImportConflict, ImportMode,
-    ImportOptions, ImportReport, ImportRow, NearCode, NearCodes, Nearness,
+    ImportOptions, ImportReport, ImportRow, NearCode, NearCodes, Nearness, RegistryError,
 };
 pub use resolve::{ClickEvidence, CodeEvidence, Evidence, resolve};
 pub use step::{

@@ -4,8 +4,7 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::conversion::{Click, SubIds};
-use crate::error::IdError;
-use crate::ids::{AffiliateId, Campaign, ClickId, CustomerId, Excerpt, Label, SubId};
+use crate::ids::{AffiliateId, Campaign, ClickId, CustomerId, Excerpt, IdError, Label, SubId};
 use crate::postback::form;
 
 /// The parts a tracked affiliate link carries in its query: whose link it is,
@@ -34,8 +33,8 @@ use crate::postback::form;
 ///
 /// let params = LinkParams::default();
 /// let link = TrackedLink::new(AffiliateId::new(42))
-///     .sub(1, "tiktok".parse()?)
-///     .campaign("Spring Sale".parse()?);
+///     .with_sub(1, "tiktok".parse()?)
+///     .with_campaign("Spring Sale".parse()?);
 /// let url = link.build("https://shop.example/challenge?plan=50k#pricing", &params)?;
 /// assert_eq!(
 ///     url,
@@ -68,26 +67,26 @@ impl TrackedLink {
     }
 
     /// Sets the click id.
-    pub fn click(mut self, click: ClickId) -> Self {
+    pub fn with_click(mut self, click: ClickId) -> Self {
         self.click = Some(click);
         self
     }
 
     /// Sets sub id `n` (1 to 5); other positions are ignored, as
     /// [`SubIds::with`] does.
-    pub fn sub(mut self, n: usize, value: SubId) -> Self {
+    pub fn with_sub(mut self, n: usize, value: SubId) -> Self {
         self.sub_ids = self.sub_ids.with(n, value);
         self
     }
 
     /// Sets all five sub ids.
-    pub fn sub_ids(mut self, sub_ids: SubIds) -> Self {
+    pub fn with_sub_ids(mut self, sub_ids: SubIds) -> Self {
         self.sub_ids = sub_ids;
         self
     }
 
     /// Sets the campaign.
-    pub fn campaign(mut self, campaign: Campaign) -> Self {
+    pub fn with_campaign(mut self, campaign: Campaign) -> Self {
         self.campaign = Some(campaign);
         self
     }
@@ -111,8 +110,8 @@ impl TrackedLink {
     /// ```
     /// use attributor::{AffiliateId, LinkError, LinkParams, TrackedLink};
     ///
-    /// let params = LinkParams::default().affiliate("ref")?;
-    /// let link = TrackedLink::new(AffiliateId::new(7)).click("c-1".parse()?);
+    /// let params = LinkParams::default().with_affiliate("ref")?;
+    /// let link = TrackedLink::new(AffiliateId::new(7)).with_click("c-1".parse()?);
     /// assert_eq!(link.build("https://casino.example/", &params)?,
     ///     "https://casino.example/?ref=7&click_id=c-1");
     /// assert!(matches!(link.build("https://casino.example/?ref=9", &params),
@@ -243,8 +242,8 @@ impl TrackedLink {
     pub fn to_click(self, clicked_at: DateTime<Utc>, visitor: CustomerId) -> Result<Click, LinkError> {
         let id = self.click.ok_or(LinkError::NoClickId)?;
         Ok(Click::new(id, self.affiliate, clicked_at)
-            .customer(visitor)
-            .sub_ids(self.sub_ids))
+            .with_customer(visitor)
+            .with_sub_ids(self.sub_ids))
     }
 }
 
@@ -346,9 +345,9 @@ impl ParamName {
 /// use attributor::{LinkError, LinkParams};
 ///
 /// // HasOffers-style names.
-/// let params = LinkParams::new().affiliate("aff_sub")?.click("transaction_id")?.sub(1, "source")?;
-/// assert_eq!(params.name_of_sub(1), Some("source"));
-/// assert!(matches!(params.campaign("source"), Err(LinkError::ParamNameTaken { .. })));
+/// let params = LinkParams::new().with_affiliate("aff_sub")?.with_click("transaction_id")?.with_sub(1, "source")?;
+/// assert_eq!(params.sub(1), Some("source"));
+/// assert!(matches!(params.with_campaign("source"), Err(LinkError::ParamNameTaken { .. })));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -387,7 +386,7 @@ impl LinkParams {
     /// [`MAX_LABEL_LEN`](crate::MAX_LABEL_LEN) bytes, or holds a control
     /// character or whitespace other than a space;
     /// [`LinkError::ParamNameTaken`] if another part uses it.
-    pub fn affiliate(self, name: &str) -> Result<Self, LinkError> {
+    pub fn with_affiliate(self, name: &str) -> Result<Self, LinkError> {
         self.set(Part::Affiliate, name)
     }
 
@@ -395,8 +394,8 @@ impl LinkParams {
     ///
     /// # Errors
     ///
-    /// As [`LinkParams::affiliate`].
-    pub fn click(self, name: &str) -> Result<Self, LinkError> {
+    /// As [`LinkParams::with_affiliate`].
+    pub fn with_click(self, name: &str) -> Result<Self, LinkError> {
         self.set(Part::Click, name)
     }
 
@@ -405,8 +404,8 @@ impl LinkParams {
     /// # Errors
     ///
     /// [`LinkError::NoSuchSub`] if `n` is not 1 to 5; otherwise as
-    /// [`LinkParams::affiliate`].
-    pub fn sub(self, n: usize, name: &str) -> Result<Self, LinkError> {
+    /// [`LinkParams::with_affiliate`].
+    pub fn with_sub(self, n: usize, name: &str) -> Result<Self, LinkError> {
         if !(1..=5).contains(&n) {
             return Err(LinkError::NoSuchSub { n });
         }
@@ -417,28 +416,28 @@ impl LinkParams {
     ///
     /// # Errors
     ///
-    /// As [`LinkParams::affiliate`].
-    pub fn campaign(self, name: &str) -> Result<Self, LinkError> {
+    /// As [`LinkParams::with_affiliate`].
+    pub fn with_campaign(self, name: &str) -> Result<Self, LinkError> {
         self.set(Part::Campaign, name)
     }
 
     /// The name of the affiliate id parameter.
-    pub fn name_of_affiliate(&self) -> &str {
+    pub fn affiliate(&self) -> &str {
         self.name(Part::Affiliate)
     }
 
     /// The name of the click id parameter.
-    pub fn name_of_click(&self) -> &str {
+    pub fn click(&self) -> &str {
         self.name(Part::Click)
     }
 
     /// The name of the parameter of sub id `n` (1 to 5).
-    pub fn name_of_sub(&self, n: usize) -> Option<&str> {
+    pub fn sub(&self, n: usize) -> Option<&str> {
         (1..=5).contains(&n).then(|| self.name(Part::Sub(n)))
     }
 
     /// The name of the campaign parameter.
-    pub fn name_of_campaign(&self) -> &str {
+    pub fn campaign(&self) -> &str {
         self.name(Part::Campaign)
     }
 

@@ -3,9 +3,7 @@
 use chrono::TimeDelta;
 
 use crate::conversion::{Conversion, EventKind, EventKinds};
-use crate::decision::Method;
-use crate::error::PolicyError;
-use crate::ledger::UniqueKey;
+use crate::ids::{ClickId, CustomerId};
 
 /// Which click counts when the window holds several.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -144,13 +142,13 @@ impl BindingLifetime {
 /// use chrono::TimeDelta;
 ///
 /// let policy = Policy::coupon_first()
-///     .click_window(TimeDelta::days(45))?
-///     .min_click_age(TimeDelta::seconds(5))?
-///     .bind_on(EventKinds::REGISTRATION)
-///     .binding_lifetime(BindingLifetime::Days(365));
-/// assert_eq!(policy.get_click_window(), TimeDelta::days(45));
+///     .with_click_window(TimeDelta::days(45))?
+///     .with_min_click_age(TimeDelta::seconds(5))?
+///     .with_bind_on(EventKinds::REGISTRATION)
+///     .with_binding_lifetime(BindingLifetime::Days(365));
+/// assert_eq!(policy.click_window(), TimeDelta::days(45));
 /// assert!(Policy::split(12_000).is_err());
-/// assert!(Policy::click_first().click_window(TimeDelta::days(-1)).is_err());
+/// assert!(Policy::click_first().with_click_window(TimeDelta::days(-1)).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -261,13 +259,13 @@ impl Policy {
     ///
     /// [`PolicyError::NegativeDuration`] if negative,
     /// [`PolicyError::SubSecond`] if not whole seconds.
-    pub fn click_window(mut self, window: TimeDelta) -> Result<Self, PolicyError> {
+    pub fn with_click_window(mut self, window: TimeDelta) -> Result<Self, PolicyError> {
         self.click_window = Self::non_negative("click window", window)?;
         Ok(self)
     }
 
     /// Which click counts when several qualify.
-    pub fn click_pick(mut self, pick: ClickPick) -> Self {
+    pub fn with_click_pick(mut self, pick: ClickPick) -> Self {
         self.click_pick = pick;
         self
     }
@@ -280,7 +278,7 @@ impl Policy {
     ///
     /// [`PolicyError::NegativeDuration`] if negative,
     /// [`PolicyError::SubSecond`] if not whole seconds.
-    pub fn min_click_age(mut self, age: TimeDelta) -> Result<Self, PolicyError> {
+    pub fn with_min_click_age(mut self, age: TimeDelta) -> Result<Self, PolicyError> {
         self.min_click_age = Self::non_negative("minimum click age", age)?;
         Ok(self)
     }
@@ -292,19 +290,19 @@ impl Policy {
     ///
     /// [`PolicyError::NegativeDuration`] if negative,
     /// [`PolicyError::SubSecond`] if not whole seconds.
-    pub fn clock_skew(mut self, skew: TimeDelta) -> Result<Self, PolicyError> {
+    pub fn with_clock_skew(mut self, skew: TimeDelta) -> Result<Self, PolicyError> {
         self.clock_skew = Self::non_negative("clock skew tolerance", skew)?;
         Ok(self)
     }
 
     /// The events whose credit binds the customer to the credited affiliate.
-    pub fn bind_on(mut self, events: EventKinds) -> Self {
+    pub fn with_bind_on(mut self, events: EventKinds) -> Self {
         self.bind_on = events;
         self
     }
 
     /// How long a new binding lasts.
-    pub fn binding_lifetime(mut self, lifetime: BindingLifetime) -> Self {
+    pub fn with_binding_lifetime(mut self, lifetime: BindingLifetime) -> Self {
         self.binding_lifetime = lifetime;
         self
     }
@@ -314,7 +312,7 @@ impl Policy {
     /// moves to the affiliate credited. A code that would lose to a click
     /// anyway breaks nothing, nor does one that would take less than half
     /// in a split, nor a code of the bound affiliate (the binding holds).
-    pub fn coupon_breaks_binding(mut self, breaks: bool) -> Self {
+    pub fn with_coupon_breaks_binding(mut self, breaks: bool) -> Self {
         self.coupon_breaks_binding = breaks;
         self
     }
@@ -338,16 +336,16 @@ impl Policy {
     /// use chrono::{TimeZone, Utc};
     ///
     /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
-    /// let policy = Policy::coupon_first().once_per_customer(EventKinds::FIRST_DEPOSIT);
+    /// let policy = Policy::coupon_first().with_once_per_customer(EventKinds::FIRST_DEPOSIT);
     /// let ftd = Conversion::new("FTD-2".parse()?, EventKind::FirstDeposit, at)
-    ///     .customer("player-1".parse()?);
+    ///     .with_customer("player-1".parse()?);
     /// assert_eq!(
     ///     policy.unique_keys(&ftd).as_slice(),
     ///     [UniqueKey::Customer { customer: "player-1".parse()?, event: EventKind::FirstDeposit }]
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn once_per_customer(mut self, events: EventKinds) -> Self {
+    pub fn with_once_per_customer(mut self, events: EventKinds) -> Self {
         self.once_per_customer = events;
         self
     }
@@ -360,8 +358,8 @@ impl Policy {
     /// [`EventKinds::ALL`] for "one conversion a click and event". Only the
     /// click the conversion names counts, not a click found for its
     /// customer. Off by default. "First" is the first recorded, as for
-    /// [`Policy::once_per_customer`].
-    pub fn once_per_click(mut self, events: EventKinds) -> Self {
+    /// [`Policy::with_once_per_customer`].
+    pub fn with_once_per_click(mut self, events: EventKinds) -> Self {
         self.once_per_click = events;
         self
     }
@@ -377,26 +375,26 @@ impl Policy {
     ///
     /// ```
     /// use attributor::Policy;
-    /// assert!(!Policy::coupon_first().get_look_alikes());
-    /// assert!(Policy::coupon_first().look_alikes(true).get_look_alikes());
+    /// assert!(!Policy::coupon_first().look_alikes());
+    /// assert!(Policy::coupon_first().with_look_alikes(true).look_alikes());
     /// ```
-    pub fn look_alikes(mut self, read: bool) -> Self {
+    pub fn with_look_alikes(mut self, read: bool) -> Self {
         self.look_alikes = read;
         self
     }
 
     /// Whether an unknown code is read as its one active look-alike.
-    pub fn get_look_alikes(&self) -> bool {
+    pub fn look_alikes(&self) -> bool {
         self.look_alikes
     }
 
     /// The events paid once a customer.
-    pub fn get_once_per_customer(&self) -> EventKinds {
+    pub fn once_per_customer(&self) -> EventKinds {
         self.once_per_customer
     }
 
     /// The events paid once a click.
-    pub fn get_once_per_click(&self) -> EventKinds {
+    pub fn once_per_click(&self) -> EventKinds {
         self.once_per_click
     }
 
@@ -425,37 +423,37 @@ impl Policy {
     }
 
     /// The click window.
-    pub fn get_click_window(&self) -> TimeDelta {
+    pub fn click_window(&self) -> TimeDelta {
         self.click_window
     }
 
     /// Which click counts.
-    pub fn get_click_pick(&self) -> ClickPick {
+    pub fn click_pick(&self) -> ClickPick {
         self.click_pick
     }
 
     /// The minimum click-to-conversion time.
-    pub fn get_min_click_age(&self) -> TimeDelta {
+    pub fn min_click_age(&self) -> TimeDelta {
         self.min_click_age
     }
 
     /// The clock-skew tolerance.
-    pub fn get_clock_skew(&self) -> TimeDelta {
+    pub fn clock_skew(&self) -> TimeDelta {
         self.clock_skew
     }
 
     /// The events that bind.
-    pub fn get_bind_on(&self) -> EventKinds {
+    pub fn bind_on(&self) -> EventKinds {
         self.bind_on
     }
 
     /// The lifetime of new bindings.
-    pub fn get_binding_lifetime(&self) -> BindingLifetime {
+    pub fn binding_lifetime(&self) -> BindingLifetime {
         self.binding_lifetime
     }
 
     /// Whether a coupon breaks a binding.
-    pub fn get_coupon_breaks_binding(&self) -> bool {
+    pub fn coupon_breaks_binding(&self) -> bool {
         self.coupon_breaks_binding
     }
 
@@ -546,16 +544,16 @@ impl TryFrom<PolicyFields> for Policy {
             TimeDelta::try_seconds(seconds).ok_or(PolicyError::DurationOutOfRange { setting, seconds })
         };
         Ok(base
-            .click_window(secs("click_window_secs", f.click_window_secs)?)?
-            .click_pick(f.click_pick)
-            .min_click_age(secs("min_click_age_secs", f.min_click_age_secs)?)?
-            .clock_skew(secs("clock_skew_secs", f.clock_skew_secs)?)?
-            .bind_on(f.bind_on)
-            .binding_lifetime(f.binding_lifetime)
-            .coupon_breaks_binding(f.coupon_breaks_binding)
-            .once_per_customer(f.once_per_customer)
-            .once_per_click(f.once_per_click)
-            .look_alikes(f.look_alikes))
+            .with_click_window(secs("click_window_secs", f.click_window_secs)?)?
+            .with_click_pick(f.click_pick)
+            .with_min_click_age(secs("min_click_age_secs", f.min_click_age_secs)?)?
+            .with_clock_skew(secs("clock_skew_secs", f.clock_skew_secs)?)?
+            .with_bind_on(f.bind_on)
+            .with_binding_lifetime(f.binding_lifetime)
+            .with_coupon_breaks_binding(f.coupon_breaks_binding)
+            .with_once_per_customer(f.once_per_customer)
+            .with_once_per_click(f.once_per_click)
+            .with_look_alikes(f.look_alikes))
     }
 }
 
@@ -625,6 +623,117 @@ impl From<Policy> for PolicySet {
     fn from(policy: Policy) -> Self {
         Self::new(policy)
     }
+}
+
+/// A way an affiliate earns credit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Method {
+    /// A live binding of the customer to the affiliate.
+    Binding,
+    /// A coupon code the customer entered.
+    Coupon,
+    /// A click on the affiliate's tracked link.
+    Click,
+}
+
+impl core::fmt::Display for Method {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Binding => "binding",
+            Self::Coupon => "coupon",
+            Self::Click => "click",
+        })
+    }
+}
+
+/// The rule a duplicate breaks: what, besides its id, a conversion must
+/// not share with one recorded before it ([`Policy::with_once_per_customer`],
+/// [`Policy::with_once_per_click`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Uniqueness {
+    /// One conversion of its event kind a customer.
+    Customer,
+    /// One conversion of its event kind a click.
+    Click,
+}
+
+/// What a conversion claims when it is recorded, besides its id, under a
+/// policy that pays some conversions once ([`Policy::unique_keys`]): no
+/// later conversion may hold the same key.
+///
+/// [`Policy::unique_keys`]: crate::Policy::unique_keys
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UniqueKey {
+    /// A customer's conversions of one event kind.
+    Customer {
+        /// The customer.
+        customer: CustomerId,
+        /// The event kind.
+        event: EventKind,
+    },
+    /// The conversions of one event kind that name a click.
+    Click {
+        /// The click's id.
+        click: ClickId,
+        /// The event kind.
+        event: EventKind,
+    },
+}
+
+impl UniqueKey {
+    /// The rule the key stands for.
+    pub fn uniqueness(&self) -> Uniqueness {
+        match self {
+            Self::Customer { .. } => Uniqueness::Customer,
+            Self::Click { .. } => Uniqueness::Click,
+        }
+    }
+}
+
+/// A [`Policy`](crate::Policy) setting was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A split share above 10000 basis points.
+    #[error("split share of {bp} basis points is more than 10000")]
+    ShareTooLarge {
+        /// The share given.
+        bp: u32,
+    },
+    /// A negative duration.
+    #[error("{setting} of {seconds} s is negative")]
+    NegativeDuration {
+        /// The setting.
+        setting: &'static str,
+        /// The value given, in whole seconds.
+        seconds: i64,
+    },
+    /// A duration too long for chrono to hold (more than about 292 million
+    /// years), as a policy read from JSON may give.
+    #[error("{setting} of {seconds} s is out of range")]
+    DurationOutOfRange {
+        /// The setting: for a policy read from JSON, its field.
+        setting: &'static str,
+        /// The value given, in whole seconds.
+        seconds: i64,
+    },
+    /// A duration with a fraction of a second: policy durations are whole
+    /// seconds.
+    #[error("{setting} is not a whole number of seconds")]
+    SubSecond {
+        /// The setting.
+        setting: &'static str,
+    },
+    /// A fixed priority order names a method twice.
+    #[error("priority order names {method} twice")]
+    RepeatedMethod {
+        /// The method named twice.
+        method: crate::policy::Method,
+    },
 }
 
 #[cfg(test)]

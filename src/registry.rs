@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::code::CouponCode;
+use crate::code::{CodeError, CouponCode};
 use crate::conversion::Conversion;
-use crate::error::{CodeError, RegistryError};
 use crate::ids::{AffiliateId, Label};
 use smallvec::SmallVec;
 
@@ -38,8 +37,8 @@ pub enum CreditMode {
 ///
 /// let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
 /// let a = CodeAssignment::new(CouponCode::parse("mkbhd10")?, AffiliateId::new(7), start)
-///     .until(Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap())
-///     .mode(CreditMode::IfInvolved);
+///     .with_valid_until(Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap())
+///     .with_mode(CreditMode::IfInvolved);
 /// assert!(a.is_active_at(start));
 /// assert!(!a.is_active_at(a.valid_until.unwrap()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -150,26 +149,26 @@ impl CodeAssignment {
     }
 
     /// Sets the end of the interval (exclusive).
-    pub fn until(mut self, valid_until: DateTime<Utc>) -> Self {
+    pub fn with_valid_until(mut self, valid_until: DateTime<Utc>) -> Self {
         self.valid_until = Some(valid_until);
         self
     }
 
     /// Sets the credit mode.
-    pub fn mode(mut self, mode: CreditMode) -> Self {
+    pub fn with_mode(mut self, mode: CreditMode) -> Self {
         self.mode = mode;
         self
     }
 
     /// Sets the label.
-    pub fn label(mut self, label: Label) -> Self {
+    pub fn with_label(mut self, label: Label) -> Self {
         self.label = Some(label);
         self
     }
 
-    /// Marks the interval as ended by a revocation.
-    pub fn revoked(mut self) -> Self {
-        self.revoked = true;
+    /// Sets whether the interval was ended by a revocation.
+    pub fn with_revoked(mut self, revoked: bool) -> Self {
+        self.revoked = revoked;
         self
     }
 
@@ -243,7 +242,7 @@ impl CodeLookup {
     ///
     /// let t = |d| Utc.with_ymd_and_hms(2026, 1, d, 0, 0, 0).unwrap();
     /// let code = CouponCode::parse("SPRING")?;
-    /// let history = [CodeAssignment::new(code, AffiliateId::new(1), t(10)).until(t(20))];
+    /// let history = [CodeAssignment::new(code, AffiliateId::new(1), t(10)).with_valid_until(t(20))];
     /// assert!(matches!(CodeLookup::from_history(&history, t(5)), CodeLookup::NotYetActive(_)));
     /// assert!(matches!(CodeLookup::from_history(&history, t(10)), CodeLookup::Active(_)));
     /// assert!(matches!(CodeLookup::from_history(&history, t(20)), CodeLookup::Expired(_)));
@@ -382,7 +381,7 @@ pub trait CodeRegistry {
     /// failed.
     ///
     /// A registry that answers none (`Ok(NearCodes::new())`) never reads a
-    /// look-alike ([`Policy::look_alikes`](crate::Policy::look_alikes)) and
+    /// look-alike ([`Policy::with_look_alikes`](crate::Policy::with_look_alikes)) and
     /// names no candidates, and fails the conformance suite's near checks;
     /// a wrapper around another registry should pass the question on.
     ///
@@ -458,13 +457,13 @@ impl ImportRow {
     }
 
     /// Sets the end of ownership.
-    pub fn until(mut self, valid_until: DateTime<Utc>) -> Self {
+    pub fn with_valid_until(mut self, valid_until: DateTime<Utc>) -> Self {
         self.valid_until = Some(valid_until);
         self
     }
 
     /// Sets the credit mode.
-    pub fn mode(mut self, mode: CreditMode) -> Self {
+    pub fn with_mode(mut self, mode: CreditMode) -> Self {
         self.mode = mode;
         self
     }
@@ -498,7 +497,7 @@ impl core::fmt::Debug for ImportOptions<'_> {
 
 impl<'a> ImportOptions<'a> {
     /// Each row, with whether its owner is known: asked of
-    /// [`ImportOptions::known_affiliates`] now, before a backend locks
+    /// [`ImportOptions::with_known_affiliates`] now, before a backend locks
     /// anything, so that the question may read the registry.
     pub(crate) fn known<I: IntoIterator<Item = ImportRow>>(&self, rows: I) -> Vec<(ImportRow, bool)> {
         rows.into_iter()
@@ -529,7 +528,7 @@ impl<'a> ImportOptions<'a> {
 
     /// Refuse rows whose owner `is_known` does not recognise, reported as
     /// [`ConflictKind::UnknownOwner`]. Without it every owner is accepted.
-    pub fn known_affiliates(mut self, is_known: &'a dyn Fn(AffiliateId) -> bool) -> Self {
+    pub fn with_known_affiliates(mut self, is_known: &'a dyn Fn(AffiliateId) -> bool) -> Self {
         self.known_affiliates = Some(is_known);
         self
     }
@@ -635,4 +634,93 @@ impl core::fmt::Display for ConflictKind {
             Self::Refused(e) => write!(f, "{e}"),
         }
     }
+}
+
+/// How an error names a code or a family: `code MKBHD10`, `family MKBHD*`.
+struct KeyText(CouponCode, bool);
+
+impl core::fmt::Display for KeyText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.1 {
+            true => write!(f, "family {}*", self.0),
+            false => write!(f, "code {}", self.0),
+        }
+    }
+}
+
+/// A write to a code registry was refused; the registry is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The interval ends at or before it starts.
+    #[error("assignment of {} ends at {until}, not after it starts at {from}", KeyText(*code, *family))]
+    EmptyInterval {
+        /// The code, or the family's prefix.
+        code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
+        /// The start given.
+        from: DateTime<Utc>,
+        /// The end given.
+        until: DateTime<Utc>,
+    },
+    /// The assignment is marked revoked but has no end: a revocation ends
+    /// an interval, so it would read as revoked and answer as active for
+    /// ever.
+    #[error("assignment of {} is marked revoked but has no end; revoking ends it", KeyText(*code, *family))]
+    RevokedWithoutEnd {
+        /// The code, or the family's prefix.
+        code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
+    },
+    /// The interval overlaps another assignment of the same code (or
+    /// family).
+    #[error("assignment of {} overlaps its assignment to affiliate {} from {}", KeyText(*code, *family), existing.affiliate, existing.valid_from)]
+    Overlap {
+        /// The code, or the family's prefix.
+        code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
+        /// The assignment it overlaps.
+        existing: Box<CodeAssignment>,
+    },
+    /// Another affiliate holds a code that a customer could mistake for this
+    /// one, at an overlapping time; for a family, for one of its codes. The
+    /// existing assignment may be of a code or of a family
+    /// ([`CodeAssignment::family`](crate::CodeAssignment::family)).
+    #[error("{} is confusable with {} of affiliate {}", KeyText(*code, *family), KeyText(existing.code, existing.family), existing.affiliate)]
+    Confusable {
+        /// The code refused, or the family's prefix.
+        code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
+        /// The other affiliate's assignment.
+        existing: Box<CodeAssignment>,
+    },
+    /// An instant the store cannot keep: outside its range, or, in the
+    /// [`MemoryCodeRegistry`](crate::MemoryCodeRegistry), a leap second
+    /// ending an assignment.
+    #[error("the registry cannot keep instant {at} of {}", KeyText(*code, *family))]
+    OutOfRange {
+        /// The code, or the family's prefix.
+        code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
+        /// The instant.
+        at: DateTime<Utc>,
+    },
+    /// The store holds as many assignments as it can.
+    #[error("the registry is full")]
+    Full,
+    /// Reassigning or revoking needs an assignment active at that instant.
+    #[error("{} has no active assignment at {at}", KeyText(*code, *family))]
+    NotActive {
+        /// The code, or the family's prefix.
+        code: CouponCode,
+        /// Whether it is a family's.
+        family: bool,
+        /// The instant asked about.
+        at: DateTime<Utc>,
+    },
 }

@@ -7,10 +7,10 @@ use crate::binding::Binding;
 use crate::code::CouponCode;
 use crate::conversion::{Click, Conversion};
 use crate::decision::{
-    Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Method, Outcome, Subject,
+    Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Outcome, Subject,
 };
 use crate::ids::{AffiliateId, ClickId};
-use crate::policy::{ClickPick, Policy, Priority};
+use crate::policy::{ClickPick, Method, Policy, Priority};
 use crate::registry::{CodeAssignment, CodeLookup, CreditMode, NearCode, Nearness};
 
 /// An entered code and what the registry said of it at the conversion's time.
@@ -145,11 +145,11 @@ pub(crate) fn judge_click(
         return Some(ClickFault::SelfReferral);
     }
     let elapsed = conversion.occurred_at.signed_duration_since(click.clicked_at);
-    if elapsed < -policy.get_clock_skew() {
+    if elapsed < -policy.clock_skew() {
         Some(ClickFault::AfterConversion)
-    } else if elapsed > policy.get_click_window() {
+    } else if elapsed > policy.click_window() {
         Some(ClickFault::OutsideWindow)
-    } else if elapsed.max(TimeDelta::zero()) < policy.get_min_click_age() {
+    } else if elapsed.max(TimeDelta::zero()) < policy.min_click_age() {
         // A click within the skew tolerance is timed at the conversion.
         Some(ClickFault::TooFast)
     } else {
@@ -215,7 +215,7 @@ enum Role {
 ///
 /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
 /// let code = CouponCode::parse("MKBHD10")?;
-/// let conversion = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at).code(code);
+/// let conversion = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at).with_code(code);
 /// let owner = CodeAssignment::new(code, AffiliateId::new(7), at - TimeDelta::days(100));
 /// let evidence = Evidence::new()
 ///     .with_code(code, CodeLookup::Active(owner))
@@ -271,7 +271,7 @@ pub(crate) fn read_code(
         .iter()
         .find(|e| e.code == *code)
         .map_or(CodeLookup::Unknown, |e| e.lookup);
-    if lookup != CodeLookup::Unknown || !policy.get_look_alikes() {
+    if lookup != CodeLookup::Unknown || !policy.look_alikes() {
         return (lookup, None);
     }
     let mut look_alikes = evidence
@@ -315,7 +315,7 @@ pub(crate) fn resolve_into(
     // Clicks: the one that counts among those that qualify.
     let mut chosen_click: Option<&ClickEvidence> = None;
     for click in qualifying() {
-        if chosen_click.is_none_or(|best| click_beats(click, best, policy.get_click_pick())) {
+        if chosen_click.is_none_or(|best| click_beats(click, best, policy.click_pick())) {
             chosen_click = Some(click);
         }
     }
@@ -406,7 +406,7 @@ pub(crate) fn resolve_into(
     // affiliate a new binding goes to does), and only a binding to another
     // affiliate: the bound affiliate's own code moves nothing.
     let coupon_would_win = |bound: AffiliateId| {
-        policy.get_coupon_breaks_binding()
+        policy.coupon_breaks_binding()
             && chosen_code.is_some_and(|c| c.affiliate != bound)
             && match choose(policy, t, None, chosen_code.as_ref(), chosen_click) {
                 Winner::Coupon(_) | Winner::Both(_) => true,
@@ -617,9 +617,9 @@ fn new_binding(conversion: &Conversion, policy: &Policy, winner: Winner, broken:
             }
         }
     };
-    let lifetime = policy.get_binding_lifetime();
+    let lifetime = policy.binding_lifetime();
     let binds =
-        policy.get_bind_on().contains(&conversion.event) && lifetime.duration() != Some(TimeDelta::zero());
+        policy.bind_on().contains(&conversion.event) && lifetime.duration() != Some(TimeDelta::zero());
     if !(binds || broken) {
         return None;
     }

@@ -10,9 +10,8 @@ use hashbrown::HashMap;
 use smallvec::SmallVec;
 
 use crate::code::{CouponCode, Skeleton};
-use crate::error::RegistryError;
 use crate::ids::AffiliateId;
-use crate::registry::{CodeAssignment, ConflictKind, ImportConflict, ImportRow};
+use crate::registry::{CodeAssignment, ConflictKind, ImportConflict, ImportRow, RegistryError};
 
 /// A registry's contents as the write checks see them.
 pub(crate) trait View {
@@ -334,7 +333,7 @@ fn check_row(
             affiliate: row.affiliate,
         });
     }
-    let mut assignment = CodeAssignment::new(code, row.affiliate, row.valid_from).mode(row.mode);
+    let mut assignment = CodeAssignment::new(code, row.affiliate, row.valid_from).with_mode(row.mode);
     assignment.family = family;
     assignment.valid_until = row.valid_until;
     assignment.label = row.label;

@@ -10,8 +10,8 @@ use crate::code::CouponCode;
 use crate::conversion::Conversion;
 use crate::decision::{Decision, Duplicate};
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
-use crate::ledger::{Recording, UniqueKey};
-use crate::policy::Policy;
+use crate::ledger::Recording;
+use crate::policy::{Policy, UniqueKey};
 use crate::registry::{CodeLookup, CreditMode, NearCode};
 use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, blank, judge_click, read_code, resolve_into};
 use crate::time::{earlier, later};
@@ -39,7 +39,7 @@ use smallvec::SmallVec;
 /// 3. The evidence: [`Step::Code`] for each distinct entered code, in entry
 ///    order, looked up at the conversion's time, each unknown one followed
 ///    by [`Step::Near`] for the active codes that resemble it (which a
-///    policy may read it as, [`Policy::look_alikes`], and which a decision
+///    policy may read it as, [`Policy::with_look_alikes`], and which a decision
 ///    names for review); [`Step::Click`] for the
 ///    click the conversion names; [`Step::Find`] for the customer's first or
 ///    last click in the policy's range ([`Attribution::click_query`]), then,
@@ -60,7 +60,7 @@ use smallvec::SmallVec;
 /// 7. [`Step::Done`]: take the decision ([`Finished::into_decision`]).
 ///
 /// A backend that records a decision and writes its binding in one
-/// transaction says so with [`Attribution::records_bindings`]; the machine
+/// transaction says so with [`Attribution::with_records_bindings`]; the machine
 /// then never asks for step 6, nor to write a recorded binding again.
 /// [`Attribution::preview`] skips the ledger, the keys and the writes: a
 /// preview never finds a duplicate. Every step
@@ -86,7 +86,7 @@ use smallvec::SmallVec;
 ///
 /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
 /// let code = CouponCode::parse("MKBHD10")?;
-/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at).code(code);
+/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at).with_code(code);
 /// let policy = Policy::coupon_first();
 ///
 /// let mut attribution = Attribution::new(&order, &policy);
@@ -211,7 +211,7 @@ impl<'a> Attribution<'a> {
 
     /// Tells the machine that the backend writes a decision's binding in
     /// the same transaction that records it: no [`Step::Bind`] follows.
-    pub fn records_bindings(mut self, atomic: bool) -> Self {
+    pub fn with_records_bindings(mut self, atomic: bool) -> Self {
         self.atomic = atomic;
         self
     }
@@ -274,16 +274,16 @@ impl<'a> Attribution<'a> {
     pub fn click_query(&self) -> Option<ClickQuery> {
         let customer = self.conversion.customer?;
         let (t, policy) = (self.conversion.occurred_at, self.policy);
-        let to = if policy.get_min_click_age().is_zero() {
-            later(t, policy.get_clock_skew())
+        let to = if policy.min_click_age().is_zero() {
+            later(t, policy.clock_skew())
         } else {
-            earlier(t, policy.get_min_click_age())
+            earlier(t, policy.min_click_age())
         };
         Some(ClickQuery {
             customer,
-            from: earlier(t, policy.get_click_window()),
+            from: earlier(t, policy.click_window()),
             to,
-            pick: policy.get_click_pick(),
+            pick: policy.click_pick(),
             affiliate: None,
             exclude: self.conversion.customer_affiliate,
         })

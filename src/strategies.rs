@@ -61,9 +61,8 @@ use proptest::sample::select;
 use crate::binding::Binding;
 use crate::code::{CouponCode, MAX_CODE_LEN, MIN_CODE_LEN};
 use crate::conversion::{Amount, Click, Conversion, Currency, EventKind, EventKinds};
-use crate::decision::Method;
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label};
-use crate::policy::{BindingLifetime, ClickPick, Policy, PolicySet};
+use crate::policy::{BindingLifetime, ClickPick, Method, Policy, PolicySet};
 use crate::registry::{CodeAssignment, CodeLookup, CreditMode, NearCode, Nearness};
 use crate::resolve::{ClickEvidence, CodeEvidence, Evidence};
 use crate::time::{earlier, later};
@@ -274,7 +273,7 @@ pub fn click() -> impl Strategy<Value = Click> {
         .prop_filter_map("a click id", |(n, affiliate, at, customer)| {
             let click = Click::new(click_id(n)?, affiliate, at);
             Some(match customer {
-                Some(c) => click.customer(c),
+                Some(c) => click.with_customer(c),
                 None => click,
             })
         })
@@ -320,7 +319,7 @@ pub fn conversion() -> impl Strategy<Value = Conversion> {
                 conversion.click = click.and_then(click_id);
                 conversion.codes.extend(codes);
                 if let Some((amount, currency)) = money {
-                    conversion = conversion.amount(amount, currency);
+                    conversion = conversion.with_amount(amount, currency);
                 }
                 Some(conversion)
             },
@@ -363,11 +362,11 @@ pub fn history(code: CouponCode) -> impl Strategy<Value = Vec<CodeAssignment>> {
         for (i, (affiliate, mode, gap, len, revoked)) in intervals.into_iter().enumerate() {
             let from = t + TimeDelta::hours(gap);
             let until = from + TimeDelta::hours(len);
-            let mut assignment = CodeAssignment::new(code, affiliate, from).mode(mode);
+            let mut assignment = CodeAssignment::new(code, affiliate, from).with_mode(mode);
             if !(open && i == last) {
-                assignment = assignment.until(until);
+                assignment = assignment.with_valid_until(until);
                 if revoked {
-                    assignment = assignment.revoked();
+                    assignment = assignment.with_revoked(true);
                 }
             }
             history.push(assignment);
@@ -442,19 +441,19 @@ pub fn policy() -> impl Strategy<Value = Policy> {
                 look,
             )| {
                 Some(
-                    base.click_window(seconds(window))
+                    base.with_click_window(seconds(window))
                         .ok()?
-                        .click_pick(pick)
-                        .min_click_age(seconds(min_age))
+                        .with_click_pick(pick)
+                        .with_min_click_age(seconds(min_age))
                         .ok()?
-                        .clock_skew(seconds(skew))
+                        .with_clock_skew(seconds(skew))
                         .ok()?
-                        .bind_on(bind_on)
-                        .binding_lifetime(lifetime)
-                        .coupon_breaks_binding(breaks)
-                        .once_per_customer(per_customer)
-                        .once_per_click(per_click)
-                        .look_alikes(look),
+                        .with_bind_on(bind_on)
+                        .with_binding_lifetime(lifetime)
+                        .with_coupon_breaks_binding(breaks)
+                        .with_once_per_customer(per_customer)
+                        .with_once_per_click(per_click)
+                        .with_look_alikes(look),
                 )
             },
         )
@@ -493,16 +492,17 @@ pub fn lookup_at(code: CouponCode, at: DateTime<Utc>) -> impl Strategy<Value = C
         option::of(1i64..=400 * 86_400),
     )
         .prop_map(move |(affiliate, mode, back, ahead)| {
-            let mut a = CodeAssignment::new(code, affiliate, earlier(at, back)).mode(mode);
+            let mut a = CodeAssignment::new(code, affiliate, earlier(at, back)).with_mode(mode);
             a.valid_until = ahead.map(|s| later(at, seconds(s)));
             CodeLookup::Active(a)
         });
     let ended = (affiliate(), hours(400 * 24), 1i64..=90 * 24, any::<bool>()).prop_map(
         move |(affiliate, back, len, revoked)| {
             let until = earlier(at, back);
-            let a = CodeAssignment::new(code, affiliate, earlier(until, TimeDelta::hours(len))).until(until);
+            let a = CodeAssignment::new(code, affiliate, earlier(until, TimeDelta::hours(len)))
+                .with_valid_until(until);
             if revoked {
-                CodeLookup::Revoked(a.revoked())
+                CodeLookup::Revoked(a.with_revoked(true))
             } else {
                 CodeLookup::Expired(a)
             }
@@ -574,7 +574,7 @@ pub fn case() -> impl Strategy<Value = (Conversion, Evidence)> {
                     let since = earlier(t, TimeDelta::days(1));
                     evidence.near.push(NearCode {
                         typed: code,
-                        assignment: CodeAssignment::new(other, affiliate, since).mode(mode),
+                        assignment: CodeAssignment::new(other, affiliate, since).with_mode(mode),
                         nearness,
                     });
                 }

@@ -70,7 +70,7 @@ fn resolve_does_not_allocate_in_the_common_cases() {
     let code = CouponCode::parse("MKBHD10").unwrap();
     let second = CouponCode::parse("BACKUP").unwrap();
     let owner = CodeAssignment::new(code, AffiliateId::new(7), at - TimeDelta::days(100))
-        .mode(CreditMode::IfInvolved);
+        .with_mode(CreditMode::IfInvolved);
     let click = |id: &str, affiliate, ago| ClickEvidence {
         id: id.parse().unwrap(),
         affiliate: AffiliateId::new(affiliate),
@@ -87,8 +87,8 @@ fn resolve_does_not_allocate_in_the_common_cases() {
     };
     // The common case: one code, up to two clicks and a binding.
     let conversion = Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, at)
-        .customer(customer)
-        .code(code);
+        .with_customer(customer)
+        .with_code(code);
     let cases = [
         (
             "coupon only",
@@ -109,10 +109,10 @@ fn resolve_does_not_allocate_in_the_common_cases() {
         Policy::click_first(),
         Policy::last_touch(),
         Policy::first_touch(),
-        Policy::split(5_000).unwrap().bind_on(EventKinds::ALL),
+        Policy::split(5_000).unwrap().with_bind_on(EventKinds::ALL),
         Policy::coupon_first()
-            .coupon_breaks_binding(true)
-            .bind_on(EventKinds::PURCHASE),
+            .with_coupon_breaks_binding(true)
+            .with_bind_on(EventKinds::PURCHASE),
     ];
     for (name, evidence) in &cases {
         for policy in &policies {
@@ -122,7 +122,7 @@ fn resolve_does_not_allocate_in_the_common_cases() {
         }
     }
     // Past the inline capacity the decision spills to the heap, and is the same.
-    let crowded = conversion.clone().code(second);
+    let crowded = conversion.clone().with_code(second);
     let evidence = cases[2].1.clone().with_code(second, CodeLookup::Unknown);
     let (n, decision) = allocations(|| resolve(&crowded, &evidence, &Policy::coupon_first()));
     assert_eq!((n, decision.considered.len()), (1, 5));
@@ -186,7 +186,7 @@ fn warm_world_under(
             AffiliateId::new(i as u64 % 70),
             at() - TimeDelta::hours(i as i64 % 500),
         )
-        .customer(customer);
+        .with_customer(customer);
         clicks.insert(click).unwrap();
         if i % 3 == 0 {
             bindings
@@ -205,12 +205,12 @@ fn warm_world_under(
     let conversions = (0..1_000)
         .map(|i| {
             let mut c = Conversion::new(format!("ord-{i}").parse().unwrap(), EventKind::Purchase, at())
-                .customer(format!("cust-{}", (i * 7) % 1_000).parse().unwrap());
+                .with_customer(format!("cust-{}", (i * 7) % 1_000).parse().unwrap());
             if i % 2 == 0 {
-                c = c.code(code((i * 13) % 1_000));
+                c = c.with_code(code((i * 13) % 1_000));
             }
             if i % 3 == 0 {
-                c = c.click(format!("clk-{i}").parse().unwrap());
+                c = c.with_click(format!("clk-{i}").parse().unwrap());
             }
             c
         })
@@ -347,7 +347,8 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
     // With purchases binding customers, the binding store grows too: its 64
     // shards' maps grow by doubling, and a customer's second binding moves
     // its history from inline to the heap.
-    let (attributor, conversions) = warm_world_under(Policy::coupon_first().bind_on(EventKinds::PURCHASE));
+    let (attributor, conversions) =
+        warm_world_under(Policy::coupon_first().with_bind_on(EventKinds::PURCHASE));
     let mut written = 0;
     let (full, _) = allocations(|| {
         for c in &conversions {
@@ -375,8 +376,8 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
 fn paying_once_a_customer_or_a_click_allocates_only_to_grow_the_claims_and_a_duplicate_nothing_of_its_own() {
     let _serial = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let once = Policy::coupon_first()
-        .once_per_customer(EventKinds::PURCHASE)
-        .once_per_click(EventKinds::PURCHASE);
+        .with_once_per_customer(EventKinds::PURCHASE)
+        .with_once_per_click(EventKinds::PURCHASE);
     let (attributor, conversions) = warm_world_under(once);
     // As above, the ledger's growth; and the claims' 16 shards' maps grow
     // by doubling, about 125 keys each.
@@ -463,7 +464,8 @@ fn ten_million_clicks_take_at_most_56_bytes_each_plus_their_ids() {
             let at = at() - TimeDelta::seconds((i as i64 * 7_919) % (60 * 86_400));
             store
                 .insert(
-                    Click::new(id, AffiliateId::new(i as u64 % 5_000), at).customer(customers[i % CUSTOMERS]),
+                    Click::new(id, AffiliateId::new(i as u64 % 5_000), at)
+                        .with_customer(customers[i % CUSTOMERS]),
                 )
                 .unwrap();
         }
@@ -533,8 +535,8 @@ fn the_memory_ledger_keeps_a_typical_decision_in_at_most_192_bytes() {
                 EventKind::Purchase,
                 at(),
             )
-            .customer(format!("cust-{i:07}").parse().unwrap())
-            .code(code)
+            .with_customer(format!("cust-{i:07}").parse().unwrap())
+            .with_code(code)
         })
         .collect();
     let (bytes, ledger) = retained(|| {

@@ -45,7 +45,7 @@ fn drive(
             Step::Recorded(read) => read.answer(recorded.take().flatten()),
             Step::Holder(read) => read.answer(None),
             Step::Code(read) => {
-                let a = CodeAssignment::new(*read.code(), A, now() - days(90)).mode(mode);
+                let a = CodeAssignment::new(*read.code(), A, now() - days(90)).with_mode(mode);
                 read.answer(CodeLookup::Active(a));
             }
             Step::Near(read) => read.answer([]),
@@ -63,14 +63,14 @@ fn drive(
 }
 
 fn binds() -> Policy {
-    Policy::coupon_first().bind_on(EventKinds::PURCHASE)
+    Policy::coupon_first().with_bind_on(EventKinds::PURCHASE)
 }
 
 #[test]
 fn a_new_conversion_reads_the_ledger_then_the_evidence_then_records_and_binds() {
     let order = purchase("o1", "ann")
-        .code(code("MKBHD10"))
-        .click("c-1".parse().unwrap());
+        .with_code(code("MKBHD10"))
+        .with_click("c-1".parse().unwrap());
     let policy = binds();
     let (steps, decision) = drive(
         &mut Attribution::new(&order, &policy),
@@ -91,9 +91,9 @@ fn a_new_conversion_reads_the_ledger_then_the_evidence_then_records_and_binds() 
 
 #[test]
 fn a_backend_that_binds_in_the_record_transaction_is_never_asked_to_bind() {
-    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let order = purchase("o1", "ann").with_code(code("MKBHD10"));
     let policy = binds();
-    let mut attribution = Attribution::new(&order, &policy).records_bindings(true);
+    let mut attribution = Attribution::new(&order, &policy).with_records_bindings(true);
     let (steps, decision) = drive(&mut attribution, None, CreditMode::Standard, None, None);
     assert_eq!(steps, ["recorded", "code", "find", "binding", "record", "done"]);
     assert!(decision.binding.is_some());
@@ -101,7 +101,7 @@ fn a_backend_that_binds_in_the_record_transaction_is_never_asked_to_bind() {
 
 #[test]
 fn a_recorded_decision_is_the_answer_and_its_binding_is_written_again() {
-    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let order = purchase("o1", "ann").with_code(code("MKBHD10"));
     let policy = binds();
     let (_, first) = drive(
         &mut Attribution::new(&order, &policy),
@@ -119,14 +119,14 @@ fn a_recorded_decision_is_the_answer_and_its_binding_is_written_again() {
     );
     assert_eq!(steps, ["recorded", "bind", "done"]);
     assert_eq!(again, first);
-    let mut atomic = Attribution::new(&order, &policy).records_bindings(true);
+    let mut atomic = Attribution::new(&order, &policy).with_records_bindings(true);
     let (steps, _) = drive(&mut atomic, Some(first), CreditMode::Standard, None, None);
     assert_eq!(steps, ["recorded", "done"]);
 }
 
 #[test]
 fn a_decision_recorded_first_by_a_racing_call_stands_and_its_binding_is_the_one_written() {
-    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let order = purchase("o1", "ann").with_code(code("MKBHD10"));
     let policy = binds();
     // The racing call decided otherwise (it saw other evidence).
     let mut theirs = resolve(&order, &attributor::Evidence::new(), &policy);
@@ -163,7 +163,7 @@ fn a_decision_recorded_first_by_a_racing_call_stands_and_its_binding_is_the_one_
 
 #[test]
 fn a_question_dropped_unanswered_is_asked_again() {
-    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let order = purchase("o1", "ann").with_code(code("MKBHD10"));
     let policy = Policy::coupon_first();
     let mut attribution = Attribution::new(&order, &policy);
     assert!(matches!(attribution.next(), Step::Recorded(_)));
@@ -183,7 +183,7 @@ fn a_question_dropped_unanswered_is_asked_again() {
 
 #[test]
 fn after_its_decision_a_machine_begins_again() {
-    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let order = purchase("o1", "ann").with_code(code("MKBHD10"));
     let policy = Policy::coupon_first();
     let mut attribution = Attribution::new(&order, &policy);
     let (first, _) = drive(&mut attribution, None, CreditMode::Standard, None, None);
@@ -196,7 +196,7 @@ fn after_its_decision_a_machine_begins_again() {
 
 #[test]
 fn a_preview_reads_no_ledger_and_writes_nothing() {
-    let order = purchase("o1", "ann").code(code("MKBHD10"));
+    let order = purchase("o1", "ann").with_code(code("MKBHD10"));
     let policy = binds();
     let (steps, decision) = drive(
         &mut Attribution::preview(&order, &policy),
@@ -212,9 +212,9 @@ fn a_preview_reads_no_ledger_and_writes_nothing() {
 #[test]
 fn the_owner_of_two_if_involved_codes_is_asked_about_once() {
     let order = purchase("o1", "ann")
-        .code(code("CREATOR"))
-        .code(code("CREATOR2"))
-        .code(code("creator"));
+        .with_code(code("CREATOR"))
+        .with_code(code("CREATOR2"))
+        .with_code(code("creator"));
     let policy = Policy::coupon_first();
     let mut attribution = Attribution::new(&order, &policy);
     // The last click is another affiliate's: the owner's own is asked for.
@@ -229,7 +229,8 @@ fn the_owner_of_two_if_involved_codes_is_asked_about_once() {
             Step::Recorded(read) => read.answer(None),
             Step::Holder(_) => panic!("the policy claims no keys"),
             Step::Code(read) => {
-                let a = CodeAssignment::new(*read.code(), A, now() - days(90)).mode(CreditMode::IfInvolved);
+                let a =
+                    CodeAssignment::new(*read.code(), A, now() - days(90)).with_mode(CreditMode::IfInvolved);
                 read.answer(CodeLookup::Active(a));
             }
             Step::Near(read) => read.answer([]),
@@ -263,11 +264,11 @@ fn the_owner_of_two_if_involved_codes_is_asked_about_once() {
 /// A first deposit paid once a player, and the FTD `ftd` of player ann.
 fn once_a_player(ftd: &str) -> (Policy, attributor::Conversion) {
     let policy = Policy::coupon_first()
-        .bind_on(EventKinds::FIRST_DEPOSIT)
-        .once_per_customer(EventKinds::FIRST_DEPOSIT);
+        .with_bind_on(EventKinds::FIRST_DEPOSIT)
+        .with_once_per_customer(EventKinds::FIRST_DEPOSIT);
     let conversion = attributor::Conversion::new(ftd.parse().unwrap(), EventKind::FirstDeposit, now())
-        .customer("ann".parse().unwrap())
-        .code(code("MKBHD10"));
+        .with_customer("ann".parse().unwrap())
+        .with_code(code("MKBHD10"));
     (policy, conversion)
 }
 

@@ -178,7 +178,9 @@ fn registry() -> MemoryCodeRegistry {
         let mode = [CreditMode::Standard, CreditMode::Always, CreditMode::IfInvolved][(a % 3) as usize];
         let code = CouponCode::parse(&format!("AFF{a}X")).unwrap();
         registry
-            .insert(CodeAssignment::new(code, AffiliateId::new(a), now() - TimeDelta::days(400)).mode(mode))
+            .insert(
+                CodeAssignment::new(code, AffiliateId::new(a), now() - TimeDelta::days(400)).with_mode(mode),
+            )
             .unwrap();
     }
     registry
@@ -203,20 +205,20 @@ fn traffic(seed: u64) -> (Vec<Click>, Vec<Conversion>) {
             kinds[(dice.roll() % 4) as usize],
             at,
         )
-        .customer(customer);
+        .with_customer(customer);
         if dice.fails(60) {
             let id: ClickId = format!("click{i}").parse().unwrap();
             let ago = TimeDelta::minutes((dice.roll() % (60 * 24 * 40)) as i64);
             clicks.push(
-                Click::new(id, AffiliateId::new(dice.roll() % AFFILIATES), at - ago).customer(customer),
+                Click::new(id, AffiliateId::new(dice.roll() % AFFILIATES), at - ago).with_customer(customer),
             );
             if dice.fails(50) {
-                conversion = conversion.click(id);
+                conversion = conversion.with_click(id);
             }
         }
         for _ in 0..dice.roll() % 3 {
             let code = format!("AFF{}X", dice.roll() % (AFFILIATES + 2));
-            conversion = conversion.code(CouponCode::parse(&code).unwrap());
+            conversion = conversion.with_code(CouponCode::parse(&code).unwrap());
         }
         conversions.push(conversion);
     }
@@ -226,13 +228,13 @@ fn traffic(seed: u64) -> (Vec<Click>, Vec<Conversion>) {
 fn policies() -> PolicySet {
     PolicySet::new(
         Policy::coupon_first()
-            .bind_on(EventKinds::REGISTRATION | EventKinds::FIRST_DEPOSIT)
-            .binding_lifetime(BindingLifetime::Days(60))
-            .coupon_breaks_binding(true),
+            .with_bind_on(EventKinds::REGISTRATION | EventKinds::FIRST_DEPOSIT)
+            .with_binding_lifetime(BindingLifetime::Days(60))
+            .with_coupon_breaks_binding(true),
     )
     .with(
         EventKind::Deposit,
-        Policy::split(3_000).unwrap().bind_on(EventKinds::DEPOSIT),
+        Policy::split(3_000).unwrap().with_bind_on(EventKinds::DEPOSIT),
     )
     .with(EventKind::Purchase, Policy::click_first())
 }
@@ -330,7 +332,7 @@ fn a_recorded_decision_is_returned_even_after_the_stores_change() {
         MemoryLedger::new(),
         Policy::coupon_first(),
     );
-    let order = Conversion::new("o1".parse().unwrap(), EventKind::Purchase, now()).code(code);
+    let order = Conversion::new("o1".parse().unwrap(), EventKind::Purchase, now()).with_code(code);
     let first = attributor.attribute(&order).unwrap();
     attributor
         .registry()
@@ -338,7 +340,7 @@ fn a_recorded_decision_is_returned_even_after_the_stores_change() {
         .unwrap();
     assert_eq!(attributor.attribute(&order).unwrap(), first);
     // A new conversion sees the change.
-    let next = Conversion::new("o2".parse().unwrap(), EventKind::Purchase, now()).code(code);
+    let next = Conversion::new("o2".parse().unwrap(), EventKind::Purchase, now()).with_code(code);
     assert!(attributor.attribute(&next).unwrap().credits.is_empty());
 }
 
@@ -457,7 +459,7 @@ fn a_page_tells_the_stores_each_batch_of_16_before_attributing_it() {
     let page: Vec<Conversion> = (0..40)
         .map(|i| {
             let code = CouponCode::parse(&format!("AFF{}X", i % AFFILIATES)).unwrap();
-            Conversion::new(format!("o{i}").parse().unwrap(), EventKind::Purchase, now()).code(code)
+            Conversion::new(format!("o{i}").parse().unwrap(), EventKind::Purchase, now()).with_code(code)
         })
         .collect();
 
@@ -542,15 +544,16 @@ impl Race {
             clicks: MemoryClickStore::new(),
             bindings: MemoryBindingStore::new(),
             ledger: MemoryLedger::new(),
-            policy: Policy::click_first().bind_on(EventKinds::PURCHASE),
-            order: Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, now()).customer(customer()),
+            policy: Policy::click_first().with_bind_on(EventKinds::PURCHASE),
+            order: Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, now())
+                .with_customer(customer()),
         }
     }
 
     /// A click of the customer's by `affiliate`, `ago` before the order.
     fn click(&self, id: &str, affiliate: u64, ago: TimeDelta) {
         let click = Click::new(id.parse().unwrap(), AffiliateId::new(affiliate), now() - ago);
-        self.clicks.insert(click.customer(customer())).unwrap();
+        self.clicks.insert(click.with_customer(customer())).unwrap();
     }
 
     /// The order attributed with these binding store and ledger.
@@ -617,13 +620,13 @@ fn gather_reads_the_evidence_a_preview_decides_from() {
     world.code("MKBHD10", common::A);
     world.assignment(
         CodeAssignment::new(common::code("CREATOR"), common::B, now() - TimeDelta::days(90))
-            .mode(CreditMode::IfInvolved),
+            .with_mode(CreditMode::IfInvolved),
     );
     let owner = world.click(common::B, "ann", TimeDelta::days(9));
     let last = world.click(common::C, "ann", TimeDelta::days(1));
     let order = common::purchase("o1", "ann")
-        .code(common::code("mkbhd10"))
-        .code(common::code("creator"));
+        .with_code(common::code("mkbhd10"))
+        .with_code(common::code("creator"));
     let attributor = &world.attributor;
     let policy = Policy::coupon_first();
     let evidence = attributor.gather(&order, &policy).unwrap();

@@ -212,10 +212,10 @@ fn a_click_store_that_drops_sub_ids_is_caught() {
     impl ClickStore for Trimmed {
         type Error = <MemoryClickStore as ClickStore>::Error;
         fn click(&self, id: &ClickId) -> Result<Option<Click>, Self::Error> {
-            Ok(self.0.click(id)?.map(|c| c.sub_ids(SubIds::default())))
+            Ok(self.0.click(id)?.map(|c| c.with_sub_ids(SubIds::default())))
         }
         fn find(&self, query: &ClickQuery) -> Result<Option<Click>, Self::Error> {
-            Ok(self.0.find(query)?.map(|c| c.sub_ids(SubIds::default())))
+            Ok(self.0.find(query)?.map(|c| c.with_sub_ids(SubIds::default())))
         }
     }
     let violation = conformance::check_click_store(|clicks| {

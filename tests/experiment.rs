@@ -29,7 +29,8 @@ fn click(
 ) {
     clicks
         .insert(
-            attributor::Click::new(id.parse().unwrap(), affiliate, at).customer(customer.parse().unwrap()),
+            attributor::Click::new(id.parse().unwrap(), affiliate, at)
+                .with_customer(customer.parse().unwrap()),
         )
         .unwrap();
 }
@@ -40,7 +41,7 @@ fn usd(s: &str) -> (Amount, attributor::Currency) {
 
 fn priced(conversion: Conversion, amount: &str) -> Conversion {
     let (a, c) = usd(amount);
-    conversion.amount(a, c)
+    conversion.with_amount(a, c)
 }
 
 #[test]
@@ -49,14 +50,14 @@ fn a_conversion_two_policies_credit_differently_is_listed_with_both_decisions() 
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     click(&clicks, "k1", B, "shopper", now() - days(1));
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(name("coupon-first"), Policy::coupon_first())
-        .policy(name("click-first"), Policy::click_first());
+        .with_policy(name("coupon-first"), Policy::coupon_first())
+        .with_policy(name("click-first"), Policy::click_first());
     experiment
-        .replay(&priced(purchase("o1", "shopper").code(code("ALICE")), "10"))
+        .replay(&priced(purchase("o1", "shopper").with_code(code("ALICE")), "10"))
         .unwrap();
     experiment
         .replay(&priced(
-            conversion("o2", EventKind::Purchase, "loyal", now() + secs(1)).code(code("ALICE")),
+            conversion("o2", EventKind::Purchase, "loyal", now() + secs(1)).with_code(code("ALICE")),
             "30",
         ))
         .unwrap();
@@ -93,10 +94,10 @@ fn each_policy_binds_the_customer_to_the_affiliate_it_credited_and_repeat_purcha
     click(&clicks, "k1", B, "trader", now() - days(10) - secs(60));
     let binds = EventKinds::CHALLENGE_PURCHASE;
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(name("coupon-first"), Policy::coupon_first().bind_on(binds))
-        .policy(name("click-first"), Policy::click_first().bind_on(binds));
-    let first =
-        conversion("buy-1", EventKind::ChallengePurchase, "trader", now() - days(10)).code(code("TRADER"));
+        .with_policy(name("coupon-first"), Policy::coupon_first().with_bind_on(binds))
+        .with_policy(name("click-first"), Policy::click_first().with_bind_on(binds));
+    let first = conversion("buy-1", EventKind::ChallengePurchase, "trader", now() - days(10))
+        .with_code(code("TRADER"));
     // Bought again after the click left the window, with no code: only the binding decides.
     let reset = conversion("reset-1", EventKind::ChallengeReset, "trader", now() + days(40));
     experiment.replay_all([&first, &reset]).unwrap();
@@ -117,9 +118,12 @@ fn a_split_applies_the_shares_to_the_amounts() {
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     click(&clicks, "k1", B, "shopper", now() - days(1));
     let mut experiment =
-        Experiment::new(&registry, &clicks).policy(name("split"), Policy::split(5_000).unwrap());
+        Experiment::new(&registry, &clicks).with_policy(name("split"), Policy::split(5_000).unwrap());
     experiment
-        .replay(&priced(purchase("o1", "shopper").code(code("ALICE")), "49.99"))
+        .replay(&priced(
+            purchase("o1", "shopper").with_code(code("ALICE")),
+            "49.99",
+        ))
         .unwrap();
     let report = experiment.report();
     let split = &report.policies[0];
@@ -144,10 +148,13 @@ fn the_parts_of_a_split_add_up_to_the_amount_and_the_primary_affiliate_gets_the_
         (6_667, A, B, "0.0067", "0.0033"),
         (5_000, A, B, "0.005", "0.005"),
     ] {
-        let mut experiment =
-            Experiment::new(&registry, &clicks).policy(name("split"), Policy::split(coupon_share).unwrap());
+        let mut experiment = Experiment::new(&registry, &clicks)
+            .with_policy(name("split"), Policy::split(coupon_share).unwrap());
         experiment
-            .replay(&priced(purchase("o1", "shopper").code(code("ALICE")), "0.01"))
+            .replay(&priced(
+                purchase("o1", "shopper").with_code(code("ALICE")),
+                "0.01",
+            ))
             .unwrap();
         let report = experiment.report();
         let split = &report.policies[0];
@@ -163,17 +170,17 @@ fn amounts_in_different_currencies_are_summed_apart() {
     let (registry, clicks) = stores();
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     let mut experiment =
-        Experiment::new(&registry, &clicks).policy(name("coupon-first"), Policy::coupon_first());
+        Experiment::new(&registry, &clicks).with_policy(name("coupon-first"), Policy::coupon_first());
     let eur = "EUR".parse().unwrap();
     experiment
         .replay(
             &purchase("o1", "x")
-                .code(code("ALICE"))
-                .amount("10".parse().unwrap(), eur),
+                .with_code(code("ALICE"))
+                .with_amount("10".parse().unwrap(), eur),
         )
         .unwrap();
     experiment
-        .replay(&priced(purchase("o2", "y").code(code("ALICE")), "5"))
+        .replay(&priced(purchase("o2", "y").with_code(code("ALICE")), "5"))
         .unwrap();
     let tally = experiment.report().policies[0].affiliate(A).cloned().unwrap();
     assert_eq!(tally.amounts.len(), 2);
@@ -186,16 +193,16 @@ fn amounts_in_different_currencies_are_summed_apart() {
 fn uncredited_conversions_are_totalled_by_reason() {
     let (registry, clicks) = stores();
     registry
-        .insert(CodeAssignment::new(code("OLDIE"), A, now() - days(60)).until(now() - days(30)))
+        .insert(CodeAssignment::new(code("OLDIE"), A, now() - days(60)).with_valid_until(now() - days(30)))
         .unwrap();
     click(&clicks, "k1", B, "late", now() - days(45));
     let mut experiment =
-        Experiment::new(&registry, &clicks).policy(name("coupon-first"), Policy::coupon_first());
+        Experiment::new(&registry, &clicks).with_policy(name("coupon-first"), Policy::coupon_first());
     let stream = [
-        purchase("o1", "a").code(code("OLDIE")),
-        purchase("o2", "b").code(code("TYPO1")),
-        purchase("o3", "c").code(code("TYPO2")),
-        purchase("o4", "late").click("k1".parse().unwrap()),
+        purchase("o1", "a").with_code(code("OLDIE")),
+        purchase("o2", "b").with_code(code("TYPO1")),
+        purchase("o3", "c").with_code(code("TYPO2")),
+        purchase("o4", "late").with_click("k1".parse().unwrap()),
         purchase("o5", "nobody"),
     ];
     experiment.replay_all(&stream).unwrap();
@@ -226,9 +233,9 @@ fn a_retried_postback_at_the_same_instant_is_skipped_and_counted() {
     let (registry, clicks) = stores();
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     let mut experiment =
-        Experiment::new(&registry, &clicks).policy(name("coupon-first"), Policy::coupon_first());
-    let order = purchase("o1", "x").code(code("ALICE"));
-    let other = purchase("o2", "y").code(code("ALICE"));
+        Experiment::new(&registry, &clicks).with_policy(name("coupon-first"), Policy::coupon_first());
+    let order = purchase("o1", "x").with_code(code("ALICE"));
+    let other = purchase("o2", "y").with_code(code("ALICE"));
     assert_eq!(experiment.replay_all([&order, &other, &order]).unwrap(), 2);
     let report = experiment.report();
     assert_eq!(report.conversions, 2);
@@ -241,12 +248,12 @@ fn a_conversion_out_of_time_order_is_refused_and_changes_nothing() {
     let (registry, clicks) = stores();
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     let mut experiment =
-        Experiment::new(&registry, &clicks).policy(name("coupon-first"), Policy::coupon_first());
+        Experiment::new(&registry, &clicks).with_policy(name("coupon-first"), Policy::coupon_first());
     experiment
-        .replay(&purchase("o2", "x").code(code("ALICE")))
+        .replay(&purchase("o2", "x").with_code(code("ALICE")))
         .unwrap();
     let before = experiment.report();
-    let late = conversion("o1", EventKind::Purchase, "y", now() - secs(1)).code(code("ALICE"));
+    let late = conversion("o1", EventKind::Purchase, "y", now() - secs(1)).with_code(code("ALICE"));
     let err = experiment.replay(&late).unwrap_err();
     assert!(matches!(err, ExperimentError::OutOfOrder { .. }), "{err}");
     assert!(err.to_string().contains("time order"), "{err}");
@@ -258,16 +265,16 @@ fn the_moved_list_is_capped_and_the_rest_are_counted() {
     let (registry, clicks) = stores();
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(name("coupon-first"), Policy::coupon_first())
-        .policy(name("click-first"), Policy::click_first())
-        .options(ExperimentOptions::new().moved_limit(3));
+        .with_policy(name("coupon-first"), Policy::coupon_first())
+        .with_policy(name("click-first"), Policy::click_first())
+        .with_options(ExperimentOptions::new().with_moved_limit(3));
     for i in 0..10 {
         let customer = format!("c{i}");
         click(&clicks, &format!("k{i}"), B, &customer, now() - days(1));
         experiment
             .replay(
                 &conversion(&format!("o{i}"), EventKind::Purchase, &customer, now() + secs(i))
-                    .code(code("ALICE")),
+                    .with_code(code("ALICE")),
             )
             .unwrap();
     }
@@ -286,9 +293,14 @@ fn the_moved_list_is_capped_and_the_rest_are_counted() {
 fn the_report_counts_one_of_a_thing_in_the_singular() {
     let (registry, clicks) = stores();
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(name("coupon-first"), Policy::coupon_first())
-        .policy(name("click-first"), Policy::click_first())
-        .options(ExperimentOptions::new().moved_limit(1).recent_days(1).unwrap());
+        .with_policy(name("coupon-first"), Policy::coupon_first())
+        .with_policy(name("click-first"), Policy::click_first())
+        .with_options(
+            ExperimentOptions::new()
+                .with_moved_limit(1)
+                .with_recent_days(1)
+                .unwrap(),
+        );
     // Eleven codes, one a day, each moved by another affiliate's click.
     for i in 0..11 {
         let at = now() - days(11) + days(i);
@@ -300,7 +312,7 @@ fn the_report_counts_one_of_a_thing_in_the_singular() {
         experiment
             .replay(
                 &conversion(&format!("o{i}"), EventKind::Purchase, &customer, at)
-                    .code(code(&format!("CODE{i:02}"))),
+                    .with_code(code(&format!("CODE{i:02}"))),
             )
             .unwrap();
     }
@@ -324,8 +336,8 @@ fn code_used(before: i64, recent: i64) -> attributor::ExperimentReport {
     let mut n = 0;
     let mut use_at = |experiment: &mut Experiment<'_, _, _>, at| {
         n += 1;
-        let c =
-            conversion(&format!("o{n}"), EventKind::Purchase, &format!("fan{n}"), at).code(code("CREATOR"));
+        let c = conversion(&format!("o{n}"), EventKind::Purchase, &format!("fan{n}"), at)
+            .with_code(code("CREATOR"));
         experiment.replay(&c).unwrap();
     };
     for i in 0..before {
@@ -365,15 +377,15 @@ fn a_creator_code_used_steadily_without_clicks_is_not_flagged() {
 fn uses_with_a_click_from_the_owner_keep_a_code_from_being_flagged() {
     let (registry, clicks) = stores();
     registry.assign(code("CREATOR"), A, now() - days(150)).unwrap();
-    let mut experiment =
-        Experiment::new(&registry, &clicks).options(ExperimentOptions::new().leak_surge(0).leak_min_uses(10));
+    let mut experiment = Experiment::new(&registry, &clicks)
+        .with_options(ExperimentOptions::new().with_leak_surge(0).with_leak_min_uses(10));
     for i in 0..20 {
         let customer = format!("fan{i}");
         if i % 2 == 0 {
             click(&clicks, &format!("k{i}"), A, &customer, now() - days(2));
         }
         let c = conversion(&format!("o{i}"), EventKind::Purchase, &customer, now() + secs(i))
-            .code(code("CREATOR"));
+            .with_code(code("CREATOR"));
         experiment.replay(&c).unwrap();
     }
     let signal = experiment.report().codes[0];
@@ -414,18 +426,18 @@ impl CodeRegistry for Flaky<'_> {
 fn a_failing_store_leaves_the_tallies_unchanged_and_the_retry_counts_once() {
     let (inner, clicks) = stores();
     inner
-        .insert(CodeAssignment::new(code("ALICE"), A, now() - days(90)).mode(CreditMode::Always))
+        .insert(CodeAssignment::new(code("ALICE"), A, now() - days(90)).with_mode(CreditMode::Always))
         .unwrap();
     let registry = Flaky {
         inner: &inner,
         good_lookups_left: Cell::new(None),
     };
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(name("one"), Policy::coupon_first().bind_on(EventKinds::ALL))
-        .policy(name("two"), Policy::click_first().bind_on(EventKinds::ALL));
+        .with_policy(name("one"), Policy::coupon_first().with_bind_on(EventKinds::ALL))
+        .with_policy(name("two"), Policy::click_first().with_bind_on(EventKinds::ALL));
     experiment.replay(&purchase("o0", "x")).unwrap();
     let before = experiment.report();
-    let order = priced(purchase("o1", "x").code(code("ALICE")), "10");
+    let order = priced(purchase("o1", "x").with_code(code("ALICE")), "10");
     // Fail the second policy's lookup, after the first policy decided and
     // bound; then the leak signal's lookup, after both decided.
     for good in [1, 2] {
@@ -449,12 +461,12 @@ fn the_report_reads_as_tables() {
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     click(&clicks, "k1", B, "shopper", now() - days(1));
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(name("coupon-first"), Policy::coupon_first())
-        .policy(name("click-first"), Policy::click_first());
+        .with_policy(name("coupon-first"), Policy::coupon_first())
+        .with_policy(name("click-first"), Policy::click_first());
     experiment
         .replay_all([
-            priced(purchase("o1", "shopper").code(code("ALICE")), "10"),
-            purchase("o2", "nobody").code(code("NOSUCH")),
+            priced(purchase("o1", "shopper").with_code(code("ALICE")), "10"),
+            purchase("o2", "nobody").with_code(code("NOSUCH")),
         ])
         .unwrap();
     let text = experiment.report().to_string();
@@ -480,10 +492,10 @@ fn a_split_credits_each_owner_its_share_and_last_touch_the_code_entered_at_the_c
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     click(&clicks, "k1", B, "shopper", now() - days(1));
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(name("split"), Policy::split(2_500).unwrap())
-        .policy(name("last-touch"), Policy::last_touch());
+        .with_policy(name("split"), Policy::split(2_500).unwrap())
+        .with_policy(name("last-touch"), Policy::last_touch());
     experiment
-        .replay(&purchase("o1", "shopper").code(code("ALICE")))
+        .replay(&purchase("o1", "shopper").with_code(code("ALICE")))
         .unwrap();
     let report = experiment.report();
     let split = &report.policies[0];
@@ -505,9 +517,9 @@ fn with_serde_the_report_is_json() {
     let (registry, clicks) = stores();
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     let mut experiment =
-        Experiment::new(&registry, &clicks).policy(name("coupon-first"), Policy::coupon_first());
+        Experiment::new(&registry, &clicks).with_policy(name("coupon-first"), Policy::coupon_first());
     experiment
-        .replay(&priced(purchase("o1", "x").code(code("ALICE")), "12.5"))
+        .replay(&priced(purchase("o1", "x").with_code(code("ALICE")), "12.5"))
         .unwrap();
     let json = serde_json::to_value(experiment.report()).unwrap();
     assert_eq!(json["conversions"], 1);
@@ -528,11 +540,11 @@ fn a_policy_added_again_under_its_name_replaces_the_first_in_its_place() {
     registry.assign(code("ALICE"), A, now() - days(90)).unwrap();
     click(&clicks, "k1", B, "shopper", now() - days(1));
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(name("current"), Policy::coupon_first())
-        .policy(name("proposed"), Policy::coupon_first())
-        .policy(name("current"), Policy::click_first());
+        .with_policy(name("current"), Policy::coupon_first())
+        .with_policy(name("proposed"), Policy::coupon_first())
+        .with_policy(name("current"), Policy::click_first());
     experiment
-        .replay(&purchase("o1", "shopper").code(code("ALICE")))
+        .replay(&purchase("o1", "shopper").with_code(code("ALICE")))
         .unwrap();
     let report = experiment.report();
 

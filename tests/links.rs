@@ -21,10 +21,10 @@ fn defaults() -> LinkParams {
 #[test]
 fn a_link_keeps_the_landing_pages_own_query_and_fragment() {
     let link = TrackedLink::new(AffiliateId::new(42))
-        .click("c-1".parse().unwrap())
-        .sub(1, "tiktok".parse().unwrap())
-        .sub(3, "reel-7".parse().unwrap())
-        .campaign("Spring Sale".parse().unwrap());
+        .with_click("c-1".parse().unwrap())
+        .with_sub(1, "tiktok".parse().unwrap())
+        .with_sub(3, "reel-7".parse().unwrap())
+        .with_campaign("Spring Sale".parse().unwrap());
     let url = link
         .build(
             "https://prop.example/challenge?plan=50k&utm_source=yt#pricing",
@@ -50,9 +50,9 @@ fn a_bare_link_carries_only_the_affiliate() {
 #[test]
 fn values_with_reserved_characters_are_encoded_and_read_back() {
     let link = TrackedLink::new(AffiliateId::new(1))
-        .click("a&b=c#d?e/f%".parse().unwrap())
-        .sub(2, "ünïcødé+日本".parse().unwrap())
-        .campaign("50% off & more".parse().unwrap());
+        .with_click("a&b=c#d?e/f%".parse().unwrap())
+        .with_sub(2, "ünïcødé+日本".parse().unwrap())
+        .with_campaign("50% off & more".parse().unwrap());
     let url = link.build("https://shop.example/p", &defaults()).unwrap();
     assert!(!url.contains("a&b"), "{url}");
     assert!(url.contains("campaign=50%25+off+%26+more"), "{url}");
@@ -62,22 +62,22 @@ fn values_with_reserved_characters_are_encoded_and_read_back() {
 #[test]
 fn a_program_with_its_own_parameter_names_reads_its_own_links() {
     let params = LinkParams::new()
-        .affiliate("affid")
+        .with_affiliate("affid")
         .unwrap()
-        .click("tid")
+        .with_click("tid")
         .unwrap()
-        .sub(1, "s1")
+        .with_sub(1, "s1")
         .unwrap()
-        .sub(5, "s5")
+        .with_sub(5, "s5")
         .unwrap()
-        .campaign("utm_campaign")
+        .with_campaign("utm_campaign")
         .unwrap();
-    assert_eq!(params.name_of_affiliate(), "affid");
-    assert_eq!(params.name_of_click(), "tid");
-    assert_eq!(params.name_of_sub(1), Some("s1"));
-    assert_eq!(params.name_of_sub(2), Some("sub2"));
-    assert_eq!(params.name_of_sub(6), None);
-    assert_eq!(params.name_of_campaign(), "utm_campaign");
+    assert_eq!(params.affiliate(), "affid");
+    assert_eq!(params.click(), "tid");
+    assert_eq!(params.sub(1), Some("s1"));
+    assert_eq!(params.sub(2), Some("sub2"));
+    assert_eq!(params.sub(6), None);
+    assert_eq!(params.campaign(), "utm_campaign");
 
     let link = TrackedLink::parse(
         "https://fx.example/?affid=9&tid=x1&s1=a&s5=e&utm_campaign=q3&aff_id=99",
@@ -98,13 +98,13 @@ fn a_program_with_its_own_parameter_names_reads_its_own_links() {
 #[test]
 fn renaming_a_part_frees_its_old_name() {
     let params = LinkParams::new()
-        .sub(1, "source")
+        .with_sub(1, "source")
         .unwrap()
-        .campaign("sub1")
+        .with_campaign("sub1")
         .unwrap();
-    assert_eq!(params.name_of_campaign(), "sub1");
+    assert_eq!(params.campaign(), "sub1");
     // Setting a part to the name it already has is not a conflict.
-    assert!(params.campaign("sub1").is_ok());
+    assert!(params.with_campaign("sub1").is_ok());
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn empty_optional_values_and_foreign_parameters_are_ignored() {
     .unwrap();
     assert_eq!(
         link,
-        TrackedLink::new(AffiliateId::new(3)).sub(2, "b".parse().unwrap())
+        TrackedLink::new(AffiliateId::new(3)).with_sub(2, "b".parse().unwrap())
     );
 }
 
@@ -154,8 +154,8 @@ fn empty_optional_values_and_foreign_parameters_are_ignored() {
 fn a_visit_through_a_tracked_link_credits_its_affiliate_on_a_later_purchase() {
     let world = World::new(Policy::click_first());
     let url = TrackedLink::new(B)
-        .click("clk-77".parse().unwrap())
-        .sub(1, "newsletter".parse().unwrap())
+        .with_click("clk-77".parse().unwrap())
+        .with_sub(1, "newsletter".parse().unwrap())
         .build("https://shop.example/landing", &defaults())
         .unwrap();
 
@@ -374,32 +374,32 @@ fn every_parameter_name_error_is_typed() {
     let long = "p".repeat(33);
     let cases = [
         (
-            LinkParams::new().affiliate(""),
+            LinkParams::new().with_affiliate(""),
             "bad parameter name \"\": id is empty",
         ),
         (
-            LinkParams::new().click(&long),
+            LinkParams::new().with_click(&long),
             "bad parameter name \"pppppppppppppppppppppppppppppppp\": id is 33 bytes long, more than the \
              maximum of 32",
         ),
         (
-            LinkParams::new().campaign("utm\ncampaign"),
+            LinkParams::new().with_campaign("utm\ncampaign"),
             "bad parameter name \"utm\\ncampaign\": invalid character '\\n' at position 3 of id",
         ),
         (
-            LinkParams::new().click("aff_id"),
+            LinkParams::new().with_click("aff_id"),
             "parameter name \"aff_id\" is already used for another part of the link",
         ),
         (
-            LinkParams::new().sub(2, "sub1"),
+            LinkParams::new().with_sub(2, "sub1"),
             "parameter name \"sub1\" is already used for another part of the link",
         ),
         (
-            LinkParams::new().sub(6, "s6"),
+            LinkParams::new().with_sub(6, "s6"),
             "there is no sub id 6; sub ids are 1 to 5",
         ),
         (
-            LinkParams::new().sub(0, "s0"),
+            LinkParams::new().with_sub(0, "s0"),
             "there is no sub id 0; sub ids are 1 to 5",
         ),
     ];
@@ -407,14 +407,14 @@ fn every_parameter_name_error_is_typed() {
         assert_eq!(got.expect_err(message).to_string(), message);
     }
     assert!(matches!(
-        LinkParams::new().click(&long),
+        LinkParams::new().with_click(&long),
         Err(LinkError::BadParamName {
             source: IdError::TooLong { len: 33, max: 32 },
             ..
         })
     ));
     assert!(matches!(
-        LinkParams::new().campaign("utm\ncampaign"),
+        LinkParams::new().with_campaign("utm\ncampaign"),
         Err(LinkError::BadParamName {
             source: IdError::InvalidChar {
                 ch: '\n',
@@ -424,12 +424,15 @@ fn every_parameter_name_error_is_typed() {
         })
     ));
     assert_eq!(
-        LinkParams::new().click("aff_id"),
+        LinkParams::new().with_click("aff_id"),
         Err(LinkError::ParamNameTaken {
             name: attributor::Label::new("aff_id").unwrap()
         })
     );
-    assert_eq!(LinkParams::new().sub(6, "s6"), Err(LinkError::NoSuchSub { n: 6 }));
+    assert_eq!(
+        LinkParams::new().with_sub(6, "s6"),
+        Err(LinkError::NoSuchSub { n: 6 })
+    );
 }
 
 // Property tests.
@@ -496,10 +499,10 @@ fn custom_params() -> impl Strategy<Value = LinkParams> {
     prop::sample::select(vec![
         LinkParams::new(),
         LinkParams::new()
-            .affiliate("a")
-            .and_then(|p| p.click("c"))
-            .and_then(|p| p.sub(1, "s 1"))
-            .and_then(|p| p.campaign("ü&="))
+            .with_affiliate("a")
+            .and_then(|p| p.with_click("c"))
+            .and_then(|p| p.with_sub(1, "s 1"))
+            .and_then(|p| p.with_campaign("ü&="))
             .unwrap(),
     ])
 }
@@ -529,7 +532,7 @@ proptest! {
     fn parsing_any_string_returns_parts_or_an_error_without_panicking(input in any::<String>()) {
         let _ = TrackedLink::parse(&input, &LinkParams::default());
         let _ = TrackedLink::new(AffiliateId::new(1)).build(&input, &LinkParams::default());
-        let _ = LinkParams::new().click(&input);
+        let _ = LinkParams::new().with_click(&input);
     }
 
     #[test]

@@ -169,16 +169,16 @@ fn every_macro_is_accepted_and_listed_in_order() {
 /// carrying sub ids, decided under `policy`.
 fn code_and_click(policy: Policy) -> (Conversion, attributor::Decision, Click) {
     let click = Click::new("c&1/2".parse().unwrap(), B, now() - days(1))
-        .customer("cust".parse().unwrap())
-        .sub_ids(
+        .with_customer("cust".parse().unwrap())
+        .with_sub_ids(
             SubIds::default()
                 .with(1, "yt/shorts".parse().unwrap())
                 .with(5, "ad#7".parse().unwrap()),
         );
     let conversion = purchase("ORD-9", "cust")
-        .code(code("mkbhd10"))
-        .click(click.id)
-        .amount("49.99".parse().unwrap(), "usd".parse().unwrap());
+        .with_code(code("mkbhd10"))
+        .with_click(click.id)
+        .with_amount("49.99".parse().unwrap(), "usd".parse().unwrap());
     let owner = CodeAssignment::new(code("MKBHD10"), A, now() - days(30));
     let evidence = Evidence::new()
         .with_code(code("MKBHD10"), CodeLookup::Active(owner))
@@ -266,7 +266,7 @@ fn credited_click(id: &str) -> (Conversion, attributor::Decision) {
         affiliate: B,
         clicked_at: now() - days(1),
     };
-    let conversion = purchase("ORD-9", "cust").click(click.id);
+    let conversion = purchase("ORD-9", "cust").with_click(click.id);
     let decision = resolve(
         &conversion,
         &Evidence::new().with_click(click),
@@ -370,11 +370,11 @@ fn a_full_postback_reads_into_a_conversion() {
         )
         .unwrap();
     let want = Conversion::new("FTD-7".parse().unwrap(), EventKind::FirstDeposit, now())
-        .click("c-9".parse().unwrap())
-        .code(code("MKBHD10"))
-        .code(code("SPRING5"))
-        .amount("100.5".parse().unwrap(), "EUR".parse().unwrap())
-        .customer("player-3".parse().unwrap());
+        .with_click("c-9".parse().unwrap())
+        .with_code(code("MKBHD10"))
+        .with_code(code("SPRING5"))
+        .with_amount("100.5".parse().unwrap(), "EUR".parse().unwrap())
+        .with_customer("player-3".parse().unwrap());
     assert_eq!(got, want);
 }
 
@@ -392,7 +392,7 @@ fn empty_optional_fields_are_absent() {
 #[test]
 fn a_declared_custom_event_is_accepted_and_an_undeclared_one_is_not() {
     let declared = [label("upsell"), label("vip tier")];
-    let parser = PostbackParser::new().custom_events(&declared);
+    let parser = PostbackParser::new().with_custom_events(&declared);
     let upsell = parser
         .parse("transaction_id=U-1&event=vip+tier&timestamp=1780315200")
         .unwrap();
@@ -674,7 +674,7 @@ fn a_signed_postback_in_headers_verifies_and_parses() {
 
 #[test]
 fn during_key_rotation_both_secrets_verify_and_a_third_does_not() {
-    let verifier = PostbackVerifier::new(SECRET).previous_secret(OLD_SECRET);
+    let verifier = PostbackVerifier::new(SECRET).with_previous_secret(OLD_SECRET);
     for secret in [SECRET, OLD_SECRET] {
         let signed = PostbackSigner::new(secret).sign_params(BASE, now());
         assert_eq!(
@@ -719,14 +719,14 @@ fn the_tolerance_is_inclusive_both_ways_and_configurable() {
             tolerance_secs: 300
         })
     );
-    let strict = verifier.tolerance(Duration::from_secs(30));
+    let strict = verifier.with_tolerance(Duration::from_secs(30));
     assert!(check(strict, now() - secs(31)).is_err());
     assert!(check(strict, now() - secs(30)).is_ok());
     assert_eq!(
         check(strict, now() - secs(31)).unwrap_err().to_string(),
         "postback signed at 2026-06-01 11:59:29 UTC is more than 30 s older than now (2026-06-01 12:00:00 UTC)"
     );
-    let lax = verifier.tolerance(Duration::MAX);
+    let lax = verifier.with_tolerance(Duration::MAX);
     assert!(check(lax, now() - days(10_000)).is_ok());
 }
 
@@ -847,7 +847,7 @@ fn an_empty_secret_fails_closed() {
     );
     // A rotation that left the previous slot empty still accepts the current secret.
     let signature = PostbackSigner::new(SECRET).sign(now(), BASE.as_bytes());
-    let verifier = PostbackVerifier::new(SECRET).previous_secret(b"");
+    let verifier = PostbackVerifier::new(SECRET).with_previous_secret(b"");
     assert!(
         verifier
             .verify(Some(&unix(now())), Some(&signature), BASE.as_bytes(), now())
@@ -872,7 +872,7 @@ fn the_mac_is_checked_before_the_time_so_a_stale_forgery_is_called_a_forgery() {
 
 #[test]
 fn a_verifier_never_shows_its_secrets() {
-    let verifier = PostbackVerifier::new(b"top-secret").previous_secret(b"old-secret");
+    let verifier = PostbackVerifier::new(b"top-secret").with_previous_secret(b"old-secret");
     let shown = format!("{verifier:?} {:?}", PostbackSigner::new(b"top-secret"));
     assert!(!shown.contains("116, 111, 112"), "{shown}");
     assert!(!shown.contains("top-secret"), "{shown}");
@@ -956,13 +956,13 @@ fn conversion() -> impl Strategy<Value = Conversion> {
         .prop_filter_map("valid ids", |(id, event, at, click, code, amount)| {
             let mut conversion = Conversion::new(id.parse().ok()?, event, at);
             if let Some(click) = click {
-                conversion = conversion.click(click.parse().ok()?);
+                conversion = conversion.with_click(click.parse().ok()?);
             }
             if let Some(code) = code {
-                conversion = conversion.code(CouponCode::parse(&code).ok()?);
+                conversion = conversion.with_code(CouponCode::parse(&code).ok()?);
             }
             if let Some((amount, currency)) = amount {
-                conversion = conversion.amount(amount, currency);
+                conversion = conversion.with_amount(amount, currency);
             }
             Some(conversion)
         })
@@ -997,7 +997,7 @@ proptest! {
         let rendered = PostbackTemplate::parse(ROUND_TRIP).unwrap().render_for(A, &conversion, &decision, None);
         let (_, query) = rendered.split_once('?').unwrap();
         let declared = [Label::new("vip upsell").unwrap(), Label::new("état+€").unwrap()];
-        let parsed = PostbackParser::new().custom_events(&declared).parse(query).unwrap();
+        let parsed = PostbackParser::new().with_custom_events(&declared).parse(query).unwrap();
         prop_assert_eq!(parsed, conversion);
     }
 

@@ -20,10 +20,11 @@ async fn a_code_and_a_click_are_credited_as_in_memory() {
     let server = server_or_skip!();
     let store = server.store("smoke").await;
     store.assign(code("MKBHD10"), A, now() - days(90)).await.unwrap();
-    let click = Click::new("c-1".parse().unwrap(), B, now() - days(2)).customer("cust-1".parse().unwrap());
+    let click =
+        Click::new("c-1".parse().unwrap(), B, now() - days(2)).with_customer("cust-1".parse().unwrap());
     store.insert_click(click).await.unwrap();
     let attributor = PgAttributor::new(store, Policy::coupon_first());
-    let order = purchase("ORD-1", "cust-1").code(code("mkbhd-10"));
+    let order = purchase("ORD-1", "cust-1").with_code(code("mkbhd-10"));
     let decision = attributor.attribute(&order).await.unwrap();
 
     let memory = Attributor::new(
@@ -97,11 +98,11 @@ async fn busy_store(store: &PgStore) {
     store
         .insert(
             attributor::CodeAssignment::new(code("CREATOR"), A, now() - days(90))
-                .mode(CreditMode::IfInvolved),
+                .with_mode(CreditMode::IfInvolved),
         )
         .await
         .unwrap();
-    let customer = |c: Click| c.customer("cust-1".parse().unwrap());
+    let customer = |c: Click| c.with_customer("cust-1".parse().unwrap());
     let clicks = [
         customer(Click::new("owner".parse().unwrap(), A, now() - days(5))),
         customer(Click::new("latest".parse().unwrap(), B, now() - days(1))),
@@ -129,8 +130,8 @@ async fn a_new_conversion_takes_two_round_trips_and_a_retried_one_takes_one() {
     let attributor = PgAttributor::new(store, Policy::click_first());
 
     let order = purchase("ORD-1", "cust-1")
-        .code(code("creator"))
-        .click("named".parse().unwrap());
+        .with_code(code("creator"))
+        .with_click("named".parse().unwrap());
     let before = proxy.round_trips();
     let decision = attributor.attribute(&order).await.unwrap();
     assert_eq!(proxy.round_trips() - before, 2, "a ledger miss");
@@ -162,13 +163,13 @@ async fn a_page_of_conversions_is_pipelined_two_round_trips_a_wave() {
     store.assign(code("MKBHD10"), A, now() - days(90)).await.unwrap();
     let attributor = PgAttributor::new(
         store,
-        Policy::coupon_first().bind_on(attributor::EventKinds::PURCHASE),
+        Policy::coupon_first().with_bind_on(attributor::EventKinds::PURCHASE),
     );
     // Warm the connection: its statements are prepared when it is made.
     attributor.attribute(&purchase("warm", "nobody")).await.unwrap();
 
     let page: Vec<Conversion> = (0..64)
-        .map(|i| purchase(&format!("P-{i}"), &format!("cust-{i}")).code(code("MKBHD10")))
+        .map(|i| purchase(&format!("P-{i}"), &format!("cust-{i}")).with_code(code("MKBHD10")))
         .collect();
     let before = proxy.round_trips();
     let decisions: Vec<_> = attributor
@@ -184,7 +185,7 @@ async fn a_page_of_conversions_is_pipelined_two_round_trips_a_wave() {
     let mut page: Vec<Conversion> = (0..3)
         .map(|i| {
             common::conversion(&format!("R-{i}"), EventKind::Purchase, "regular", now() + days(i))
-                .code(code("MKBHD10"))
+                .with_code(code("MKBHD10"))
         })
         .collect();
     page.push(page[0].clone());
@@ -289,7 +290,7 @@ async fn programs_in_one_database_are_apart() {
         .await
         .unwrap_err();
     acme.assign(code("8OSS20"), A, now() - days(9)).await.unwrap();
-    let order = purchase("ORD-1", "cust-1").code(code("BOSS20"));
+    let order = purchase("ORD-1", "cust-1").with_code(code("BOSS20"));
     let in_acme = PgAttributor::new(acme, Policy::coupon_first())
         .attribute(&order)
         .await
@@ -365,8 +366,8 @@ async fn an_import_reports_the_same_conflicts_as_the_memory_registry() {
         ImportRow::new("TAKEN1", B, t),    // overlaps the registry
         ImportRow::new("TAKENI", B, t),    // confusable with the registry
         ImportRow::new("no good!", A, t),  // does not parse
-        ImportRow::new("EMPTY", A, t).until(t), // an empty interval
-        ImportRow::new("SUMMER", B, t).mode(CreditMode::Always),
+        ImportRow::new("EMPTY", A, t).with_valid_until(t), // an empty interval
+        ImportRow::new("SUMMER", B, t).with_mode(CreditMode::Always),
         ImportRow::new("OUTSIDER", AffiliateId::new(99), t),
     ];
     let known = |a: AffiliateId| a != AffiliateId::new(99);
@@ -374,13 +375,13 @@ async fn an_import_reports_the_same_conflicts_as_the_memory_registry() {
     let report = store
         .import(
             rows.clone(),
-            ImportOptions::all_or_nothing().known_affiliates(&known),
+            ImportOptions::all_or_nothing().with_known_affiliates(&known),
         )
         .await
         .unwrap();
     let want = memory.import(
         rows.clone(),
-        ImportOptions::all_or_nothing().known_affiliates(&known),
+        ImportOptions::all_or_nothing().with_known_affiliates(&known),
     );
     assert_eq!(report, want);
     assert_eq!((report.applied, report.conflicts.len()), (0, 7));
@@ -392,13 +393,13 @@ async fn an_import_reports_the_same_conflicts_as_the_memory_registry() {
     let report = store
         .import(
             rows.clone(),
-            ImportOptions::apply_valid().known_affiliates(&known),
+            ImportOptions::apply_valid().with_known_affiliates(&known),
         )
         .await
         .unwrap();
     assert_eq!(
         report,
-        memory.import(rows, ImportOptions::apply_valid().known_affiliates(&known))
+        memory.import(rows, ImportOptions::apply_valid().with_known_affiliates(&known))
     );
     assert_eq!(report.applied, 2);
     assert_eq!(
@@ -418,7 +419,7 @@ async fn clicks_in_bulk_are_added_once_and_conflicts_reported() {
     let click = |id: &str, affiliate, customer: Option<&str>| {
         let c = Click::new(id.parse().unwrap(), affiliate, now() - days(1));
         match customer {
-            Some(customer) => c.customer(customer.parse().unwrap()),
+            Some(customer) => c.with_customer(customer.parse().unwrap()),
             None => c,
         }
     };
@@ -624,7 +625,7 @@ async fn a_row_written_by_hand_against_the_rules_is_named_when_read_and_nothing_
     );
     let attributor = PgAttributor::new(
         store.clone(),
-        Policy::coupon_first().bind_on(attributor::EventKinds::PURCHASE),
+        Policy::coupon_first().with_bind_on(attributor::EventKinds::PURCHASE),
     );
     let err = attributor
         .attribute(&purchase("ORD-BAD", "cust-1"))
@@ -656,7 +657,7 @@ async fn a_row_written_by_hand_against_the_rules_is_named_when_read_and_nothing_
         .assign(code("SEVEN7"), AffiliateId::new(7), now() - days(9))
         .await
         .unwrap();
-    let order = purchase("ORD-7", "cust-7").code(code("SEVEN7"));
+    let order = purchase("ORD-7", "cust-7").with_code(code("SEVEN7"));
     let err = attributor.attribute(&order).await.unwrap_err();
     assert!(
         matches!(
@@ -706,7 +707,7 @@ async fn instants_from_the_earliest_to_the_latest_are_kept_exactly() {
         Some(binding)
     );
 
-    let forever = CodeAssignment::new(code("FOREVER"), A, earliest).until(latest);
+    let forever = CodeAssignment::new(code("FOREVER"), A, earliest).with_valid_until(latest);
     store.insert(forever).await.unwrap();
     assert_eq!(
         store.lookup(&forever.code, latest - ns).await.unwrap(),
@@ -718,7 +719,7 @@ async fn instants_from_the_earliest_to_the_latest_are_kept_exactly() {
     );
 
     for (id, at) in [("dawn", earliest), ("dusk", latest)] {
-        let click = Click::new(id.parse().unwrap(), B, at).customer(customer);
+        let click = Click::new(id.parse().unwrap(), B, at).with_customer(customer);
         store.insert_click(click).await.unwrap();
         assert_eq!(store.click(&click.id).await.unwrap(), Some(click));
     }
@@ -727,11 +728,11 @@ async fn instants_from_the_earliest_to_the_latest_are_kept_exactly() {
     let far = Utc.with_ymd_and_hms(200_000, 1, 1, 0, 0, 0).unwrap() + TimeDelta::nanoseconds(7);
     let attributor = PgAttributor::new(
         store.clone(),
-        Policy::click_first().bind_on(attributor::EventKinds::PURCHASE),
+        Policy::click_first().with_bind_on(attributor::EventKinds::PURCHASE),
     );
     let order = Conversion::new("FAR".parse().unwrap(), EventKind::Purchase, far)
-        .customer("future".parse().unwrap())
-        .code(code("FOREVER"));
+        .with_customer("future".parse().unwrap())
+        .with_code(code("FOREVER"));
     let decision = attributor.attribute(&order).await.unwrap();
     assert_eq!(decision.binding.map(|b| b.bound_at), Some(far));
     assert_eq!(store.decision(&order.id).await.unwrap(), Some(decision));
@@ -821,9 +822,11 @@ async fn look_alike_codes_are_refused_under_repeatable_read_too() {
         // The skeleton's row exists before the race: the code was held once.
         // Round 0 tries MK8HD0X and MKBHDOX: both read as MKBHD0X.
         let old = format!("MKBHD{round}X");
-        one.insert(attributor::CodeAssignment::new(code(&old), A, at - days(100)).until(at - days(50)))
-            .await
-            .unwrap();
+        one.insert(
+            attributor::CodeAssignment::new(code(&old), A, at - days(100)).with_valid_until(at - days(50)),
+        )
+        .await
+        .unwrap();
         let (first, second) = tokio::join!(
             one.assign(code(&format!("MK8HD{round}X")), B, at),
             two.assign(code(&format!("MKBHD{round}X").replace('0', "O")), common::C, at),
@@ -847,7 +850,7 @@ fn the_blocking_store_finds_a_click_on_a_pool_of_one_connection() {
         .unwrap();
     drop(runtime);
     let blocking = PgBlockingStore::new(store).unwrap();
-    let click = Click::new("c-1".parse().unwrap(), A, now()).customer("cust-1".parse().unwrap());
+    let click = Click::new("c-1".parse().unwrap(), A, now()).with_customer("cust-1".parse().unwrap());
     blocking
         .run(blocking.store().insert_click(click))
         .unwrap()
@@ -915,11 +918,11 @@ async fn a_database_at_schema_version_1_is_refused_until_migrate_brings_it_up_wi
 
 /// A policy that pays a player's first deposit once.
 fn ftd_once() -> Policy {
-    Policy::coupon_first().once_per_customer(attributor::EventKinds::FIRST_DEPOSIT)
+    Policy::coupon_first().with_once_per_customer(attributor::EventKinds::FIRST_DEPOSIT)
 }
 
 fn ftd(id: &str, player: &str) -> Conversion {
-    common::conversion(id, EventKind::FirstDeposit, player, now()).code(code("BONUS"))
+    common::conversion(id, EventKind::FirstDeposit, player, now()).with_code(code("BONUS"))
 }
 
 #[tokio::test]
@@ -1007,14 +1010,14 @@ async fn a_page_with_two_conversions_on_one_click_pays_the_first_as_memory_does(
     let (proxy, store) = server.proxied_store("click_once_page").await;
     let click = attributor::Click::new("k-1".parse().unwrap(), B, now() - days(1));
     store.insert_clicks(&[click]).await.unwrap();
-    let policy = Policy::click_first().once_per_click(attributor::EventKinds::ALL);
+    let policy = Policy::click_first().with_once_per_click(attributor::EventKinds::ALL);
     let attributor = PgAttributor::new(store, policy);
     // Two customers: one wave, whose records run in page order, so that
     // the second finds the click taken, reads who took it, and is recorded
     // once more, as a duplicate: the wave's two round trips and two more.
     let page: Vec<Conversion> = ["first", "second"]
         .iter()
-        .map(|who| purchase(&format!("ORD-{who}"), who).click(click.id))
+        .map(|who| purchase(&format!("ORD-{who}"), who).with_click(click.id))
         .collect();
     // Warm the connection: its statements are prepared when it is made.
     attributor.attribute(&purchase("warm", "nobody")).await.unwrap();
@@ -1038,7 +1041,7 @@ async fn a_page_with_two_conversions_on_one_click_pays_the_first_as_memory_does(
 async fn mistyped_codes_are_read_and_named_as_in_memory_in_the_same_two_round_trips() {
     let server = server_or_skip!();
     let (proxy, store) = server.proxied_store("near").await;
-    let policy = Policy::coupon_first().look_alikes(true);
+    let policy = Policy::coupon_first().with_look_alikes(true);
     let memory = Attributor::new(
         MemoryCodeRegistry::new(),
         MemoryClickStore::new(),
@@ -1046,12 +1049,12 @@ async fn mistyped_codes_are_read_and_named_as_in_memory_in_the_same_two_round_tr
         MemoryLedger::new(),
         policy,
     );
-    let creator =
-        attributor::CodeAssignment::new(code("MKBHDI0"), A, now() - days(90)).mode(CreditMode::IfInvolved);
+    let creator = attributor::CodeAssignment::new(code("MKBHDI0"), A, now() - days(90))
+        .with_mode(CreditMode::IfInvolved);
     let owners_click =
-        Click::new("own".parse().unwrap(), A, now() - days(9)).customer("cust-1".parse().unwrap());
+        Click::new("own".parse().unwrap(), A, now() - days(9)).with_customer("cust-1".parse().unwrap());
     let later_click =
-        Click::new("later".parse().unwrap(), B, now() - days(1)).customer("cust-1".parse().unwrap());
+        Click::new("later".parse().unwrap(), B, now() - days(1)).with_customer("cust-1".parse().unwrap());
     for (c, a) in [("BOSS20", A), ("BOSS21", B), ("SOL10", A), ("S0L10", A)] {
         store.assign(code(c), a, now() - days(90)).await.unwrap();
         memory.registry().assign(code(c), a, now() - days(90)).unwrap();
@@ -1066,13 +1069,13 @@ async fn mistyped_codes_are_read_and_named_as_in_memory_in_the_same_two_round_tr
 
     let orders = [
         // A look-alike, read as BOSS20.
-        purchase("O-1", "cust-2").code(code("B0SS20")),
+        purchase("O-1", "cust-2").with_code(code("B0SS20")),
         // Two codes one edit away: named, not credited.
-        purchase("O-2", "cust-2").code(code("BOSS2")),
+        purchase("O-2", "cust-2").with_code(code("BOSS2")),
         // Two look-alikes: named, not guessed between.
-        purchase("O-3", "cust-2").code(code("5OL1O")),
+        purchase("O-3", "cust-2").with_code(code("5OL1O")),
         // An if-involved look-alike: its owner's click, not the last one, is read.
-        purchase("O-4", "cust-1").code(code("MKBHD10")),
+        purchase("O-4", "cust-1").with_code(code("MKBHD10")),
     ];
     for order in &orders {
         let before = proxy.round_trips();
@@ -1142,8 +1145,8 @@ async fn families_are_written_refused_imported_and_answered_as_in_memory() {
     let t = now() - days(100);
     let writes = [
         CodeAssignment::family(code("MKBHD"), A, t),
-        CodeAssignment::family(code("MKBHDVIP"), A, t).mode(CreditMode::Always),
-        CodeAssignment::new(code("MKBHDLIVE"), A, t).until(now() - days(50)),
+        CodeAssignment::family(code("MKBHDVIP"), A, t).with_mode(CreditMode::Always),
+        CodeAssignment::new(code("MKBHDLIVE"), A, t).with_valid_until(now() - days(50)),
         CodeAssignment::new(code("MKBHD10"), B, t),  // in A's family
         CodeAssignment::family(code("MK8HD"), B, t), // a look-alike family
         CodeAssignment::family(code("MKBHD"), B, t), // the same family, twice at once

@@ -153,7 +153,7 @@ mod strategies_hold {
                 .new_tree(&mut runner)
                 .unwrap()
                 .current()
-                .get_binding_lifetime();
+                .binding_lifetime();
             let kind = match lifetime {
                 BindingLifetime::OneOff => 0,
                 BindingLifetime::Days(0) => 1,
@@ -328,7 +328,7 @@ mod resolver {
             evidence.codes.retain(|e| e.code != code);
             evidence.codes.push(CodeEvidence { code, lookup: CodeLookup::Active(assignment) });
             evidence.binding = None;
-            let policy = if binds { Policy::coupon_first().bind_on(EventKinds::ALL) } else { Policy::coupon_first() };
+            let policy = if binds { Policy::coupon_first().with_bind_on(EventKinds::ALL) } else { Policy::coupon_first() };
 
             let decision = resolve(&conversion, &evidence, &policy);
             prop_assert_eq!(decision.credits.len(), 1, "{}", decision);
@@ -361,9 +361,9 @@ mod resolver {
                 }
             }
             let narrow_window = TimeDelta::days(narrow_days);
-            let policy = policy.click_pick(ClickPick::Last);
-            let narrow = policy.click_window(narrow_window).unwrap();
-            let wide = policy.click_window(narrow_window + TimeDelta::seconds(extra_secs)).unwrap();
+            let policy = policy.with_click_pick(ClickPick::Last);
+            let narrow = policy.with_click_window(narrow_window).unwrap();
+            let wide = policy.with_click_window(narrow_window + TimeDelta::seconds(extra_secs)).unwrap();
             let before = resolve(&conversion, &evidence, &narrow);
             let after = resolve(&conversion, &evidence, &wide);
             for credit in before.credits.iter().filter(|c| c.method == Method::Click) {
@@ -382,9 +382,9 @@ mod resolver {
             narrow_days in 0i64..=45,
             extra_secs in 0i64..=60 * 86_400,
         ) {
-            let policy = Policy::click_first().click_pick(ClickPick::First);
-            let narrow = policy.click_window(TimeDelta::days(narrow_days)).unwrap();
-            let wide = policy.click_window(TimeDelta::days(narrow_days) + TimeDelta::seconds(extra_secs)).unwrap();
+            let policy = Policy::click_first().with_click_pick(ClickPick::First);
+            let narrow = policy.with_click_window(TimeDelta::days(narrow_days)).unwrap();
+            let wide = policy.with_click_window(TimeDelta::days(narrow_days) + TimeDelta::seconds(extra_secs)).unwrap();
             let credited_click = |d: &Decision| {
                 d.considered.iter().find_map(|c| match (c.subject, c.outcome) {
                     (attributor::Subject::Click { at, .. }, attributor::Outcome::Credited) => Some(at),
@@ -430,7 +430,7 @@ mod resolver {
             (conversion, evidence) in case(),
             policy in policy(),
         ) {
-            let policy = policy.look_alikes(false);
+            let policy = policy.with_look_alikes(false);
             let mut named = resolve(&conversion, &evidence, &policy);
             let without = Evidence { near: Default::default(), ..evidence.clone() };
             let today = resolve(&conversion, &without, &policy);
@@ -450,7 +450,7 @@ mod resolver {
             (conversion, evidence) in case(),
             policy in policy(),
         ) {
-            let policy = policy.look_alikes(true);
+            let policy = policy.with_look_alikes(true);
             let decision = resolve(&conversion, &evidence, &policy);
             for entry in &decision.considered {
                 let Subject::Code { code, read_as, .. } = entry.subject else { continue };
@@ -719,8 +719,8 @@ mod stores {
             }
 
             let mut experiment = Experiment::new(&registry, &click_store)
-                .policy("mine".parse().unwrap(), policies.clone())
-                .policy("mine-again".parse().unwrap(), policies);
+                .with_policy("mine".parse().unwrap(), policies.clone())
+                .with_policy("mine-again".parse().unwrap(), policies);
             prop_assert_eq!(experiment.replay_all(&conversions).unwrap(), conversions.len() as u64);
             let report = experiment.report();
             let got: BTreeMap<AffiliateId, (u64, u64)> = report.policies[0]
@@ -839,7 +839,7 @@ mod binding_store {
             // The hint reads ahead and must change no answer.
             let conversions: Vec<Conversion> = customers
                 .iter()
-                .map(|c| Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, instants()[0]).customer(*c))
+                .map(|c| Conversion::new("ORD-1".parse().unwrap(), EventKind::Purchase, instants()[0]).with_customer(*c))
                 .collect();
             store.prefetch(&conversions);
             for customer in customers {

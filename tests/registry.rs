@@ -54,7 +54,7 @@ fn reassignment_closes_one_interval_and_opens_the_next() {
 fn reassignment_keeps_the_credit_mode_and_needs_an_active_assignment() {
     let registry = MemoryCodeRegistry::new();
     registry
-        .insert(CodeAssignment::new(code("GUARDED"), A, day(0)).mode(CreditMode::IfInvolved))
+        .insert(CodeAssignment::new(code("GUARDED"), A, day(0)).with_mode(CreditMode::IfInvolved))
         .unwrap();
     registry.reassign(code("GUARDED"), B, day(5)).unwrap();
     assert_eq!(registry.history(&code("GUARDED"))[1].mode, CreditMode::IfInvolved);
@@ -88,10 +88,10 @@ fn revocation_is_told_apart_from_expiry() {
 fn an_overlapping_interval_is_refused_and_changes_nothing() {
     let registry = MemoryCodeRegistry::new();
     registry
-        .insert(CodeAssignment::new(code("SUMMER"), A, day(0)).until(day(10)))
+        .insert(CodeAssignment::new(code("SUMMER"), A, day(0)).with_valid_until(day(10)))
         .unwrap();
     let err = registry
-        .insert(CodeAssignment::new(code("summer"), B, day(9)).until(day(20)))
+        .insert(CodeAssignment::new(code("summer"), B, day(9)).with_valid_until(day(20)))
         .unwrap_err();
     assert!(matches!(err, RegistryError::Overlap { .. }), "{err}");
     assert_eq!(registry.history(&code("SUMMER")).len(), 1);
@@ -106,7 +106,7 @@ fn an_overlapping_interval_is_refused_and_changes_nothing() {
 fn an_empty_interval_is_refused() {
     let registry = MemoryCodeRegistry::new();
     let err = registry
-        .insert(CodeAssignment::new(code("EMPTY"), A, day(5)).until(day(5)))
+        .insert(CodeAssignment::new(code("EMPTY"), A, day(5)).with_valid_until(day(5)))
         .unwrap_err();
     assert!(matches!(err, RegistryError::EmptyInterval { .. }));
     assert!(registry.is_empty());
@@ -116,7 +116,7 @@ fn an_empty_interval_is_refused() {
 fn an_assignment_marked_revoked_without_an_end_is_refused_rather_than_active_for_ever() {
     let registry = MemoryCodeRegistry::new();
     let err = registry
-        .insert(CodeAssignment::new(code("BANNED"), A, day(5)).revoked())
+        .insert(CodeAssignment::new(code("BANNED"), A, day(5)).with_revoked(true))
         .unwrap_err();
     assert_eq!(
         err,
@@ -150,7 +150,7 @@ fn a_confusable_code_of_another_affiliate_is_refused_but_the_same_affiliate_may_
 fn a_confusable_code_is_fine_once_the_other_assignment_has_ended() {
     let registry = MemoryCodeRegistry::new();
     registry
-        .insert(CodeAssignment::new(code("SOL10"), A, day(0)).until(day(10)))
+        .insert(CodeAssignment::new(code("SOL10"), A, day(0)).with_valid_until(day(10)))
         .unwrap();
     registry.assign(code("5OL1O"), B, day(10)).unwrap();
     // A reassignment into a confusable clash is refused and changes nothing.
@@ -173,7 +173,7 @@ fn migration_rows() -> Vec<ImportRow> {
         ImportRow::new("SUMMER", C, day(0)),
         ImportRow::new("SUMMER", C, day(3)),
         ImportRow::new("AUTUMN", AffiliateId::new(99), day(0)),
-        ImportRow::new("WINTER", A, day(5)).until(day(1)),
+        ImportRow::new("WINTER", A, day(5)).with_valid_until(day(1)),
         ImportRow::new("EXISTING", B, day(0)),
         ImportRow::new("EX1STING", C, day(0)),
     ]
@@ -191,7 +191,7 @@ fn import_reports_every_conflict_with_its_row_and_what_it_clashes_with() {
     let known = |a: AffiliateId| a.get() < 10;
     let report = registry.import(
         migration_rows(),
-        ImportOptions::all_or_nothing().known_affiliates(&known),
+        ImportOptions::all_or_nothing().with_known_affiliates(&known),
     );
     let kinds: Vec<(usize, ConflictKind)> =
         report.conflicts.iter().map(|c| (c.row, c.kind.clone())).collect();
@@ -250,7 +250,8 @@ fn import_in_apply_valid_mode_applies_the_valid_rows_and_overwrites_nothing() {
 #[test]
 fn a_clean_import_applies_everything() {
     let registry = MemoryCodeRegistry::new();
-    let rows = (0..100).map(|i| ImportRow::new(&format!("CODE{i:03}X"), A, day(0)).mode(CreditMode::Always));
+    let rows =
+        (0..100).map(|i| ImportRow::new(&format!("CODE{i:03}X"), A, day(0)).with_mode(CreditMode::Always));
     let report = registry.import(rows, ImportOptions::all_or_nothing());
     assert!(report.conflicts.is_empty());
     assert_eq!((report.rows, report.applied, registry.len()), (100, 100, 100));
@@ -279,9 +280,9 @@ fn a_code_cancelled_at_its_start_and_given_again_then_ended_is_expired_however_i
     // Both orders are sorted by start; a backend's ORDER BY valid_from may
     // hand either to from_history.
     let cancelled = CodeAssignment::new(code("OOPS10"), A, day(5))
-        .until(day(5))
-        .revoked();
-    let given = CodeAssignment::new(code("OOPS10"), B, day(5)).until(day(10));
+        .with_valid_until(day(5))
+        .with_revoked(true);
+    let given = CodeAssignment::new(code("OOPS10"), B, day(5)).with_valid_until(day(10));
     for history in [[cancelled, given], [given, cancelled]] {
         assert_eq!(
             CodeLookup::from_history(&history, day(30)),
@@ -315,7 +316,7 @@ fn from_history_answers_as_the_memory_registry_whichever_way_equal_starts_are_so
     given_again.assign(code("OOPS10"), A, day(5)).unwrap();
     given_again.revoke(code("OOPS10"), day(5)).unwrap();
     given_again
-        .insert(CodeAssignment::new(code("OOPS10"), B, day(5)).until(day(10)))
+        .insert(CodeAssignment::new(code("OOPS10"), B, day(5)).with_valid_until(day(10)))
         .unwrap();
     // Cancelled at its start twice: two empty intervals, in the order made.
     let cancelled_twice = MemoryCodeRegistry::new();
@@ -351,14 +352,14 @@ fn a_code_cancelled_at_its_start_cannot_be_given_to_another_affiliate_backdated_
     registry.assign(code("OOPS10"), A, day(5)).unwrap();
     registry.revoke(code("OOPS10"), day(5)).unwrap();
     let cancelled = registry.history(&code("OOPS10"))[0];
-    let around = CodeAssignment::new(code("OOPS10"), B, day(0)).until(day(10));
+    let around = CodeAssignment::new(code("OOPS10"), B, day(0)).with_valid_until(day(10));
     assert!(cancelled.overlaps(&around) && around.overlaps(&cancelled));
     assert!(matches!(
         registry.insert(around),
         Err(RegistryError::Overlap { existing, .. }) if *existing == cancelled
     ));
     // From that instant on, or ending at it, it can.
-    let before = CodeAssignment::new(code("OOPS10"), B, day(0)).until(day(5));
+    let before = CodeAssignment::new(code("OOPS10"), B, day(0)).with_valid_until(day(5));
     assert!(!cancelled.overlaps(&before));
     registry.insert(before).unwrap();
     registry.assign(code("OOPS10"), B, day(5)).unwrap();
@@ -436,7 +437,7 @@ fn an_end_revocation_or_reassignment_in_a_leap_second_is_refused_and_changes_not
     registry.assign(code("LEAP"), A, start).unwrap();
     let before = registry.history(&code("LEAP"));
 
-    let ending = CodeAssignment::new(code("ENDS"), A, start).until(leap);
+    let ending = CodeAssignment::new(code("ENDS"), A, start).with_valid_until(leap);
     assert!(matches!(
         registry.insert(ending),
         Err(RegistryError::OutOfRange { at, .. }) if at == leap
@@ -475,7 +476,7 @@ fn lookups_agree_with_the_assignment_at_the_edges_of_time() {
     ];
     for (from, until) in intervals {
         let registry = MemoryCodeRegistry::new();
-        let assignment = CodeAssignment::new(code("EDGE"), A, from).until(until);
+        let assignment = CodeAssignment::new(code("EDGE"), A, from).with_valid_until(until);
         registry.insert(assignment).unwrap();
         let kept = registry.history(&code("EDGE"));
         assert_eq!(kept.len(), 1);
@@ -596,7 +597,7 @@ fn a_family_may_not_be_held_by_two_affiliates_at_once_nor_meet_another_affiliate
     );
     // Every refusal of a family says it is one.
     assert_eq!(
-        refused(family("EMPTY", A, 5).until(day(5))),
+        refused(family("EMPTY", A, 5).with_valid_until(day(5))),
         format!(
             "assignment of family EMPTY* ends at {}, not after it starts at {}",
             day(5),
@@ -606,12 +607,16 @@ fn a_family_may_not_be_held_by_two_affiliates_at_once_nor_meet_another_affiliate
     // The same affiliate may nest families and hold codes in them, and
     // another affiliate may follow once the family has ended.
     registry
-        .insert(family("MKBHDX", A, 5).mode(CreditMode::Always))
+        .insert(family("MKBHDX", A, 5).with_mode(CreditMode::Always))
         .unwrap();
     registry.assign(code("MKBHD10"), A, day(5)).unwrap();
-    registry.insert(family("SPRING", B, 0).until(day(100))).unwrap();
+    registry
+        .insert(family("SPRING", B, 0).with_valid_until(day(100)))
+        .unwrap();
     registry.insert(family("SPRING", A, 100)).unwrap_err(); // SPRING10 is still B's
-    registry.insert(family("OLD", A, 0).until(day(10))).unwrap();
+    registry
+        .insert(family("OLD", A, 0).with_valid_until(day(10)))
+        .unwrap();
     registry.insert(family("OLD", B, 10)).unwrap();
     assert_eq!(owner(&registry, "OLD1", day(9)), Some(A));
     assert_eq!(owner(&registry, "OLD1", day(10)), Some(B));
@@ -622,13 +627,13 @@ fn an_exact_code_beats_its_family_and_the_longer_prefix_beats_the_shorter() {
     let registry = MemoryCodeRegistry::new();
     registry.insert(family("MKBHD", A, 0)).unwrap();
     registry
-        .insert(family("MKBHDVIP", A, 0).mode(CreditMode::Always))
+        .insert(family("MKBHDVIP", A, 0).with_mode(CreditMode::Always))
         .unwrap();
     registry
         .insert(
             CodeAssignment::new(code("MKBHDLEAK"), A, day(0))
-                .until(day(10))
-                .revoked(),
+                .with_valid_until(day(10))
+                .with_revoked(true),
         )
         .unwrap();
     let lookup = |c: &str| registry.lookup(&code(c), day(20)).unwrap();

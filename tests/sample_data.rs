@@ -70,13 +70,13 @@ fn replaying_the_shipped_sample_flags_the_leaked_code_and_nothing_else() {
     let (registry, clicks) = sample_stores();
     let binds = EventKinds::CHALLENGE_PURCHASE;
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(
+        .with_policy(
             "coupon-first".parse().unwrap(),
-            Policy::coupon_first().bind_on(binds),
+            Policy::coupon_first().with_bind_on(binds),
         )
-        .policy(
+        .with_policy(
             "click-first".parse().unwrap(),
-            Policy::click_first().bind_on(binds),
+            Policy::click_first().with_bind_on(binds),
         );
     for conversion in sample_conversions() {
         experiment.replay(&conversion).unwrap();
@@ -131,7 +131,7 @@ fn the_replay_tool_refuses_a_click_window_longer_than_a_clock_holds_instead_of_c
 fn the_replay_tool_refuses_a_misspelled_binding_event_instead_of_binding_nobody() {
     let err = refused("coupon-first,bind=purchse");
     assert!(err.contains(r#"unknown event "purchse" in bind="#), "{err}");
-    let binds = |events| Policy::coupon_first().bind_on(events);
+    let binds = |events| Policy::coupon_first().with_bind_on(events);
     assert_eq!(
         replay::parse_policy("coupon-first,bind=purchase+registration").unwrap(),
         binds(EventKinds::PURCHASE | EventKinds::REGISTRATION)
@@ -211,16 +211,16 @@ fn replayed_once_a_trader_and_once_a_click_the_sample_pays_no_second_challenge_a
     assert_eq!(
         once,
         Policy::coupon_first()
-            .bind_on(EventKinds::CHALLENGE_PURCHASE)
-            .once_per_customer(EventKinds::CHALLENGE_PURCHASE)
-            .once_per_click(EventKinds::REGISTRATION)
+            .with_bind_on(EventKinds::CHALLENGE_PURCHASE)
+            .with_once_per_customer(EventKinds::CHALLENGE_PURCHASE)
+            .with_once_per_click(EventKinds::REGISTRATION)
     );
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy(
+        .with_policy(
             "every".parse().unwrap(),
-            Policy::coupon_first().bind_on(EventKinds::CHALLENGE_PURCHASE),
+            Policy::coupon_first().with_bind_on(EventKinds::CHALLENGE_PURCHASE),
         )
-        .policy("once".parse().unwrap(), once);
+        .with_policy("once".parse().unwrap(), once);
     experiment.replay_all(conversions.iter()).unwrap();
     let report = experiment.report();
     let duplicates = |p: &attributor::PolicyReport| {
@@ -240,7 +240,7 @@ fn replayed_once_a_trader_and_once_a_click_the_sample_pays_no_second_challenge_a
 fn the_replay_tool_reads_events_paid_once_and_refuses_a_misspelled_one() {
     assert_eq!(
         replay::parse_policy("click-first,once-per-click=all").unwrap(),
-        Policy::click_first().once_per_click(EventKinds::ALL)
+        Policy::click_first().with_once_per_click(EventKinds::ALL)
     );
     let err = refused("click-first,once-per-customer=first_depsit");
     assert!(
@@ -272,10 +272,10 @@ fn replayed_reading_look_alikes_the_sample_pays_the_creators_whose_codes_were_mi
 
     let (registry, clicks) = sample_stores();
     let reads = replay::parse_policy("coupon-first,look-alikes").unwrap();
-    assert_eq!(reads, Policy::coupon_first().look_alikes(true));
+    assert_eq!(reads, Policy::coupon_first().with_look_alikes(true));
     let mut experiment = Experiment::new(&registry, &clicks)
-        .policy("exact".parse().unwrap(), Policy::coupon_first())
-        .policy("reads".parse().unwrap(), reads);
+        .with_policy("exact".parse().unwrap(), Policy::coupon_first())
+        .with_policy("reads".parse().unwrap(), reads);
     experiment.replay_all(conversions.iter()).unwrap();
     let report = experiment.report();
 
@@ -332,8 +332,8 @@ fn replayed_the_academys_course_codes_credit_the_academy_by_its_family() {
     assert!(entered >= 5, "{entered}");
 
     let (registry, clicks) = sample_stores();
-    let mut experiment =
-        Experiment::new(&registry, &clicks).policy("coupon-first".parse().unwrap(), Policy::coupon_first());
+    let mut experiment = Experiment::new(&registry, &clicks)
+        .with_policy("coupon-first".parse().unwrap(), Policy::coupon_first());
     experiment.replay_all(conversions.iter()).unwrap();
     let report = experiment.report();
     let academy = report.policies[0]

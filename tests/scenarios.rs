@@ -37,7 +37,7 @@ fn only_credit(decision: &attributor::Decision) -> (attributor::AffiliateId, Met
 fn influencer_code_without_a_click_credits_the_code_owner() {
     let world = World::new(Policy::coupon_first());
     world.code("MKBHD10", A);
-    let decision = world.attribute(&purchase("o1", "viewer").code(code("mkbhd-10")));
+    let decision = world.attribute(&purchase("o1", "viewer").with_code(code("mkbhd-10")));
     assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
     assert_eq!(outcome_of_code(&decision, "MKBHD10"), Outcome::Credited);
 }
@@ -55,14 +55,14 @@ fn a_click_alone_inside_the_window_credits_the_click_owner() {
 fn a_click_one_second_past_the_window_credits_nobody() {
     let world = World::new(Policy::coupon_first());
     let click = world.click(B, "shopper", days(30) + secs(1));
-    let decision = world.attribute(&purchase("o1", "shopper").click(click));
+    let decision = world.attribute(&purchase("o1", "shopper").with_click(click));
     assert!(decision.credits.is_empty());
     assert_eq!(outcome_of_click(&decision, click), Outcome::OutsideWindow);
 
     // The boundary itself is inside the window.
     let world = World::new(Policy::coupon_first());
     let click = world.click(B, "shopper", days(30));
-    let decision = world.attribute(&purchase("o1", "shopper").click(click));
+    let decision = world.attribute(&purchase("o1", "shopper").with_click(click));
     assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
 }
 
@@ -72,7 +72,7 @@ fn code_against_click(policy: Policy) -> (attributor::Decision, attributor::Clic
     world.code("ALICE", A);
     let click = world.click(B, "shopper", days(2));
     (
-        world.attribute(&purchase("o1", "shopper").code(code("ALICE"))),
+        world.attribute(&purchase("o1", "shopper").with_code(code("ALICE"))),
         click,
     )
 }
@@ -121,7 +121,7 @@ fn a_half_split_shares_between_code_and_click_owners_and_merges_one_owner() {
     let world = World::new(Policy::split(5_000).unwrap());
     world.code("ALICE", A);
     world.click(A, "shopper", days(2));
-    let decision = world.attribute(&purchase("o1", "shopper").code(code("ALICE")));
+    let decision = world.attribute(&purchase("o1", "shopper").with_code(code("ALICE")));
     assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
 }
 
@@ -134,16 +134,18 @@ fn a_reassigned_code_credits_whoever_owned_it_when_the_conversion_happened() {
         .registry()
         .reassign(code("SPRING"), B, now() - days(7))
         .unwrap();
-    let late_replay = conversion("old", EventKind::Purchase, "x", now() - days(14)).code(code("SPRING"));
+    let late_replay = conversion("old", EventKind::Purchase, "x", now() - days(14)).with_code(code("SPRING"));
     assert_eq!(only_credit(&world.attribute(&late_replay)).0, A);
-    let today = purchase("new", "y").code(code("SPRING"));
+    let today = purchase("new", "y").with_code(code("SPRING"));
     assert_eq!(only_credit(&world.attribute(&today)).0, B);
 }
 
 #[test]
 fn expired_revoked_not_yet_active_and_unknown_codes_credit_nobody_each_with_its_reason() {
     let world = World::new(Policy::coupon_first());
-    world.assignment(CodeAssignment::new(code("OLDIE"), A, now() - days(60)).until(now() - days(30)));
+    world.assignment(
+        CodeAssignment::new(code("OLDIE"), A, now() - days(60)).with_valid_until(now() - days(30)),
+    );
     world.code("BANNED", A);
     world
         .attributor
@@ -157,7 +159,7 @@ fn expired_revoked_not_yet_active_and_unknown_codes_credit_nobody_each_with_its_
         ("SOON", Outcome::CodeNotYetActive),
         ("NOSUCH", Outcome::CodeUnknown),
     ] {
-        let decision = world.attribute(&purchase(c, "shopper").code(code(c)));
+        let decision = world.attribute(&purchase(c, "shopper").with_code(code(c)));
         assert!(decision.credits.is_empty(), "{decision}");
         assert_eq!(outcome_of_code(&decision, c), reason);
     }
@@ -167,16 +169,17 @@ fn igaming(policy: Policy) -> (World, attributor::Decision, attributor::Decision
     let world = World::new(policy);
     world.code("BONUS", B);
     let click = world.click(A, "player", days(10) + secs(60));
-    let registration = conversion("reg", EventKind::Registration, "player", now() - days(10)).click(click);
+    let registration =
+        conversion("reg", EventKind::Registration, "player", now() - days(10)).with_click(click);
     let reg = world.attribute(&registration);
-    let ftd =
-        world.attribute(&conversion("ftd", EventKind::FirstDeposit, "player", now()).code(code("BONUS")));
+    let ftd = world
+        .attribute(&conversion("ftd", EventKind::FirstDeposit, "player", now()).with_code(code("BONUS")));
     (world, reg, ftd)
 }
 
 #[test]
 fn a_registration_binds_the_player_and_a_later_deposit_with_another_code_stays_with_the_binding() {
-    let policy = Policy::coupon_first().bind_on(EventKinds::REGISTRATION);
+    let policy = Policy::coupon_first().with_bind_on(EventKinds::REGISTRATION);
     let (world, reg, ftd) = igaming(policy);
     assert_eq!(only_credit(&reg), (A, Method::Click, 10_000));
     assert_eq!(reg.binding.map(|b| b.affiliate), Some(A));
@@ -198,8 +201,8 @@ fn a_registration_binds_the_player_and_a_later_deposit_with_another_code_stays_w
 #[test]
 fn when_a_coupon_breaks_bindings_the_deposit_goes_to_the_code_owner_and_the_binding_moves() {
     let policy = Policy::coupon_first()
-        .bind_on(EventKinds::REGISTRATION)
-        .coupon_breaks_binding(true);
+        .with_bind_on(EventKinds::REGISTRATION)
+        .with_coupon_breaks_binding(true);
     let (world, _, ftd) = igaming(policy);
     assert_eq!(only_credit(&ftd), (B, Method::Coupon, 10_000));
     assert_eq!(ftd.binding.map(|b| b.affiliate), Some(B));
@@ -212,16 +215,17 @@ fn the_bound_affiliates_own_code_keeps_the_binding_where_coupons_break_bindings(
     // Purchases may break bindings and bind only for the purchase itself;
     // registrations bind for good.
     let purchases = Policy::coupon_first()
-        .coupon_breaks_binding(true)
-        .binding_lifetime(BindingLifetime::OneOff);
-    let registrations = Policy::coupon_first().bind_on(EventKinds::REGISTRATION);
+        .with_coupon_breaks_binding(true)
+        .with_binding_lifetime(BindingLifetime::OneOff);
+    let registrations = Policy::coupon_first().with_bind_on(EventKinds::REGISTRATION);
     let world = World::new(PolicySet::new(purchases).with(EventKind::Registration, registrations));
     world.code("ALICE", A);
-    let reg = conversion("reg", EventKind::Registration, "player", now() - days(10)).code(code("ALICE"));
+    let reg = conversion("reg", EventKind::Registration, "player", now() - days(10)).with_code(code("ALICE"));
     assert_eq!(world.attribute(&reg).binding.map(|b| b.affiliate), Some(A));
 
-    let with_code = world
-        .attribute(&conversion("o1", EventKind::Purchase, "player", now() - days(5)).code(code("ALICE")));
+    let with_code = world.attribute(
+        &conversion("o1", EventKind::Purchase, "player", now() - days(5)).with_code(code("ALICE")),
+    );
     assert_eq!(only_credit(&with_code), (A, Method::Binding, 10_000));
     assert_eq!(
         outcome_of_code(&with_code, "ALICE"),
@@ -239,13 +243,13 @@ fn the_bound_affiliates_own_code_keeps_the_binding_where_coupons_break_bindings(
 fn bound_player_under_a_split(coupon_share: u32) -> World {
     let policy = Policy::split(coupon_share)
         .unwrap()
-        .bind_on(EventKinds::REGISTRATION)
-        .coupon_breaks_binding(true);
+        .with_bind_on(EventKinds::REGISTRATION)
+        .with_coupon_breaks_binding(true);
     let world = World::new(policy);
     world.code("ALICE", A);
     world.code("BOB", B);
     world.attribute(
-        &conversion("reg", EventKind::Registration, "player", now() - days(10)).code(code("ALICE")),
+        &conversion("reg", EventKind::Registration, "player", now() - days(10)).with_code(code("ALICE")),
     );
     world.click(C, "player", days(1));
     world
@@ -255,7 +259,7 @@ fn bound_player_under_a_split(coupon_share: u32) -> World {
 fn a_code_that_would_take_a_sliver_of_a_split_does_not_break_the_binding() {
     // B's code would get 1% beside C's click's 99%.
     let world = bound_player_under_a_split(100);
-    let decision = world.attribute(&purchase("o1", "player").code(code("BOB")));
+    let decision = world.attribute(&purchase("o1", "player").with_code(code("BOB")));
     assert_eq!(only_credit(&decision), (A, Method::Binding, 10_000));
     assert_eq!(
         outcome_of_code(&decision, "BOB"),
@@ -265,7 +269,7 @@ fn a_code_that_would_take_a_sliver_of_a_split_does_not_break_the_binding() {
 
     // With most of the split, the same code breaks the binding and takes it.
     let world = bound_player_under_a_split(9_900);
-    let decision = world.attribute(&purchase("o1", "player").code(code("BOB")));
+    let decision = world.attribute(&purchase("o1", "player").with_code(code("BOB")));
     assert_eq!(decision.primary(), Some(B), "{decision}");
     assert_eq!(decision.binding.map(|b| b.affiliate), Some(B));
 }
@@ -273,8 +277,8 @@ fn a_code_that_would_take_a_sliver_of_a_split_does_not_break_the_binding() {
 #[test]
 fn once_a_binding_expires_the_evidence_decides_again() {
     let policy = Policy::coupon_first()
-        .bind_on(EventKinds::REGISTRATION)
-        .binding_lifetime(BindingLifetime::Days(5));
+        .with_bind_on(EventKinds::REGISTRATION)
+        .with_binding_lifetime(BindingLifetime::Days(5));
     let (_, _, ftd) = igaming(policy);
     assert_eq!(only_credit(&ftd), (B, Method::Coupon, 10_000));
     let binding = ftd
@@ -287,9 +291,11 @@ fn once_a_binding_expires_the_evidence_decides_again() {
 #[test]
 fn an_if_involved_code_counts_only_with_its_owners_click() {
     let world = World::new(Policy::coupon_first());
-    world.assignment(CodeAssignment::new(code("LEAKY"), A, now() - days(365)).mode(CreditMode::IfInvolved));
+    world.assignment(
+        CodeAssignment::new(code("LEAKY"), A, now() - days(365)).with_mode(CreditMode::IfInvolved),
+    );
     let other_click = world.click(B, "stranger", days(1));
-    let decision = world.attribute(&purchase("o1", "stranger").code(code("LEAKY")));
+    let decision = world.attribute(&purchase("o1", "stranger").with_code(code("LEAKY")));
     assert_eq!(outcome_of_code(&decision, "LEAKY"), Outcome::OwnerNotInvolved);
     assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
     assert_eq!(outcome_of_click(&decision, other_click), Outcome::Credited);
@@ -297,7 +303,7 @@ fn an_if_involved_code_counts_only_with_its_owners_click() {
     // The owner's click is found even though another affiliate's click is later.
     world.click(A, "fan", days(3));
     world.click(B, "fan", days(1));
-    let decision = world.attribute(&purchase("o2", "fan").code(code("LEAKY")));
+    let decision = world.attribute(&purchase("o2", "fan").with_code(code("LEAKY")));
     assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
 }
 
@@ -305,9 +311,10 @@ fn an_if_involved_code_counts_only_with_its_owners_click() {
 fn an_always_code_beats_a_click_under_click_first_and_first_touch_and_says_so() {
     for policy in [Policy::click_first(), Policy::first_touch()] {
         let world = World::new(policy);
-        world.assignment(CodeAssignment::new(code("VIP"), A, now() - days(365)).mode(CreditMode::Always));
+        world
+            .assignment(CodeAssignment::new(code("VIP"), A, now() - days(365)).with_mode(CreditMode::Always));
         world.click(B, "shopper", days(1));
-        let decision = world.attribute(&purchase("o1", "shopper").code(code("VIP")));
+        let decision = world.attribute(&purchase("o1", "shopper").with_code(code("VIP")));
         assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
         // The click's affiliate reads why a program that puts this click
         // first paid the code.
@@ -326,7 +333,7 @@ fn a_standard_code_outranking_a_click_gives_no_always_reason() {
         let world = World::new(policy);
         world.code("SPRING", A);
         world.click(B, "shopper", days(1));
-        let decision = world.attribute(&purchase("o1", "shopper").code(code("SPRING")));
+        let decision = world.attribute(&purchase("o1", "shopper").with_code(code("SPRING")));
         assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
         let text = decision.to_string();
         assert!(
@@ -342,8 +349,8 @@ fn a_self_referral_code_is_rejected() {
     world.code("MYSELF", A);
     let decision = world.attribute(
         &purchase("o1", "affiliate-a")
-            .customer_affiliate(A)
-            .code(code("MYSELF")),
+            .with_customer_affiliate(A)
+            .with_code(code("MYSELF")),
     );
     assert!(decision.credits.is_empty());
     assert_eq!(outcome_of_code(&decision, "MYSELF"), Outcome::SelfReferral);
@@ -358,14 +365,14 @@ fn a_customers_click_on_their_own_affiliate_link_does_not_hide_another_affiliate
     let world = World::new(Policy::coupon_first());
     let referral = world.click(B, "insider", days(3));
     world.click(C, "insider", days(1));
-    let decision = world.attribute(&purchase("o1", "insider").customer_affiliate(C));
+    let decision = world.attribute(&purchase("o1", "insider").with_customer_affiliate(C));
     assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
     assert_eq!(outcome_of_click(&decision, referral), Outcome::Credited);
 
     let world = World::new(Policy::coupon_first());
     world.click(C, "insider", days(2)); // click-1: the smaller id of the tie
     world.click(B, "insider", days(2));
-    let decision = world.attribute(&purchase("o2", "insider").customer_affiliate(C));
+    let decision = world.attribute(&purchase("o2", "insider").with_customer_affiliate(C));
     assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
 }
 
@@ -373,15 +380,15 @@ fn a_customers_click_on_their_own_affiliate_link_does_not_hide_another_affiliate
 fn a_binding_to_the_customers_own_affiliate_account_is_rejected_as_self_referral() {
     // A registers through their own link before the operator knows the
     // player is affiliate A; the registration binds the player to A.
-    let world = World::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION));
+    let world = World::new(Policy::coupon_first().with_bind_on(EventKinds::REGISTRATION));
     let own = world.click(A, "insider", days(10) + secs(60));
-    let reg = conversion("reg", EventKind::Registration, "insider", now() - days(10)).click(own);
+    let reg = conversion("reg", EventKind::Registration, "insider", now() - days(10)).with_click(own);
     assert_eq!(world.attribute(&reg).binding.map(|b| b.affiliate), Some(A));
 
     // Now the player is known to be A: the binding must not credit A, and
     // B's click decides.
     world.click(B, "insider", days(1));
-    let ftd = conversion("ftd", EventKind::FirstDeposit, "insider", now()).customer_affiliate(A);
+    let ftd = conversion("ftd", EventKind::FirstDeposit, "insider", now()).with_customer_affiliate(A);
     let decision = world.attribute(&ftd);
     assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
     let binding = decision
@@ -405,11 +412,19 @@ fn a_binding_to_the_customers_own_affiliate_account_is_rejected_as_self_referral
 fn the_first_valid_code_in_entry_order_counts_and_later_ones_are_superseded() {
     let world = World::new(Policy::coupon_first());
     world.code("FIRST", A).code("SECOND", B);
-    let decision = world.attribute(&purchase("o1", "s").code(code("TYPO1")).code(code("SECOND")));
+    let decision = world.attribute(
+        &purchase("o1", "s")
+            .with_code(code("TYPO1"))
+            .with_code(code("SECOND")),
+    );
     assert_eq!(only_credit(&decision), (B, Method::Coupon, 10_000));
     assert_eq!(outcome_of_code(&decision, "TYPO1"), Outcome::CodeUnknown);
 
-    let decision = world.attribute(&purchase("o2", "s").code(code("FIRST")).code(code("SECOND")));
+    let decision = world.attribute(
+        &purchase("o2", "s")
+            .with_code(code("FIRST"))
+            .with_code(code("SECOND")),
+    );
     assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
     assert_eq!(
         outcome_of_code(&decision, "SECOND"),
@@ -419,23 +434,23 @@ fn the_first_valid_code_in_entry_order_counts_and_later_ones_are_superseded() {
 
 #[test]
 fn a_click_stamped_after_the_conversion_counts_only_within_the_skew_tolerance() {
-    let tolerant = World::new(Policy::coupon_first().clock_skew(secs(30)).unwrap());
+    let tolerant = World::new(Policy::coupon_first().with_clock_skew(secs(30)).unwrap());
     let click = tolerant.click(B, "s", -secs(10));
-    let decision = tolerant.attribute(&purchase("o1", "s").click(click));
+    let decision = tolerant.attribute(&purchase("o1", "s").with_click(click));
     assert_eq!(only_credit(&decision), (B, Method::Click, 10_000));
 
     let strict = World::new(Policy::coupon_first());
     let click = strict.click(B, "s", -secs(10));
-    let decision = strict.attribute(&purchase("o1", "s").click(click));
+    let decision = strict.attribute(&purchase("o1", "s").with_click(click));
     assert!(decision.credits.is_empty());
     assert_eq!(outcome_of_click(&decision, click), Outcome::AfterConversion);
 }
 
 #[test]
 fn a_conversion_two_seconds_after_its_click_is_too_fast_for_a_five_second_minimum() {
-    let world = World::new(Policy::coupon_first().min_click_age(secs(5)).unwrap());
+    let world = World::new(Policy::coupon_first().with_min_click_age(secs(5)).unwrap());
     let click = world.click(B, "bot", secs(2));
-    let decision = world.attribute(&purchase("o1", "bot").click(click));
+    let decision = world.attribute(&purchase("o1", "bot").with_click(click));
     assert!(decision.credits.is_empty());
     assert_eq!(outcome_of_click(&decision, click), Outcome::TooFast);
 }
@@ -444,7 +459,7 @@ fn a_conversion_two_seconds_after_its_click_is_too_fast_for_a_five_second_minimu
 fn a_retried_postback_gives_one_ledger_entry_and_the_same_decision() {
     let world = World::new(Policy::coupon_first());
     world.code("RETRY", A);
-    let order = purchase("o1", "s").code(code("RETRY"));
+    let order = purchase("o1", "s").with_code(code("RETRY"));
     let first = world.attribute(&order);
     // The code changes hands before the retry arrives: the record stands.
     world
@@ -463,25 +478,26 @@ fn registrations_and_challenge_purchases_follow_their_own_policies() {
     let world = World::new(set);
     world.code("TRADER", A);
     world.click(B, "trader", days(1));
-    let reg =
-        world.attribute(&conversion("reg", EventKind::Registration, "trader", now()).code(code("TRADER")));
-    let buy = world
-        .attribute(&conversion("buy", EventKind::ChallengePurchase, "trader", now()).code(code("TRADER")));
+    let reg = world
+        .attribute(&conversion("reg", EventKind::Registration, "trader", now()).with_code(code("TRADER")));
+    let buy = world.attribute(
+        &conversion("buy", EventKind::ChallengePurchase, "trader", now()).with_code(code("TRADER")),
+    );
     assert_eq!(only_credit(&reg), (B, Method::Click, 10_000));
     assert_eq!(only_credit(&buy), (A, Method::Coupon, 10_000));
 }
 
 #[test]
 fn a_custom_event_named_registration_in_config_follows_the_registration_policy() {
-    let set = PolicySet::new(Policy::coupon_first().bind_on(EventKinds::REGISTRATION)).with(
+    let set = PolicySet::new(Policy::coupon_first().with_bind_on(EventKinds::REGISTRATION)).with(
         EventKind::Registration,
-        Policy::click_first().bind_on(EventKinds::REGISTRATION),
+        Policy::click_first().with_bind_on(EventKinds::REGISTRATION),
     );
     let world = World::new(set);
     world.code("TRADER", A);
     world.click(B, "trader", days(1));
     let from_config = EventKind::Custom("registration".parse().unwrap());
-    let reg = world.attribute(&conversion("reg", from_config, "trader", now()).code(code("TRADER")));
+    let reg = world.attribute(&conversion("reg", from_config, "trader", now()).with_code(code("TRADER")));
     assert_eq!(only_credit(&reg), (B, Method::Click, 10_000));
     assert!(reg.binding.is_some(), "a registration binds under this policy");
     assert_eq!(reg.event.to_string().parse::<EventKind>().unwrap(), reg.event);
@@ -492,8 +508,8 @@ fn a_free_purchase_with_a_code_is_still_credited() {
     let world = World::new(Policy::coupon_first());
     world.code("FREEBIE", A);
     let order = purchase("o1", "s")
-        .code(code("FREEBIE"))
-        .amount(Amount::ZERO, "USD".parse().unwrap());
+        .with_code(code("FREEBIE"))
+        .with_amount(Amount::ZERO, "USD".parse().unwrap());
     assert_eq!(only_credit(&world.attribute(&order)), (A, Method::Coupon, 10_000));
 }
 
@@ -531,7 +547,7 @@ fn a_split_won_by_one_affiliate_with_code_and_click_names_both_and_says_its_clic
         .with_click(owner_click)
         .with_click(other_click);
     let decision = resolve(
-        &purchase("o1", "s").code(code("MKBHD10")),
+        &purchase("o1", "s").with_code(code("MKBHD10")),
         &evidence,
         &Policy::split(5_000).unwrap(),
     );
@@ -551,13 +567,13 @@ fn a_split_won_by_one_affiliate_with_code_and_click_names_both_and_says_its_clic
 #[test]
 fn a_click_stamped_after_the_conversion_within_the_clock_skew_is_not_said_to_come_before_it() {
     let policy = Policy::click_first()
-        .clock_skew(secs(60))
+        .with_clock_skew(secs(60))
         .unwrap()
-        .min_click_age(secs(5))
+        .with_min_click_age(secs(5))
         .unwrap();
     let world = World::new(policy);
     let late = world.click(A, "s", secs(-30));
-    let decision = world.attribute(&purchase("o1", "s").click(late));
+    let decision = world.attribute(&purchase("o1", "s").with_click(late));
     let text = decision.to_string();
 
     assert!(decision.credits.is_empty(), "{text}");
@@ -572,10 +588,12 @@ fn a_click_stamped_after_the_conversion_within_the_clock_skew_is_not_said_to_com
 #[test]
 fn an_owner_click_outside_the_window_is_not_called_no_click() {
     let world = World::new(Policy::coupon_first());
-    world.assignment(CodeAssignment::new(code("LEAKY"), A, now() - days(365)).mode(CreditMode::IfInvolved));
+    world.assignment(
+        CodeAssignment::new(code("LEAKY"), A, now() - days(365)).with_mode(CreditMode::IfInvolved),
+    );
     world.click(A, "s", days(31));
     let text = world
-        .attribute(&purchase("o1", "s").code(code("LEAKY")))
+        .attribute(&purchase("o1", "s").with_code(code("LEAKY")))
         .to_string();
 
     assert!(
@@ -591,9 +609,9 @@ fn a_superseded_code_names_the_valid_code_entered_before_it() {
     let world = World::new(Policy::coupon_first());
     world.code("BBB22", A).code("CCC33", B);
     let order = purchase("o1", "s")
-        .code(code("NOPE1"))
-        .code(code("BBB22"))
-        .code(code("CCC33"));
+        .with_code(code("NOPE1"))
+        .with_code(code("BBB22"))
+        .with_code(code("CCC33"));
     let text = world.attribute(&order).to_string();
 
     assert!(text.contains("code NOPE1 is unknown"), "{text}");
@@ -622,11 +640,12 @@ fn under_a_split_an_always_code_and_a_click_of_the_same_owner_read_as_one_credit
     };
     let split = Policy::split(3_000).unwrap();
     let decide = |mode: CreditMode| {
-        let assignment = CodeAssignment::new(code("VIP1"), AffiliateId::new(7), now() - days(30)).mode(mode);
+        let assignment =
+            CodeAssignment::new(code("VIP1"), AffiliateId::new(7), now() - days(30)).with_mode(mode);
         let evidence = Evidence::new()
             .with_code(code("VIP1"), CodeLookup::Active(assignment))
             .with_click(click);
-        resolve(&purchase("o1", "s").code(code("VIP1")), &evidence, &split)
+        resolve(&purchase("o1", "s").with_code(code("VIP1")), &evidence, &split)
     };
     let (always, standard) = (decide(CreditMode::Always), decide(CreditMode::Standard));
     assert_eq!(
@@ -652,13 +671,13 @@ fn under_a_split_an_always_code_and_a_click_of_the_same_owner_read_as_one_credit
 /// An iGaming program that pays a player's first deposit once, with code
 /// BONUS of affiliate B.
 fn ftd_once_a_player() -> World {
-    let world = World::new(Policy::coupon_first().once_per_customer(EventKinds::FIRST_DEPOSIT));
+    let world = World::new(Policy::coupon_first().with_once_per_customer(EventKinds::FIRST_DEPOSIT));
     world.code("BONUS", B);
     world
 }
 
 fn ftd(id: &str, player: &str, at: chrono::DateTime<chrono::Utc>) -> attributor::Conversion {
-    conversion(id, EventKind::FirstDeposit, player, at).code(code("BONUS"))
+    conversion(id, EventKind::FirstDeposit, player, at).with_code(code("BONUS"))
 }
 
 fn duplicate(of: &str, by: Uniqueness) -> Option<Duplicate> {
@@ -696,8 +715,8 @@ fn paying_first_deposits_once_leaves_other_players_and_other_events_paid() {
     world.attribute(&ftd("ftd-1", "player", now() - days(1)));
     let other_player = world.attribute(&ftd("ftd-2", "someone-else", now()));
     assert_eq!(only_credit(&other_player), (B, Method::Coupon, 10_000));
-    let deposit = conversion("dep-1", EventKind::Deposit, "player", now()).code(code("BONUS"));
-    let redeposit = conversion("dep-2", EventKind::Deposit, "player", now()).code(code("BONUS"));
+    let deposit = conversion("dep-1", EventKind::Deposit, "player", now()).with_code(code("BONUS"));
+    let redeposit = conversion("dep-2", EventKind::Deposit, "player", now()).with_code(code("BONUS"));
     for d in [deposit, redeposit] {
         let decision = world.attribute(&d);
         assert_eq!(decision.duplicate, None);
@@ -742,9 +761,9 @@ fn without_the_option_two_first_deposits_of_one_player_are_both_paid() {
 
 #[test]
 fn a_click_paid_once_credits_one_registration_and_still_pays_the_deposit_on_it() {
-    let world = World::new(Policy::click_first().once_per_click(EventKinds::ALL));
+    let world = World::new(Policy::click_first().with_once_per_click(EventKinds::ALL));
     let click = world.click(A, "player", days(1));
-    let reg = |id: &str| conversion(id, EventKind::Registration, "player", now()).click(click);
+    let reg = |id: &str| conversion(id, EventKind::Registration, "player", now()).with_click(click);
     let first = world.attribute(&reg("reg-1"));
     assert_eq!(only_credit(&first), (A, Method::Click, 10_000));
     let again = world.attribute(&reg("reg-2"));
@@ -757,7 +776,7 @@ fn a_click_paid_once_credits_one_registration_and_still_pays_the_deposit_on_it()
     );
     // Another event on the same click is paid once too, on its own.
     let deposit =
-        world.attribute(&conversion("ftd-1", EventKind::FirstDeposit, "player", now()).click(click));
+        world.attribute(&conversion("ftd-1", EventKind::FirstDeposit, "player", now()).with_click(click));
     assert_eq!(only_credit(&deposit), (A, Method::Click, 10_000));
     // A conversion that names no click claims none, though a click is found for it.
     let unnamed = world.attribute(&conversion("reg-3", EventKind::Registration, "player", now()));
@@ -808,7 +827,7 @@ fn of_first_deposits_racing_for_one_player_exactly_one_is_paid_and_the_rest_are_
 // Mistyped and look-alike codes.
 
 fn reads_look_alikes() -> Policy {
-    Policy::coupon_first().look_alikes(true)
+    Policy::coupon_first().with_look_alikes(true)
 }
 
 fn candidate(typed: &str, c: &str, affiliate: attributor::AffiliateId, nearness: Nearness) -> Candidate {
@@ -824,7 +843,7 @@ fn candidate(typed: &str, c: &str, affiliate: attributor::AffiliateId, nearness:
 fn a_zero_typed_for_an_o_is_read_as_the_creators_code_when_the_policy_reads_look_alikes() {
     let world = World::new(reads_look_alikes());
     world.code("BOSS20", A);
-    let decision = world.attribute(&purchase("o1", "viewer").code(code("B0SS20")));
+    let decision = world.attribute(&purchase("o1", "viewer").with_code(code("B0SS20")));
     assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
     assert_eq!(
         decision.considered[0].subject,
@@ -850,7 +869,7 @@ fn a_zero_typed_for_an_o_is_read_as_the_creators_code_when_the_policy_reads_look
 fn with_look_alikes_off_a_mistyped_code_stays_unknown_and_names_the_code_it_looks_like() {
     let world = World::new(Policy::coupon_first());
     world.code("BOSS20", A);
-    let decision = world.attribute(&purchase("o1", "viewer").code(code("B0SS20")));
+    let decision = world.attribute(&purchase("o1", "viewer").with_code(code("B0SS20")));
     assert!(!decision.is_credited());
     assert_eq!(outcome_of_code(&decision, "B0SS20"), Outcome::CodeUnknown);
     assert_eq!(
@@ -872,7 +891,7 @@ fn a_code_one_edit_away_is_named_for_review_and_never_credited() {
     // A click of B would win were the code credited by a guess.
     let click = world.click(B, "viewer", days(1));
     for typed in ["BOSS2", "BOSSS20", "OBSS20", "BOSS29"] {
-        let decision = world.attribute(&purchase(&format!("o-{typed}"), "viewer").code(code(typed)));
+        let decision = world.attribute(&purchase(&format!("o-{typed}"), "viewer").with_code(code(typed)));
         assert_eq!(only_credit(&decision), (B, Method::Click, 10_000), "{decision}");
         assert_eq!(outcome_of_code(&decision, typed), Outcome::CodeUnknown);
         assert_eq!(outcome_of_click(&decision, click), Outcome::Credited);
@@ -888,7 +907,7 @@ fn two_candidates_are_listed_not_guessed_between() {
     let world = World::new(reads_look_alikes());
     // Two look-alikes of one affiliate: the typed code looks like both.
     world.code("SOL10", A).code("S0L10", A);
-    let decision = world.attribute(&purchase("o1", "viewer").code(code("5OL1O")));
+    let decision = world.attribute(&purchase("o1", "viewer").with_code(code("5OL1O")));
     assert!(!decision.is_credited(), "{decision}");
     assert_eq!(
         decision.candidates.as_slice(),
@@ -899,7 +918,7 @@ fn two_candidates_are_listed_not_guessed_between() {
     );
     // Two codes one edit away, of two affiliates.
     world.code("BOSS20", A).code("BOSS21", B);
-    let decision = world.attribute(&purchase("o2", "viewer").code(code("BOSS2")));
+    let decision = world.attribute(&purchase("o2", "viewer").with_code(code("BOSS2")));
     assert!(!decision.is_credited());
     assert_eq!(
         decision.candidates.as_slice(),
@@ -920,9 +939,11 @@ fn two_candidates_are_listed_not_guessed_between() {
 fn a_known_code_is_never_read_as_another_nor_an_inactive_look_alike_read() {
     let world = World::new(reads_look_alikes());
     // B0SS20 itself was assigned and ran out: it is expired, not mistyped.
-    world.assignment(CodeAssignment::new(code("B0SS20"), B, now() - days(400)).until(now() - days(300)));
+    world.assignment(
+        CodeAssignment::new(code("B0SS20"), B, now() - days(400)).with_valid_until(now() - days(300)),
+    );
     world.assignment(CodeAssignment::new(code("BOSS20"), A, now() - days(200)));
-    let decision = world.attribute(&purchase("o1", "viewer").code(code("B0SS20")));
+    let decision = world.attribute(&purchase("o1", "viewer").with_code(code("B0SS20")));
     assert_eq!(outcome_of_code(&decision, "B0SS20"), Outcome::CodeExpired);
     assert!(!decision.is_credited());
     assert!(decision.candidates.is_empty());
@@ -931,7 +952,7 @@ fn a_known_code_is_never_read_as_another_nor_an_inactive_look_alike_read() {
     // nor named.
     let world = World::new(reads_look_alikes());
     world.assignment(CodeAssignment::new(code("SUMMER"), A, now() + days(1)));
-    let decision = world.attribute(&purchase("o2", "viewer").code(code("5UMMER")));
+    let decision = world.attribute(&purchase("o2", "viewer").with_code(code("5UMMER")));
     assert_eq!(outcome_of_code(&decision, "5UMMER"), Outcome::CodeUnknown);
     assert!(decision.candidates.is_empty());
 }
@@ -941,14 +962,16 @@ fn a_code_read_as_its_look_alike_wins_and_loses_as_that_code_would() {
     // An if-involved creator code, typed with a one for the I: the owner's
     // own click is looked up for it, and credits it.
     let world = World::new(reads_look_alikes());
-    world.assignment(CodeAssignment::new(code("MKBHDI0"), A, now() - days(365)).mode(CreditMode::IfInvolved));
+    world.assignment(
+        CodeAssignment::new(code("MKBHDI0"), A, now() - days(365)).with_mode(CreditMode::IfInvolved),
+    );
     world.click(A, "viewer", days(10));
     world.click(B, "viewer", days(1));
-    let decision = world.attribute(&purchase("o1", "viewer").code(code("MKBHD10")));
+    let decision = world.attribute(&purchase("o1", "viewer").with_code(code("MKBHD10")));
     assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000), "{decision}");
 
     // Without the owner's click it stays uncredited, as the code itself would.
-    let decision = world.attribute(&purchase("o2", "stranger").code(code("MKBHD10")));
+    let decision = world.attribute(&purchase("o2", "stranger").with_code(code("MKBHD10")));
     assert_eq!(outcome_of_code(&decision, "MKBHD10"), Outcome::OwnerNotInvolved);
     assert!(!decision.is_credited());
 
@@ -956,8 +979,8 @@ fn a_code_read_as_its_look_alike_wins_and_loses_as_that_code_would() {
     world.code("SPRING", B);
     let decision = world.attribute(
         &purchase("o3", "viewer")
-            .code(code("SPRING"))
-            .code(code("MKBHD10")),
+            .with_code(code("SPRING"))
+            .with_code(code("MKBHD10")),
     );
     assert_eq!(only_credit(&decision), (B, Method::Coupon, 10_000));
     assert_eq!(
@@ -972,7 +995,7 @@ fn a_code_read_as_its_look_alike_wins_and_loses_as_that_code_would() {
 fn a_code_of_a_creators_family_credits_the_creator_and_the_decision_names_the_family() {
     let world = World::new(Policy::coupon_first());
     world.assignment(CodeAssignment::family(code("MKBHD"), A, now() - days(30)));
-    let decision = world.attribute(&purchase("o1", "viewer").code(code("mkbhd-10-off")));
+    let decision = world.attribute(&purchase("o1", "viewer").with_code(code("mkbhd-10-off")));
     assert_eq!(only_credit(&decision), (A, Method::Coupon, 10_000));
     assert_eq!(
         decision.considered[0].subject,
@@ -995,12 +1018,16 @@ fn a_creators_own_code_in_her_family_counts_with_its_own_mode() {
     // The family is if-involved against leaks; one code of it she gives
     // out on stage is always credited.
     let world = World::new(Policy::click_first());
-    world.assignment(CodeAssignment::family(code("MKBHD"), A, now() - days(30)).mode(CreditMode::IfInvolved));
-    world.assignment(CodeAssignment::new(code("MKBHDLIVE"), A, now() - days(30)).mode(CreditMode::Always));
+    world.assignment(
+        CodeAssignment::family(code("MKBHD"), A, now() - days(30)).with_mode(CreditMode::IfInvolved),
+    );
+    world.assignment(
+        CodeAssignment::new(code("MKBHDLIVE"), A, now() - days(30)).with_mode(CreditMode::Always),
+    );
     world.click(B, "viewer", days(1));
-    let live = world.attribute(&purchase("o1", "viewer").code(code("MKBHDLIVE")));
+    let live = world.attribute(&purchase("o1", "viewer").with_code(code("MKBHDLIVE")));
     assert_eq!(only_credit(&live), (A, Method::Coupon, 10_000), "{live}");
-    let family = world.attribute(&purchase("o2", "viewer").code(code("MKBHD10")));
+    let family = world.attribute(&purchase("o2", "viewer").with_code(code("MKBHD10")));
     assert_eq!(
         outcome_of_code(&family, "MKBHD10"),
         Outcome::OwnerNotInvolved,
@@ -1018,7 +1045,7 @@ fn a_revoked_family_stops_crediting_its_codes_and_says_so() {
         .registry()
         .revoke_family(code("MKBHD"), now() - days(1))
         .unwrap();
-    let decision = world.attribute(&purchase("o1", "viewer").code(code("MKBHD10")));
+    let decision = world.attribute(&purchase("o1", "viewer").with_code(code("MKBHD10")));
     assert!(!decision.is_credited());
     assert_eq!(outcome_of_code(&decision, "MKBHD10"), Outcome::CodeRevoked);
     assert!(
@@ -1038,8 +1065,8 @@ fn a_family_handed_to_another_partner_credits_each_for_their_time() {
         .registry()
         .reassign_family(code("SUMMER"), B, now() - days(10))
         .unwrap();
-    let before = conversion("o1", EventKind::Purchase, "c1", now() - days(20)).code(code("SUMMER26"));
-    let after = conversion("o2", EventKind::Purchase, "c2", now()).code(code("SUMMER26"));
+    let before = conversion("o1", EventKind::Purchase, "c1", now() - days(20)).with_code(code("SUMMER26"));
+    let after = conversion("o2", EventKind::Purchase, "c2", now()).with_code(code("SUMMER26"));
     assert_eq!(world.attribute(&before).primary(), Some(A));
     assert_eq!(world.attribute(&after).primary(), Some(B));
 }

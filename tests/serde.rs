@@ -11,7 +11,7 @@ fn a_decision_serialises_to_the_documented_shape_and_back() {
     let world = World::new(Policy::coupon_first());
     world.code("MKBHD10", A);
     let click = world.click(B, "shopper", days(1));
-    let decision = world.attribute(&purchase("ORD-1", "shopper").code(code("MKBHD10")));
+    let decision = world.attribute(&purchase("ORD-1", "shopper").with_code(code("MKBHD10")));
     let json = serde_json::to_value(&decision).unwrap();
     let want = serde_json::json!({
         "conversion": "ORD-1",
@@ -198,7 +198,7 @@ fn a_misspelled_field_inside_a_tagged_part_is_refused_too() {
 fn a_decision_read_back_refuses_a_misspelled_field_at_every_level() {
     let world = World::new(Policy::coupon_first());
     world.code("MKBHD10", A);
-    let decision = world.attribute(&purchase("ORD-1", "shopper").code(code("MKBHD10")));
+    let decision = world.attribute(&purchase("ORD-1", "shopper").with_code(code("MKBHD10")));
     let json = serde_json::to_value(&decision).unwrap();
     assert_eq!(
         serde_json::from_value::<Decision>(json.clone()).unwrap(),
@@ -252,8 +252,8 @@ fn a_policy_duration_too_long_for_chrono_is_called_out_of_range_and_names_its_fi
 #[test]
 fn a_duplicate_serialises_with_what_it_repeats_and_its_policy_with_the_events_paid_once() {
     let policy = Policy::coupon_first()
-        .once_per_customer(EventKinds::FIRST_DEPOSIT)
-        .once_per_click(EventKinds::REGISTRATION | EventKinds::FIRST_DEPOSIT);
+        .with_once_per_customer(EventKinds::FIRST_DEPOSIT)
+        .with_once_per_click(EventKinds::REGISTRATION | EventKinds::FIRST_DEPOSIT);
     let world = World::new(policy);
     let ftd = |id: &str| conversion(id, attributor::EventKind::FirstDeposit, "player", now());
     world.attribute(&ftd("FTD-1"));
@@ -289,11 +289,11 @@ fn a_duplicate_serialises_with_what_it_repeats_and_its_policy_with_the_events_pa
 
 #[test]
 fn a_code_read_as_its_look_alike_keeps_both_and_candidates_follow_the_binding() {
-    let world = World::new(Policy::coupon_first().look_alikes(true));
+    let world = World::new(Policy::coupon_first().with_look_alikes(true));
     world.code("BOSS20", A).code("BOSS21", B);
     let order = purchase("ORD-1", "shopper")
-        .code(code("B0SS20"))
-        .code(code("BOSS2"));
+        .with_code(code("B0SS20"))
+        .with_code(code("BOSS2"));
     let decision = world.attribute(&order);
     let json = serde_json::to_value(&decision).unwrap();
     let want = serde_json::json!({
@@ -342,7 +342,7 @@ fn a_code_a_family_answered_for_names_the_family_and_a_family_assignment_says_so
         A,
         now() - days(30),
     ));
-    let decision = world.attribute(&purchase("ORD-1", "viewer").code(code("MKBHD10OFF")));
+    let decision = world.attribute(&purchase("ORD-1", "viewer").with_code(code("MKBHD10OFF")));
     let json = serde_json::to_value(&decision).unwrap();
     assert_eq!(
         json["considered"][0],

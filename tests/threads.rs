@@ -97,8 +97,8 @@ fn pages_beside_writers() {
             .map(|i| {
                 let id = format!("t{thread}-{i}").parse().unwrap();
                 Conversion::new(id, EventKind::Purchase, t + TimeDelta::days(1))
-                    .customer(customer(i * 7 + thread))
-                    .code(code(i))
+                    .with_customer(customer(i * 7 + thread))
+                    .with_code(code(i))
             })
             .collect()
     };
@@ -109,7 +109,7 @@ fn pages_beside_writers() {
         s.spawn(|| {
             for i in 0..2_000 {
                 let id: ClickId = format!("k{i}").parse().unwrap();
-                let click = Click::new(id, AffiliateId::new(9), t).customer(customer(i));
+                let click = Click::new(id, AffiliateId::new(9), t).with_customer(customer(i));
                 attributor.clicks().insert(click).unwrap();
             }
         });
@@ -164,7 +164,10 @@ fn an_import_may_read_the_registry_it_imports_into() {
             let probe = CouponCode::parse("SPRING10").unwrap();
             reader.lookup(&probe, t).is_ok() && a.get() <= 2
         };
-        let report = registry.import(rows, ImportOptions::all_or_nothing().known_affiliates(&known));
+        let report = registry.import(
+            rows,
+            ImportOptions::all_or_nothing().with_known_affiliates(&known),
+        );
         assert_eq!((report.applied, report.conflicts.len()), (2, 0));
         let owner = |text: &str| {
             let code = CouponCode::parse(text).unwrap();

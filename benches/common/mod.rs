@@ -153,7 +153,7 @@ pub fn click(i: usize, customers: usize) -> Click {
     let mut rng = Rng::new(i as u64);
     let ago = TimeDelta::seconds(rng.below(60 * 86_400) as i64);
     Click::new(click_id(i), owner(rng.below(1_000_000) as usize), now() - ago)
-        .customer(customer(i % customers))
+        .with_customer(customer(i % customers))
 }
 
 pub fn clicks(n: usize, customers: usize) -> MemoryClickStore {

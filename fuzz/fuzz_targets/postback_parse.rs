@@ -12,7 +12,7 @@ const ECHO: &str = "https://advertiser.example/pb?transaction_id={transaction_id
 
 fuzz_target!(|data: &[u8]| {
     let upsell = [Label::new("upsell").expect("a valid label")];
-    let parser = PostbackParser::new().custom_events(&upsell);
+    let parser = PostbackParser::new().with_custom_events(&upsell);
     let conversion = match parser.parse(data) {
         Ok(conversion) => conversion,
         Err(error) => {

@@ -27,7 +27,7 @@ fn render(
     let since = DateTime::from_timestamp(0, 0).expect("a valid instant");
     conversion.click = Some(click);
     let clicked_at = conversion.occurred_at - TimeDelta::minutes(5);
-    let click = Click::new(click, affiliate, clicked_at).sub_ids(SubIds::default().with(1, sub1));
+    let click = Click::new(click, affiliate, clicked_at).with_sub_ids(SubIds::default().with(1, sub1));
     let evidence = Evidence::new()
         .with_code(
             code,

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let [secret, seconds, signature, payload] = fields::<4>(data);
     let (seconds, signature) = (text(seconds), text(signature));
     let now = DateTime::from_timestamp(1_780_315_200, 0).expect("a valid instant");
-    let verifier = PostbackVerifier::new(b"the receiver's secret").previous_secret(secret);
+    let verifier = PostbackVerifier::new(b"the receiver's secret").with_previous_secret(secret);
 
     // Anything at all, in both forms: an error, never a panic.
     let _ = verifier.verify(Some(&seconds), Some(&signature), payload, now);

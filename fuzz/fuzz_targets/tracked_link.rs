@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let [name, click, sub1, sub5, campaign, landing, link] = fields::<7>(data).map(text);
     let params = match name.as_str() {
         "" => LinkParams::default(),
-        name => match LinkParams::default().affiliate(name) {
+        name => match LinkParams::default().with_affiliate(name) {
             Ok(params) => params,
             Err(_) => return,
         },
@@ -36,15 +36,15 @@ fuzz_target!(|data: &[u8]| {
     let affiliate = AffiliateId::new(link.len() as u64 * 7919);
     let mut parts = TrackedLink::new(affiliate);
     if let Ok(click) = ClickId::new(&click) {
-        parts = parts.click(click);
+        parts = parts.with_click(click);
     }
     for (n, value) in [(1, &sub1), (5, &sub5)] {
         if let Ok(value) = SubId::new(value) {
-            parts = parts.sub(n, value);
+            parts = parts.with_sub(n, value);
         }
     }
     if let Ok(campaign) = Campaign::new(&campaign) {
-        parts = parts.campaign(campaign);
+        parts = parts.with_campaign(campaign);
     }
     let Ok(built) = parts.build(&landing, &params) else {
         return;

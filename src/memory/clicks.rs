@@ -11,9 +11,8 @@ use super::compact::{
     Chunks, Padded, exact_nanos, from_nanos, nanos_from, nanos_until, prefetch, probe_control, read,
     read_batched, same_bytes, touch_lines, write,
 };
-use crate::clicks::{ClickQuery, ClickStore};
+use crate::clicks::{ClickError, ClickQuery, ClickStore};
 use crate::conversion::{Click, Conversion, SubIds};
-use crate::error::ClickError;
 use crate::ids::{AffiliateId, ClickId, CustomerId};
 use crate::policy::ClickPick;
 use crate::resolve::ClickEvidence;
@@ -84,8 +83,8 @@ const SHARDS: usize = 64;
 /// let store = MemoryClickStore::new();
 /// let t = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
 /// let customer = "cust-1".parse()?;
-/// store.insert(Click::new("c-1".parse()?, AffiliateId::new(1), t).customer(customer))?;
-/// store.insert(Click::new("c-2".parse()?, AffiliateId::new(2), t + TimeDelta::hours(1)).customer(customer))?;
+/// store.insert(Click::new("c-1".parse()?, AffiliateId::new(1), t).with_customer(customer))?;
+/// store.insert(Click::new("c-2".parse()?, AffiliateId::new(2), t + TimeDelta::hours(1)).with_customer(customer))?;
 ///
 /// let last = store.find(&ClickQuery {
 ///     customer,
@@ -916,10 +915,10 @@ mod tests {
             let id: ClickId = format!("k{}-{}", next(&mut state) % 1000, i).parse().unwrap();
             let mut click = Click::new(id, AffiliateId::new(next(&mut state) % 4), at);
             if i % 7 != 3 {
-                click = click.customer(customers[(next(&mut state) % 5) as usize]);
+                click = click.with_customer(customers[(next(&mut state) % 5) as usize]);
             }
             if i % 5 == 0 {
-                click = click.sub_ids(SubIds::default().with(2, SubId::new("s").unwrap()));
+                click = click.with_sub_ids(SubIds::default().with(2, SubId::new("s").unwrap()));
             }
             store.insert(click).unwrap();
             // Inserting the same click again is a no-op.
@@ -943,7 +942,7 @@ mod tests {
         for i in 0..(HINT_WALK + 10) {
             let at = t0() + TimeDelta::minutes((next(&mut state) % 40) as i64);
             let click =
-                Click::new(format!("busy-{i}").parse().unwrap(), AffiliateId::new(9), at).customer(busy);
+                Click::new(format!("busy-{i}").parse().unwrap(), AffiliateId::new(9), at).with_customer(busy);
             store.insert(click).unwrap();
             assert_eq!(
                 store.customer_click_evidence(&busy, &click.id).unwrap(),
@@ -1051,12 +1050,13 @@ mod tests {
     fn a_click_stamped_in_a_leap_second_is_refused_and_changes_nothing() {
         let store = MemoryClickStore::new();
         let customer: CustomerId = "p".parse().unwrap();
-        let click = Click::new("k".parse().unwrap(), AffiliateId::new(1), leap_second()).customer(customer);
+        let click =
+            Click::new("k".parse().unwrap(), AffiliateId::new(1), leap_second()).with_customer(customer);
         assert_eq!(store.insert(click), Err(ClickError::OutOfRange { id: click.id }));
         assert_eq!(store.click(&click.id), Ok(None));
         assert_eq!(store.len(), 0);
         // The same id at an ordinary instant is taken afterwards.
-        let ordinary = Click::new(click.id, AffiliateId::new(1), t0()).customer(customer);
+        let ordinary = Click::new(click.id, AffiliateId::new(1), t0()).with_customer(customer);
         assert_eq!(store.insert(ordinary), Ok(()));
         assert_eq!(store.click(&click.id), Ok(Some(ordinary)));
     }
@@ -1076,7 +1076,7 @@ mod tests {
         .into_iter()
         .enumerate()
         .map(|(i, at)| {
-            Click::new(format!("c{i}").parse().unwrap(), AffiliateId::new(1), at).customer(customer)
+            Click::new(format!("c{i}").parse().unwrap(), AffiliateId::new(1), at).with_customer(customer)
         })
         .collect();
         let store = MemoryClickStore::new();

@@ -13,11 +13,10 @@ use crate::binding::Binding;
 use crate::code::CouponCode;
 use crate::conversion::EventKind;
 use crate::decision::{
-    Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Method, Outcome,
-    Subject, Uniqueness,
+    Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Outcome, Subject,
 };
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, Label};
-use crate::policy::Policy;
+use crate::policy::{Method, Policy, Uniqueness};
 use crate::registry::Nearness;
 
 /// The bit of the duplicate's tag that says candidates follow.

@@ -12,8 +12,8 @@ use super::compact::{Padded, prefetch, probe_control, read, read_batched, shard_
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::ids::ConversionId;
-use crate::ledger::{Ledger, Recording, UniqueKey};
-use crate::policy::Policy;
+use crate::ledger::{Ledger, Recording};
+use crate::policy::{Policy, UniqueKey};
 
 /// Who holds each key of one claims shard.
 type Claims = HashMap<UniqueKey, ConversionId>;

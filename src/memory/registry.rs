@@ -15,8 +15,8 @@ use super::compact::{
 };
 use crate::code::{CouponCode, MAX_CODE_LEN, Skeleton};
 use crate::conversion::Conversion;
-use crate::error::RegistryError;
 use crate::ids::{AffiliateId, Label};
+use crate::registry::RegistryError;
 use crate::registry::{
     CodeAssignment, CodeLookup, CodeRegistry, ConflictKind, CreditMode, ImportConflict, ImportMode,
     ImportOptions, ImportReport, ImportRow, NearCode, NearCodes,
@@ -990,7 +990,7 @@ impl MemoryCodeRegistry {
     /// Each row is checked against the registry and against the rows before
     /// it that were valid. A row conflicts when its code does not parse, its
     /// interval is empty, its owner is unknown (see
-    /// [`ImportOptions::known_affiliates`]), its interval overlaps another
+    /// [`ImportOptions::with_known_affiliates`]), its interval overlaps another
     /// assignment of the same code (a row that spells the code differently
     /// but means the same code is reported as
     /// [`ConflictKind::SpellingDuplicate`]), or its code is confusable with
@@ -999,7 +999,7 @@ impl MemoryCodeRegistry {
     /// in [`ImportMode::ApplyValid`] the valid rows are applied. The whole
     /// registry is locked for writing while the rows are checked and
     /// applied, so readers see it before or after, never halfway. The rows
-    /// are read, and [`ImportOptions::known_affiliates`] asked about each
+    /// are read, and [`ImportOptions::with_known_affiliates`] asked about each
     /// one, before that: either may read the registry.
     ///
     /// ```

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{CodeError, IdError};
-use crate::ids::Excerpt;
+use crate::code::CodeError;
+use crate::ids::{Excerpt, IdError};
 
 /// A [`PostbackTemplate`](crate::PostbackTemplate) was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

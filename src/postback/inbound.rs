@@ -4,10 +4,8 @@ use chrono::{DateTime, Datelike, Utc};
 
 use crate::code::CouponCode;
 use crate::conversion::{Amount, Conversion, Currency, EnteredCodes, EventKind};
-use crate::error::IdError;
-use crate::ids::{ClickId, ConversionId, CustomerId, Excerpt, Label};
-use crate::postback::error::PostbackError;
-use crate::postback::form;
+use crate::ids::{ClickId, ConversionId, CustomerId, Excerpt, IdError, Label};
+use crate::postback::{error::PostbackError, form};
 
 /// The most coupon codes one inbound postback may list.
 pub const MAX_POSTBACK_CODES: usize = 8;
@@ -86,7 +84,7 @@ impl Field {
 /// 4. **Events.** A built-in name (`registration`, `first_deposit`,
 ///    `deposit`, `challenge_purchase`, `challenge_reset`, `purchase`) is
 ///    accepted. Any other name must be declared with
-///    [`PostbackParser::custom_events`], exactly as written; otherwise it is
+///    [`PostbackParser::with_custom_events`], exactly as written; otherwise it is
 ///    an unknown event. So a typo (`purchse`) or an event the program does
 ///    not pay for is refused, not credited as a new custom event.
 /// 5. Coupon codes are normalised as [`CouponCode::parse`] does; an empty
@@ -101,7 +99,7 @@ impl Field {
 /// use attributor::{EventKind, Label, PostbackError, PostbackParser};
 ///
 /// let upsell = [Label::new("upsell")?];
-/// let parser = PostbackParser::new().custom_events(&upsell);
+/// let parser = PostbackParser::new().with_custom_events(&upsell);
 ///
 /// let conversion = parser.parse(
 ///     "transaction_id=ORD-1&event=purchase&timestamp=2026-06-01T12%3A00%3A00Z\
@@ -131,7 +129,7 @@ impl<'a> PostbackParser<'a> {
     }
 
     /// Also accepts these custom event names, as [`EventKind::Custom`].
-    pub fn custom_events(self, events: &'a [Label]) -> Self {
+    pub fn with_custom_events(self, events: &'a [Label]) -> Self {
         Self {
             custom_events: events,
         }
@@ -198,7 +196,7 @@ impl<'a> PostbackParser<'a> {
         conversion.customer = customer;
         conversion.codes = codes;
         match (amount, currency) {
-            (Some(amount), Some(currency)) => conversion = conversion.amount(amount, currency),
+            (Some(amount), Some(currency)) => conversion = conversion.with_amount(amount, currency),
             (None, None) => {}
             (Some(_), None) => return Err(missing(Field::Currency)),
             (None, Some(_)) => return Err(missing(Field::Amount)),

@@ -131,7 +131,7 @@ impl<'a> PostbackSigner<'a> {
 ///
 /// # Key rotation
 ///
-/// [`PostbackVerifier::previous_secret`] accepts a second secret: give
+/// [`PostbackVerifier::with_previous_secret`] accepts a second secret: give
 /// senders the new secret, accept both until all of them use it, then drop
 /// the old one.
 ///
@@ -146,7 +146,7 @@ impl<'a> PostbackSigner<'a> {
 /// let signed = PostbackSigner::new(b"old-secret").sign_params(body, now - TimeDelta::seconds(2));
 ///
 /// // Rotating: the new secret first, the old one still accepted.
-/// let verifier = PostbackVerifier::new(b"new-secret").previous_secret(b"old-secret");
+/// let verifier = PostbackVerifier::new(b"new-secret").with_previous_secret(b"old-secret");
 /// let payload = verifier.verify_params(signed.as_bytes(), now)?;
 /// let conversion = PostbackParser::new().parse(payload)?;
 /// assert_eq!(conversion.id.as_str(), "ORD-1");
@@ -186,13 +186,13 @@ impl<'a> PostbackVerifier<'a> {
     }
 
     /// Also accepts signatures made with `secret`, during a key rotation.
-    pub fn previous_secret(mut self, secret: &'a [u8]) -> Self {
+    pub fn with_previous_secret(mut self, secret: &'a [u8]) -> Self {
         self.previous = Some(secret);
         self
     }
 
     /// How far the signing time may be from `now`, either way.
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
         self
     }
@@ -423,7 +423,7 @@ mod tests {
             let (head, tail) = data.split_at(data.len() / 2);
             assert_eq!(verifier.check_mac(&[head, tail], mac), Ok(()), "vector {i}");
             // As the previous secret of a rotation, too.
-            let rotating = PostbackVerifier::new(b"another key").previous_secret(&key);
+            let rotating = PostbackVerifier::new(b"another key").with_previous_secret(&key);
             assert_eq!(rotating.check_mac(&[&data], mac), Ok(()), "vector {i}");
             // One bit off anywhere in the message is refused.
             let mut flipped = data.clone();

@@ -342,8 +342,8 @@ impl PostbackTemplate {
     /// let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
     /// let code = CouponCode::parse("mkbhd10")?;
     /// let conversion = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at)
-    ///     .code(code)
-    ///     .amount("49.99".parse()?, "USD".parse()?);
+    ///     .with_code(code)
+    ///     .with_amount("49.99".parse()?, "USD".parse()?);
     /// let owner = CodeAssignment::new(code, AffiliateId::new(7), at - TimeDelta::days(30));
     /// let decision = resolve(&conversion, &Evidence::new().with_code(code, CodeLookup::Active(owner)),
     ///     &Policy::coupon_first());

@@ -18,12 +18,12 @@ use super::sql::{
 };
 use super::{CONFLICT_RETRIES, PgError, PgStore};
 use crate::binding::Binding;
+use crate::clicks::ClickError;
 use crate::code::CouponCode;
 use crate::conversion::{Click, SubIds};
 use crate::decision::Decision;
-use crate::error::{ClickError, RegistryError};
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId, SubId};
-use crate::registry::{CodeAssignment, ImportMode, ImportOptions, ImportReport, ImportRow};
+use crate::registry::{CodeAssignment, ImportMode, ImportOptions, ImportReport, ImportRow, RegistryError};
 use crate::rules::{self, ImportCheck, Reassignment, View, keeps_all};
 
 /// Rows a bulk write sends in one statement.
@@ -275,7 +275,7 @@ impl PgStore {
     /// rows' codes are locked for the transaction, and the valid rows
     /// written in one statement; in [`ImportMode::AllOrNothing`] nothing is
     /// written if any row conflicts. The rows are read, and
-    /// [`ImportOptions::known_affiliates`] asked about each, before the
+    /// [`ImportOptions::with_known_affiliates`] asked about each, before the
     /// returned future first runs.
     ///
     /// # Errors

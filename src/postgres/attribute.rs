@@ -21,8 +21,8 @@ use crate::code::CouponCode;
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
-use crate::ledger::{Recording, UniqueKey};
-use crate::policy::{ClickPick, Policy, PolicySet};
+use crate::ledger::Recording;
+use crate::policy::{ClickPick, Policy, PolicySet, UniqueKey};
 use crate::registry::{CodeAssignment, CodeLookup, NearCode, NearCodes};
 use crate::resolve::{ClickEvidence, Evidence};
 use crate::step::{Attribution, Step};
@@ -56,8 +56,8 @@ use crate::step::{Attribution, Step};
 /// let store = PgStore::connect("postgres://localhost/affiliates", "acme-prop".parse()?).await?;
 /// let attributor = PgAttributor::new(store, Policy::coupon_first());
 /// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at)
-///     .customer("cust-1".parse()?)
-///     .code(CouponCode::parse("mkbhd10")?);
+///     .with_customer("cust-1".parse()?)
+///     .with_code(CouponCode::parse("mkbhd10")?);
 /// let decision = attributor.attribute(&order).await?;
 /// println!("{decision}");
 /// assert_eq!(attributor.attribute(&order).await?, decision); // a retried postback
@@ -99,7 +99,7 @@ impl PgAttributor {
     pub async fn attribute(&self, conversion: &Conversion) -> Result<Decision, PgError> {
         let client = self.store.client().await?;
         let policy = self.policies.for_event(&conversion.event);
-        let mut attribution = Attribution::new(conversion, policy).records_bindings(true);
+        let mut attribution = Attribution::new(conversion, policy).with_records_bindings(true);
         let mut gathered = gather(&client, &self.store, &attribution).await?;
         attribute_gathered(&client, &self.store, &mut attribution, &mut gathered).await
     }
@@ -196,7 +196,7 @@ impl PgAttributor {
             .filter_map(|&i| conversions.get(i).map(|c| (i, c)))
             .map(|(i, c)| {
                 let policy = self.policies.for_event(&c.event);
-                (i, Attribution::new(c, policy).records_bindings(true))
+                (i, Attribution::new(c, policy).with_records_bindings(true))
             })
             .collect();
         let reads = join_all(machines.iter().map(|(_, m)| gather(client, store, m))).await;

@@ -13,7 +13,8 @@ use crate::code::CouponCode;
 use crate::conversion::Click;
 use crate::decision::Decision;
 use crate::ids::{ClickId, ConversionId, CustomerId};
-use crate::ledger::{Ledger, Recording, UniqueKey};
+use crate::ledger::{Ledger, Recording};
+use crate::policy::UniqueKey;
 use crate::registry::{CodeLookup, CodeRegistry, NearCodes};
 use crate::resolve::ClickEvidence;
 

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend's error.
 
-use crate::error::{ClickError, RegistryError};
+use crate::clicks::ClickError;
+use crate::registry::RegistryError;
 
 /// The PostgreSQL backend failed, or refused what it was given.
 ///

@@ -518,7 +518,7 @@ pub(crate) fn assignment_of(row: &Row, c: AssignmentColumns) -> Result<(CodeAssi
         .map(Label::new)
         .transpose()
         .map_err(|e| corrupt(TABLE, key(), &format!("label: {e}")))?;
-    let mut a = CodeAssignment::new(code, affiliate, from).mode(mode);
+    let mut a = CodeAssignment::new(code, affiliate, from).with_mode(mode);
     a.valid_until = until;
     a.revoked = revoked;
     a.label = label;

@@ -70,7 +70,7 @@ impl World {
         let n = self.next_id.get() + 1;
         self.next_id.set(n);
         let id = format!("click-{n}").parse().unwrap();
-        let click = Click::new(id, affiliate, now() - ago).customer(customer.parse().unwrap());
+        let click = Click::new(id, affiliate, now() - ago).with_customer(customer.parse().unwrap());
         self.attributor.clicks().insert(click).unwrap();
         id
     }
@@ -82,7 +82,7 @@ impl World {
 
 /// A conversion by `customer` at `at`.
 pub fn conversion(id: &str, event: EventKind, customer: &str, at: DateTime<Utc>) -> Conversion {
-    Conversion::new(id.parse().unwrap(), event, at).customer(customer.parse().unwrap())
+    Conversion::new(id.parse().unwrap(), event, at).with_customer(customer.parse().unwrap())
 }
 
 pub fn purchase(id: &str, customer: &str) -> Conversion {

@@ -38,8 +38,8 @@ fn start() -> DateTime<Utc> {
 /// Registrations and purchases bind the customer for 30 days.
 pub fn policy() -> Policy {
     Policy::coupon_first()
-        .bind_on(EventKinds::REGISTRATION | EventKinds::PURCHASE)
-        .binding_lifetime(BindingLifetime::Days(30))
+        .with_bind_on(EventKinds::REGISTRATION | EventKinds::PURCHASE)
+        .with_binding_lifetime(BindingLifetime::Days(30))
 }
 
 pub fn workload(conversions: usize) -> Workload {
@@ -61,7 +61,7 @@ pub fn workload(conversions: usize) -> Workload {
                 AffiliateId::new(1 + i as u64 % 5),
                 start() - TimeDelta::days(30),
             )
-            .mode(mode)
+            .with_mode(mode)
         })
         .collect();
     let clicks = (0..300)
@@ -72,7 +72,7 @@ pub fn workload(conversions: usize) -> Workload {
                 AffiliateId::new(1 + rng.next(5)),
                 at,
             )
-            .customer(format!("cust-{}", rng.next(40)).parse().unwrap())
+            .with_customer(format!("cust-{}", rng.next(40)).parse().unwrap())
         })
         .collect();
     let mut conversions: Vec<Conversion> = (0..conversions)
@@ -84,12 +84,12 @@ pub fn workload(conversions: usize) -> Workload {
                 EventKind::Purchase
             };
             let mut c = Conversion::new(format!("conv-{i}").parse().unwrap(), event, at)
-                .customer(format!("cust-{}", rng.next(40)).parse().unwrap());
+                .with_customer(format!("cust-{}", rng.next(40)).parse().unwrap());
             if rng.next(2) == 0 {
-                c = c.code(CouponCode::parse(codes[rng.next(codes.len() as u64) as usize]).unwrap());
+                c = c.with_code(CouponCode::parse(codes[rng.next(codes.len() as u64) as usize]).unwrap());
             }
             if rng.next(5) == 0 {
-                c = c.click(format!("k-{}", rng.next(300)).parse().unwrap());
+                c = c.with_click(format!("k-{}", rng.next(300)).parse().unwrap());
             }
             c
         })
