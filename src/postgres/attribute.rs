@@ -151,7 +151,7 @@ impl PgAttributor {
     /// conversions of distinct customers is one wave.
     pub async fn attribute_all(&self, conversions: &[Conversion]) -> Vec<Result<Decision, PgError>> {
         let mut results: Vec<Option<Result<Decision, PgError>>> = conversions.iter().map(|_| None).collect();
-        let waves = waves(conversions);
+        let waves = waves(conversions, &self.policies);
         let mut wave = 0;
         while let Some(members) = Some(members_of(&waves, wave)).filter(|m| !m.is_empty()) {
             wave += 1;
@@ -230,13 +230,17 @@ fn set(results: &mut [Option<Result<Decision, PgError>>], i: usize, result: Resu
 }
 
 /// The wave of each conversion: one more than the latest wave of an earlier
-/// conversion with its customer or its id. Two conversions of one wave
-/// that claim one key (the click they name) need not wait for each other:
-/// their records run in page order on one connection, and the later one
-/// finds the key taken and is recorded as the earlier one's duplicate.
-fn waves(conversions: &[Conversion]) -> Vec<usize> {
+/// conversion with its customer or its id, and no earlier than the wave of
+/// an earlier conversion that claims one of its keys. Two conversions of
+/// one wave that claim one key (the click they name) need not wait for
+/// each other: their records run in page order on one connection, and the
+/// later one finds the key taken and is recorded as the earlier one's
+/// duplicate. A later conversion in an earlier wave would take the key
+/// first, so it waits for that wave.
+fn waves(conversions: &[Conversion], policies: &PolicySet) -> Vec<usize> {
     let mut by_customer: hashbrown::HashMap<&CustomerId, usize> = hashbrown::HashMap::new();
     let mut by_id: hashbrown::HashMap<&ConversionId, usize> = hashbrown::HashMap::new();
+    let mut by_key: hashbrown::HashMap<UniqueKey, usize> = hashbrown::HashMap::new();
     conversions
         .iter()
         .map(|c| {
@@ -246,11 +250,16 @@ fn waves(conversions: &[Conversion]) -> Vec<usize> {
                 .and_then(|k| by_customer.get(k))
                 .map(|w| w + 1);
             let after_id = by_id.get(&c.id).map(|w| w + 1);
-            let wave = after_customer.max(after_id).unwrap_or(0);
+            let keys = policies.for_event(&c.event).unique_keys(c);
+            let with_key = keys.iter().filter_map(|k| by_key.get(k).copied()).max();
+            let wave = after_customer.max(after_id).max(with_key).unwrap_or(0);
             if let Some(k) = &c.customer {
                 by_customer.insert(k, wave);
             }
             by_id.insert(&c.id, wave);
+            for key in keys {
+                by_key.insert(key, wave);
+            }
             wave
         })
         .collect()
@@ -1120,4 +1129,46 @@ pub(crate) async fn binding_before(
     Ok(read_gathered(&rows, Some(customer), None, &|_| None)?
         .binding
         .flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::conversion::{EventKind, EventKinds};
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, minute, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn conversion(id: &str, minute: u32) -> Conversion {
+        Conversion::new(
+            id.parse().unwrap_or_else(|_| unreachable!()),
+            EventKind::Purchase,
+            at(minute),
+        )
+    }
+
+    #[test]
+    fn a_conversion_that_claims_a_click_waits_for_the_earlier_claimant_of_that_click() {
+        let (ann, click) = ("ann".parse(), "clk-1".parse());
+        let (Ok(ann), Ok(click)) = (ann, click) else {
+            unreachable!("valid ids")
+        };
+        let policies = PolicySet::from(Policy::coupon_first().with_once_per_click(EventKinds::PURCHASE));
+        let page = [
+            // Ann's first purchase, then her second, which waits a wave.
+            conversion("ORD-1", 1).with_customer(ann),
+            conversion("ORD-2", 2).with_customer(ann).with_click(click),
+            // Nobody's, naming the same click: it must not record before
+            // ORD-2 takes the click, or ORD-2 would be its duplicate.
+            conversion("ORD-3", 3).with_click(click),
+        ];
+        assert_eq!(waves(&page, &policies), [0, 1, 1]);
+        // Without the once-a-click rule the click orders nothing.
+        assert_eq!(waves(&page, &PolicySet::from(Policy::coupon_first())), [0, 1, 0]);
+    }
 }
