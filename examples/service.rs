@@ -139,10 +139,30 @@ pub struct Secrets {
 pub struct Service {
     /// The stores.
     pub backend: Backend,
-    /// The secrets.
-    pub secrets: Secrets,
+    /// Checks postbacks: the current secret, and the previous one during a
+    /// rotation.
+    postbacks: PostbackVerifier,
+    /// Checks clicks: the tracker's secret.
+    clicks: PostbackVerifier,
     /// The clock: the system's, or a test's.
     pub now: fn() -> DateTime<Utc>,
+}
+
+impl Service {
+    /// A service on `backend` that checks requests against `secrets`. The
+    /// verifiers keep the secrets, built once for every request.
+    pub fn new(backend: Backend, secrets: Secrets, now: fn() -> DateTime<Utc>) -> Self {
+        let mut postbacks = PostbackVerifier::new(&secrets.current);
+        if let Some(previous) = &secrets.previous {
+            postbacks = postbacks.with_previous_secret(previous);
+        }
+        Self {
+            backend,
+            postbacks,
+            clicks: PostbackVerifier::new(&secrets.tracker),
+            now,
+        }
+    }
 }
 
 /// The system's clock.
@@ -225,17 +245,14 @@ impl IntoResponse for Failure {
     }
 }
 
-/// Checks a request's signature against `secrets` (the current one first),
-/// at the service's now.
-fn verify(service: &Service, headers: &HeaderMap, body: &[u8], secrets: &[&[u8]]) -> Result<(), Failure> {
+/// Checks a request's signature with `verifier`, at the service's now.
+fn verify(
+    service: &Service,
+    verifier: &PostbackVerifier,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Failure> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let Some((current, previous)) = secrets.split_first() else {
-        return Err(Failure::Unauthorized("no secret to check against".to_owned()));
-    };
-    let mut verifier = PostbackVerifier::new(current);
-    if let Some(previous) = previous.first() {
-        verifier = verifier.with_previous_secret(previous);
-    }
     verifier
         .verify(
             header(TIMESTAMP_HEADER),
@@ -253,7 +270,7 @@ async fn post_click(
     body: axum::body::Bytes,
 ) -> Result<Response, Failure> {
     // Only the tracker may say who clicked when: a click earns credit.
-    verify(&service, &headers, &body, &[&service.secrets.tracker])?;
+    verify(&service, &service.clicks, &headers, &body)?;
     // The click as the tracker stamped it (`clicked_at` is required), so
     // that a retried report is the same click.
     let click: Click = serde_json::from_slice(&body).map_err(|e| Failure::BadRequest(e.to_string()))?;
@@ -266,10 +283,7 @@ async fn post_postback(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, Failure> {
-    let secrets = &service.secrets;
-    let mut accepted: Vec<&[u8]> = vec![&secrets.current];
-    accepted.extend(secrets.previous.as_deref());
-    verify(&service, &headers, &body, &accepted)?;
+    verify(&service, &service.postbacks, &headers, &body)?;
     let conversion = PostbackParser::new()
         .parse(&body)
         .map_err(|e| Failure::BadRequest(e.to_string()))?;
@@ -386,11 +400,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    let service = Service {
-        backend,
-        secrets,
-        now: system_now,
-    };
+    let service = Service::new(backend, secrets, system_now);
     let stopping = Arc::new(tokio::sync::Notify::new());
     let told = stopping.clone();
     let serving = serve(listener, service, async move {

@@ -697,14 +697,14 @@ fn during_key_rotation_both_secrets_verify_and_a_third_does_not() {
 #[test]
 fn the_tolerance_is_inclusive_both_ways_and_configurable() {
     let verifier = PostbackVerifier::new(SECRET);
-    let check = |verifier: PostbackVerifier<'_>, signed_at: DateTime<Utc>| {
+    let check = |verifier: &PostbackVerifier, signed_at: DateTime<Utc>| {
         let signature = PostbackSigner::new(SECRET).sign(signed_at, BASE.as_bytes());
         verifier.verify(Some(&unix(signed_at)), Some(&signature), BASE.as_bytes(), now())
     };
-    assert!(check(verifier, now() - secs(300)).is_ok());
-    assert!(check(verifier, now() + secs(300)).is_ok());
+    assert!(check(&verifier, now() - secs(300)).is_ok());
+    assert!(check(&verifier, now() + secs(300)).is_ok());
     assert_eq!(
-        check(verifier, now() - secs(301)),
+        check(&verifier, now() - secs(301)),
         Err(SignatureError::TooOld {
             signed_at: now() - secs(301),
             now: now(),
@@ -712,22 +712,22 @@ fn the_tolerance_is_inclusive_both_ways_and_configurable() {
         })
     );
     assert_eq!(
-        check(verifier, now() + secs(301)),
+        check(&verifier, now() + secs(301)),
         Err(SignatureError::TooNew {
             signed_at: now() + secs(301),
             now: now(),
             tolerance_secs: 300
         })
     );
-    let strict = verifier.with_tolerance(Duration::from_secs(30));
-    assert!(check(strict, now() - secs(31)).is_err());
-    assert!(check(strict, now() - secs(30)).is_ok());
+    let strict = verifier.clone().with_tolerance(Duration::from_secs(30));
+    assert!(check(&strict, now() - secs(31)).is_err());
+    assert!(check(&strict, now() - secs(30)).is_ok());
     assert_eq!(
-        check(strict, now() - secs(31)).unwrap_err().to_string(),
+        check(&strict, now() - secs(31)).unwrap_err().to_string(),
         "postback signed at 2026-06-01 11:59:29 UTC is more than 30 s older than now (2026-06-01 12:00:00 UTC)"
     );
     let lax = verifier.with_tolerance(Duration::MAX);
-    assert!(check(lax, now() - days(10_000)).is_ok());
+    assert!(check(&lax, now() - days(10_000)).is_ok());
 }
 
 #[test]
@@ -1104,4 +1104,26 @@ proptest! {
             prop_assert!(!rendered.contains(['{', '}']), "{}", rendered);
         }
     }
+}
+
+#[test]
+fn a_verifier_owns_its_secrets_so_a_service_builds_it_once_and_shares_it() {
+    // Built from buffers that are gone by the time it verifies.
+    let verifier = {
+        let current = String::from_utf8(SECRET.to_vec()).unwrap();
+        let previous = OLD_SECRET.to_vec();
+        PostbackVerifier::new(&current).with_previous_secret(previous)
+    };
+    // Shared with request handlers on other threads: a clone keeps both
+    // secrets of the rotation.
+    let handlers: Vec<_> = [SECRET, OLD_SECRET, b"whsec-other"]
+        .into_iter()
+        .map(|secret| {
+            let verifier = verifier.clone();
+            let signed = PostbackSigner::new(secret).sign_params(BASE, now());
+            std::thread::spawn(move || verifier.verify_params(signed.as_bytes(), now()).is_ok())
+        })
+        .collect();
+    let accepted: Vec<bool> = handlers.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(accepted, [true, true, false]);
 }

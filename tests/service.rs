@@ -31,15 +31,12 @@ async fn start(backend: Backend) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let service = Service {
-        backend,
-        secrets: Secrets {
-            current: SECRET.to_vec(),
-            previous: None,
-            tracker: TRACKER.to_vec(),
-        },
-        now: service::system_now,
+    let secrets = Secrets {
+        current: SECRET.to_vec(),
+        previous: None,
+        tracker: TRACKER.to_vec(),
     };
+    let service = Service::new(backend, secrets, service::system_now);
     let task = tokio::spawn(service::serve(listener, service, async {
         let _ = stopped.await;
     }));

@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, KeyInit, Mac};
@@ -38,21 +39,24 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// assert!(signed.starts_with("transaction_id=ORD-1&event=purchase&timestamp=1780315200&signed_at=1780315200&signature="));
 /// assert_eq!(signer.sign(now, b"body").len(), 64);
 /// ```
-#[derive(Clone, Copy)]
-pub struct PostbackSigner<'a> {
-    secret: &'a [u8],
+#[derive(Clone)]
+pub struct PostbackSigner {
+    secret: Arc<[u8]>,
 }
 
-impl fmt::Debug for PostbackSigner<'_> {
+impl fmt::Debug for PostbackSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostbackSigner").finish_non_exhaustive()
     }
 }
 
-impl<'a> PostbackSigner<'a> {
-    /// A signer with the shared secret.
-    pub fn new(secret: &'a [u8]) -> Self {
-        Self { secret }
+impl PostbackSigner {
+    /// A signer with the shared secret, which it keeps a copy of. Cloning
+    /// the signer shares that copy.
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
+        Self {
+            secret: Arc::from(secret.as_ref()),
+        }
     }
 
     /// The signature, as lower-case hex, of `payload` signed at
@@ -60,7 +64,7 @@ impl<'a> PostbackSigner<'a> {
     /// decimal, a `.`, and `payload`. Send the same seconds in
     /// [`TIMESTAMP_HEADER`] and the result in [`SIGNATURE_HEADER`].
     pub fn sign(&self, signed_at: DateTime<Utc>, payload: &[u8]) -> String {
-        mac_hex(self.secret, &signed_at.timestamp().to_string(), payload)
+        mac_hex(&self.secret, &signed_at.timestamp().to_string(), payload)
     }
 
     /// `params` with `signed_at=<unix seconds>` and then
@@ -77,7 +81,7 @@ impl<'a> PostbackSigner<'a> {
         payload.push_str(SIGNED_AT_PARAM);
         payload.push('=');
         payload.push_str(&seconds);
-        let signature = mac_hex(self.secret, &seconds, payload.as_bytes());
+        let signature = mac_hex(&self.secret, &seconds, payload.as_bytes());
         payload.push('&');
         payload.push_str(SIGNATURE_PARAM);
         payload.push('=');
@@ -157,14 +161,14 @@ impl<'a> PostbackSigner<'a> {
 ///     Err(SignatureError::TooOld { .. })));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy)]
-pub struct PostbackVerifier<'a> {
-    secret: &'a [u8],
-    previous: Option<&'a [u8]>,
+#[derive(Clone)]
+pub struct PostbackVerifier {
+    secret: Arc<[u8]>,
+    previous: Option<Arc<[u8]>>,
     tolerance: Duration,
 }
 
-impl fmt::Debug for PostbackVerifier<'_> {
+impl fmt::Debug for PostbackVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostbackVerifier")
             .field("previous_secret", &self.previous.is_some())
@@ -173,21 +177,23 @@ impl fmt::Debug for PostbackVerifier<'_> {
     }
 }
 
-impl<'a> PostbackVerifier<'a> {
-    /// A verifier with the shared secret and the default tolerance. An
-    /// empty secret matches no signature, so such a verifier refuses every
+impl PostbackVerifier {
+    /// A verifier with the shared secret and the default tolerance. It
+    /// keeps a copy of the secret, so it can live as long as the service
+    /// (in its state, or a `static`); cloning it shares the copy. An empty
+    /// secret matches no signature, so such a verifier refuses every
     /// postback with [`SignatureError::WrongMac`].
-    pub fn new(secret: &'a [u8]) -> Self {
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
         Self {
-            secret,
+            secret: Arc::from(secret.as_ref()),
             previous: None,
             tolerance: DEFAULT_TOLERANCE,
         }
     }
 
     /// Also accepts signatures made with `secret`, during a key rotation.
-    pub fn with_previous_secret(mut self, secret: &'a [u8]) -> Self {
-        self.previous = Some(secret);
+    pub fn with_previous_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.previous = Some(Arc::from(secret.as_ref()));
         self
     }
 
@@ -307,8 +313,8 @@ impl<'a> PostbackVerifier<'a> {
         };
         // Both secrets are always tried, so the time taken does not tell
         // which one matched.
-        let current = matches(self.secret);
-        let previous = self.previous.is_some_and(matches);
+        let current = matches(&self.secret);
+        let previous = self.previous.as_deref().is_some_and(matches);
         if current | previous {
             Ok(())
         } else {
