@@ -177,22 +177,55 @@ impl<'de> serde::Deserialize<'de> for EventKind {
 /// assert!(EventKinds::of(EventKind::Purchase).contains(&EventKind::Purchase));
 /// ```
 ///
-/// In JSON a set is its bits as a number (`0` to `127`); a number with
-/// another bit is refused.
+/// In JSON a set is the list of its events' names, in the order of the
+/// constants below (`["registration", "first_deposit"]`), with `"custom"`
+/// for every custom event; reading refuses another name and a name listed
+/// twice.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct EventKinds(u8);
+
+/// The name of each bit of an [`EventKinds`] in JSON.
+#[cfg(feature = "serde")]
+const KIND_NAMES: [(u8, &str); 7] = [
+    (1, "registration"),
+    (1 << 1, "first_deposit"),
+    (1 << 2, "deposit"),
+    (1 << 3, "challenge_purchase"),
+    (1 << 4, "challenge_reset"),
+    (1 << 5, "purchase"),
+    (CUSTOM_BIT, "custom"),
+];
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for EventKinds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            KIND_NAMES
+                .iter()
+                .filter(|(bit, _)| self.0 & bit != 0)
+                .map(|(_, name)| name),
+        )
+    }
+}
 
 #[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for EventKinds {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let bits = u8::deserialize(d)?;
-        if bits & !Self::ALL.0 != 0 {
-            return Err(serde::de::Error::custom(format_args!(
-                "event kinds {bits} has a bit above {}",
-                Self::ALL.0
-            )));
+        let names = <Vec<std::borrow::Cow<'de, str>> as serde::Deserialize>::deserialize(d)?;
+        let mut bits = 0u8;
+        for name in &names {
+            let Some((bit, _)) = KIND_NAMES.iter().find(|(_, n)| n == name) else {
+                return Err(serde::de::Error::custom(format_args!(
+                    "{name:?} is not an event kind (one of registration, first_deposit, deposit, \
+                     challenge_purchase, challenge_reset, purchase, custom)"
+                )));
+            };
+            if bits & bit != 0 {
+                return Err(serde::de::Error::custom(format_args!(
+                    "event kind {name:?} is listed twice"
+                )));
+            }
+            bits |= bit;
         }
         Ok(Self(bits))
     }
@@ -600,9 +633,50 @@ impl Conversion {
 /// assert_eq!(subs.get(9), None);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// In JSON the sub ids that are set, by name:
+/// `{ "sub1": "tiktok", "sub5": "ad-7" }` (`{}` when none is).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(from = "SubIdFields", into = "SubIdFields"))]
 pub struct SubIds([Option<SubId>; 5]);
+
+/// [`SubIds`] in JSON: each by its name, those not set left out.
+#[cfg(feature = "serde")]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubIdFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub1: Option<SubId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub2: Option<SubId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub3: Option<SubId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub4: Option<SubId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub5: Option<SubId>,
+}
+
+#[cfg(feature = "serde")]
+impl From<SubIdFields> for SubIds {
+    fn from(f: SubIdFields) -> Self {
+        Self([f.sub1, f.sub2, f.sub3, f.sub4, f.sub5])
+    }
+}
+
+#[cfg(feature = "serde")]
+impl From<SubIds> for SubIdFields {
+    fn from(SubIds([sub1, sub2, sub3, sub4, sub5]): SubIds) -> Self {
+        Self {
+            sub1,
+            sub2,
+            sub3,
+            sub4,
+            sub5,
+        }
+    }
+}
 
 impl SubIds {
     /// Sub id `n` (1 to 5).
@@ -648,8 +722,8 @@ pub struct Click {
     /// The customer or visitor identity, if known.
     #[cfg_attr(feature = "serde", serde(default))]
     pub customer: Option<CustomerId>,
-    /// The sub ids on the link.
-    #[cfg_attr(feature = "serde", serde(default))]
+    /// The sub ids on the link. Left out of the JSON when none is set.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "SubIds::is_empty"))]
     pub sub_ids: SubIds,
 }
 

@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use crate::binding::Binding;
 use crate::code::CouponCode;
-use crate::conversion::EventKind;
+use crate::conversion::{Amount, Currency, EventKind};
 use crate::ids::{AffiliateId, ClickId, ConversionId};
 use crate::policy::{Method, Policy, Priority, Uniqueness};
 use crate::registry::Nearness;
@@ -79,7 +79,7 @@ pub enum Subject {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
     feature = "serde",
-    serde(tag = "outcome", rename_all = "snake_case", from = "OutcomeFields")
+    serde(tag = "kind", rename_all = "snake_case", from = "OutcomeFields")
 )]
 #[non_exhaustive]
 pub enum Outcome {
@@ -137,7 +137,7 @@ pub enum Outcome {
 /// ignores extra fields of a unit variant).
 #[cfg(feature = "serde")]
 #[derive(serde::Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum OutcomeFields {
     Credited {},
     Outranked { by: Method, affiliate: AffiliateId },
@@ -226,53 +226,67 @@ pub type ConsideredList = SmallVec<[Considered; 4]>;
 ///
 /// # JSON
 ///
-/// With the `serde` feature a decision serialises to this stable shape
-/// (field order as shown; `binding` is `null` when nothing is bound):
+/// With the `serde` feature a decision serialises to this stable shape,
+/// meant to be read by people and by programs in any language (field order
+/// as shown; `binding` is `null` when nothing is bound; `tests/serde.rs`
+/// fails when the shape changes):
 ///
 /// ```json
 /// {
 ///   "conversion": "ORD-1",
 ///   "event": "purchase",
-///   "occurred_at": "2026-03-01T12:00:00Z",
-///   "credits": [{ "affiliate": 7, "method": "coupon", "share": 10000 }],
+///   "occurred_at": "2026-06-01T12:00:00Z",
+///   "amount": "49.99",
+///   "currency": "USD",
+///   "explanation": "conversion ORD-1 (purchase at 2026-06-01 12:00:00 UTC, coupon-first) credits affiliate 1 by code MKBHD10; click click-1 of affiliate 2 was outranked by the coupon of affiliate 1.",
+///   "credits": [{ "affiliate": 1, "method": "coupon", "share": 10000 }],
 ///   "considered": [
-///     { "subject": { "kind": "code", "code": "MKBHD10" }, "affiliate": 7,
-///       "outcome": { "outcome": "credited" } },
-///     { "subject": { "kind": "click", "id": "c-1", "at": "2026-03-01T11:00:00Z" },
-///       "affiliate": 9,
-///       "outcome": { "outcome": "outranked", "by": "coupon", "affiliate": 7 } }
+///     { "subject": { "kind": "code", "code": "MKBHD10" }, "affiliate": 1,
+///       "outcome": { "kind": "credited" } },
+///     { "subject": { "kind": "click", "id": "click-1", "at": "2026-05-31T12:00:00Z" },
+///       "affiliate": 2,
+///       "outcome": { "kind": "outranked", "by": "coupon", "affiliate": 1 } }
 ///   ],
 ///   "binding": null,
 ///   "policy": { "priority": { "kind": "order", "order": ["binding", "coupon", "click"] },
 ///               "click_window_secs": 2592000, "click_pick": "last",
-///               "min_click_age_secs": 0, "clock_skew_secs": 0, "bind_on": 0,
-///               "binding_lifetime": { "kind": "forever" }, "coupon_breaks_binding": false }
+///               "min_click_age_secs": 0, "clock_skew_secs": 0,
+///               "bind_on": ["registration", "first_deposit"],
+///               "binding_lifetime": { "kind": "forever" }, "coupon_breaks_binding": false,
+///               "once_per_customer": ["first_deposit"] }
 /// }
 /// ```
 ///
-/// `bind_on` is a bit set: 1 registration, 2 first deposit, 4 deposit,
-/// 8 challenge purchase, 16 challenge reset, 32 purchase, 64 custom events.
+/// * `amount` and `currency` are the conversion's, left out when it has
+///   none; a credit of a split is worth its `share` (basis points) of it.
+/// * `explanation` is the decision's sentence (its `Display`). It is
+///   derived from the rest, so reading accepts it, or its absence, and does
+///   not keep it.
+/// * `outcome` is one object, `kind` naming what became of the evidence,
+///   with the fields that kind has (`by`, `affiliate`).
+/// * Event kinds are listed by name: `registration`, `first_deposit`,
+///   `deposit`, `challenge_purchase`, `challenge_reset`, `purchase`, and
+///   `custom` for every custom event. `once_per_customer` and
+///   `once_per_click` are left out when empty
+///   ([`Policy::with_once_per_customer`], [`Policy::with_once_per_click`]),
+///   and `"look_alikes": true` follows them when the policy reads
+///   look-alikes ([`Policy::with_look_alikes`]).
+/// * A duplicate ([`Decision::duplicate`]) adds
+///   `"duplicate": { "of": "FTD-1", "by": "customer" }` (or `"by": "click"`)
+///   before `"policy"`; its `credits` and `considered` are empty.
+/// * An entered code read as its look-alike has the code it was read as:
+///   `{ "kind": "code", "code": "B0SS20", "read_as": "BOSS20" }`; one a
+///   family answered for has the family's prefix:
+///   `{ "kind": "code", "code": "MKBHD10OFF", "family": "MKBHD" }`. When an
+///   unknown code resembles active ones ([`Decision::candidates`]),
+///   `"candidates"` follows `"binding"`:
+///   `[{ "typed": "BOSS2", "code": "BOSS20", "affiliate": 1, "nearness": "one_edit" }]`
+///   (`"look_alike"` for a look-alike).
 ///
-/// A duplicate ([`Decision::duplicate`]) adds
-/// `"duplicate": { "of": "FTD-1", "by": "customer" }` (or `"by": "click"`)
-/// before `"policy"`; its `credits` and `considered` are empty. A policy
-/// with [`Policy::with_once_per_customer`] or [`Policy::with_once_per_click`] set
-/// adds `"once_per_customer"` and `"once_per_click"` (bit sets as
-/// `bind_on`) after `"coupon_breaks_binding"`, and one that reads
-/// look-alikes ([`Policy::with_look_alikes`]) adds `"look_alikes": true` after
-/// them.
-///
-/// An entered code read as its look-alike has the code it was read as:
-/// `{ "kind": "code", "code": "B0SS20", "read_as": "BOSS20" }`; one a
-/// family answered for has the family's prefix:
-/// `{ "kind": "code", "code": "MKBHD10OFF", "family": "MKBHD" }`. When an
-/// unknown code resembles active ones ([`Decision::candidates`]),
-/// `"candidates"` follows `"binding"`:
-/// `[{ "typed": "BOSS2", "code": "BOSS20", "affiliate": 1, "nearness": "one_edit" }]`
-/// (`"look_alike"` for a look-alike).
+/// Reading is strict: a field the shape does not have is refused at every
+/// level, and so are an amount without its currency and an unknown event
+/// kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Decision {
     /// The conversion decided.
     pub conversion: ConversionId,
@@ -280,6 +294,12 @@ pub struct Decision {
     pub event: EventKind,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
+    /// The conversion's amount, when it has one: what the credit is worth,
+    /// so that the ledger alone can drive payouts. Split credits share it
+    /// by their shares ([`Amount::share`]).
+    pub amount: Option<Amount>,
+    /// The amount's currency, set exactly when `amount` is.
+    pub currency: Option<Currency>,
     /// Who is credited; shares sum to 10000 when anyone is.
     pub credits: Credits,
     /// Every piece of evidence weighed, with its outcome.
@@ -291,15 +311,107 @@ pub struct Decision {
     /// from it, for review. None of them is credited (a look-alike the
     /// policy read the code as is in `considered`, not here). Left out of
     /// the JSON when empty.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "SmallVec::is_empty"))]
     pub candidates: Candidates,
     /// When the conversion repeats one recorded before it under a rule of
     /// the policy: that conversion. A duplicate credits nobody, weighs no
     /// evidence and binds nobody. Left out of the JSON when `None`.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub duplicate: Option<Duplicate>,
     /// The policy that decided.
     pub policy: Policy,
+}
+
+/// A [`Decision`] as written to JSON: its fields, with the explanation
+/// sentence after the conversion's own.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize)]
+struct DecisionOut<'a> {
+    conversion: &'a ConversionId,
+    event: &'a EventKind,
+    occurred_at: &'a DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<&'a Amount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<&'a Currency>,
+    explanation: String,
+    credits: &'a Credits,
+    considered: &'a ConsideredList,
+    binding: Option<&'a Binding>,
+    #[serde(skip_serializing_if = "<[Candidate]>::is_empty")]
+    candidates: &'a [Candidate],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate: Option<&'a Duplicate>,
+    policy: &'a Policy,
+}
+
+/// A [`Decision`] as read from JSON. The explanation is derived from the
+/// rest, so it is read and not kept.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionIn {
+    conversion: ConversionId,
+    event: EventKind,
+    occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    amount: Option<Amount>,
+    #[serde(default)]
+    currency: Option<Currency>,
+    #[serde(default, rename = "explanation")]
+    _explanation: Option<String>,
+    credits: Credits,
+    considered: ConsideredList,
+    binding: Option<Binding>,
+    #[serde(default)]
+    candidates: Candidates,
+    #[serde(default)]
+    duplicate: Option<Duplicate>,
+    policy: Policy,
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DecisionOut {
+            conversion: &self.conversion,
+            event: &self.event,
+            occurred_at: &self.occurred_at,
+            amount: self.amount.as_ref(),
+            currency: self.currency.as_ref(),
+            explanation: self.to_string(),
+            credits: &self.credits,
+            considered: &self.considered,
+            binding: self.binding.as_ref(),
+            candidates: &self.candidates,
+            duplicate: self.duplicate.as_ref(),
+            policy: &self.policy,
+        }
+        .serialize(s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Decision {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = DecisionIn::deserialize(d)?;
+        if f.amount.is_some() != f.currency.is_some() {
+            return Err(serde::de::Error::custom(
+                "a decision's amount and currency come together: give both or neither",
+            ));
+        }
+        Ok(Self {
+            conversion: f.conversion,
+            event: f.event,
+            occurred_at: f.occurred_at,
+            amount: f.amount,
+            currency: f.currency,
+            credits: f.credits,
+            considered: f.considered,
+            binding: f.binding,
+            candidates: f.candidates,
+            duplicate: f.duplicate,
+            policy: f.policy,
+        })
+    }
 }
 
 impl Decision {

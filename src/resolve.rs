@@ -249,6 +249,8 @@ pub(crate) fn blank(conversion: &Conversion, policy: &Policy) -> Decision {
         conversion: conversion.id,
         event: conversion.event,
         occurred_at: conversion.occurred_at,
+        amount: conversion.amount,
+        currency: conversion.currency,
         credits: Credits::new(),
         considered: ConsideredList::new(),
         binding: None,

@@ -5,7 +5,7 @@ mod common;
 
 use attributor::{
     Attribution, Binding, ClickEvidence, CodeAssignment, CodeLookup, CreditMode, Decision, Duplicate,
-    EventKind, EventKinds, Policy, Recording, Step, UniqueKey, Uniqueness, resolve,
+    EventKind, EventKinds, Ledger, Policy, Recording, Step, UniqueKey, Uniqueness, resolve,
 };
 use common::*;
 
@@ -381,4 +381,30 @@ fn a_preview_asks_for_no_keys_and_finds_no_duplicate() {
     assert_eq!(steps, ["code", "find", "binding", "done"]);
     assert_eq!(decision.duplicate, None);
     assert_eq!(decision.primary(), Some(A));
+}
+
+#[test]
+fn the_ledger_alone_tells_what_each_credited_affiliate_earned() {
+    let world = World::new(Policy::split(6_000).unwrap());
+    world.code("MKBHD10", A);
+    world.click(B, "shopper", days(1));
+    let order = purchase("ORD-1", "shopper")
+        .with_code(code("MKBHD10"))
+        .with_amount("50".parse().unwrap(), "EUR".parse().unwrap());
+    world.attribute(&order);
+    world.attribute(&purchase("ORD-2", "window-shopper").with_code(code("MKBHD10")));
+
+    // Read back from the ledger, not from the conversions.
+    let ledger = world.attributor.ledger();
+    let paid = ledger.get(&"ORD-1".parse().unwrap()).unwrap().unwrap();
+    assert_eq!(paid.currency.map(|c| c.to_string()).as_deref(), Some("EUR"));
+    let earned: Vec<_> = paid
+        .credits
+        .iter()
+        .map(|c| (c.affiliate, paid.amount.map(|a| a.share(c.share).to_string())))
+        .collect();
+    assert_eq!(earned, [(A, Some("30".to_owned())), (B, Some("20".to_owned()))]);
+    // A conversion without an amount keeps none.
+    let free = ledger.get(&"ORD-2".parse().unwrap()).unwrap().unwrap();
+    assert_eq!((free.amount, free.currency), (None, None));
 }

@@ -8,30 +8,44 @@ use common::*;
 
 #[test]
 fn a_decision_serialises_to_the_documented_shape_and_back() {
-    let world = World::new(Policy::coupon_first());
+    let world = World::new(
+        Policy::coupon_first()
+            .with_bind_on(EventKinds::REGISTRATION | EventKinds::FIRST_DEPOSIT)
+            .with_once_per_customer(EventKinds::FIRST_DEPOSIT),
+    );
     world.code("MKBHD10", A);
     let click = world.click(B, "shopper", days(1));
-    let decision = world.attribute(&purchase("ORD-1", "shopper").with_code(code("MKBHD10")));
+    let order = purchase("ORD-1", "shopper")
+        .with_code(code("MKBHD10"))
+        .with_amount("49.99".parse().unwrap(), "USD".parse().unwrap());
+    let decision = world.attribute(&order);
     let json = serde_json::to_value(&decision).unwrap();
     let want = serde_json::json!({
         "conversion": "ORD-1",
         "event": "purchase",
         "occurred_at": "2026-06-01T12:00:00Z",
+        "amount": "49.99",
+        "currency": "USD",
+        "explanation": "conversion ORD-1 (purchase at 2026-06-01 12:00:00 UTC, coupon-first) \
+            credits affiliate 1 by code MKBHD10; click click-1 of affiliate 2 was outranked by \
+            the coupon of affiliate 1.",
         "credits": [{ "affiliate": 1, "method": "coupon", "share": 10000 }],
         "considered": [
             { "subject": { "kind": "code", "code": "MKBHD10" }, "affiliate": 1,
-              "outcome": { "outcome": "credited" } },
+              "outcome": { "kind": "credited" } },
             { "subject": { "kind": "click", "id": click.as_str(), "at": "2026-05-31T12:00:00Z" },
               "affiliate": 2,
-              "outcome": { "outcome": "outranked", "by": "coupon", "affiliate": 1 } }
+              "outcome": { "kind": "outranked", "by": "coupon", "affiliate": 1 } }
         ],
         "binding": null,
         "policy": { "priority": { "kind": "order", "order": ["binding", "coupon", "click"] },
                     "click_window_secs": 2592000, "click_pick": "last",
-                    "min_click_age_secs": 0, "clock_skew_secs": 0, "bind_on": 0,
-                    "binding_lifetime": { "kind": "forever" }, "coupon_breaks_binding": false }
+                    "min_click_age_secs": 0, "clock_skew_secs": 0,
+                    "bind_on": ["registration", "first_deposit"],
+                    "binding_lifetime": { "kind": "forever" }, "coupon_breaks_binding": false,
+                    "once_per_customer": ["first_deposit"] }
     });
-    assert_eq!(json, want);
+    assert_eq!(json, want, "{json:#}");
     let back: Decision = serde_json::from_value(json).unwrap();
     assert_eq!(back, decision);
 }
@@ -47,14 +61,78 @@ fn an_invalid_policy_is_refused_when_read_back() {
 }
 
 #[test]
-fn event_kinds_read_back_only_the_bits_of_known_kinds() {
-    let all: EventKinds = serde_json::from_str("127").unwrap();
+fn event_kinds_are_listed_by_name_and_read_back_only_known_names_once() {
+    let all: EventKinds = serde_json::from_str(
+        r#"["registration", "first_deposit", "deposit", "challenge_purchase", "challenge_reset",
+            "purchase", "custom"]"#,
+    )
+    .unwrap();
     assert_eq!(all, EventKinds::ALL);
-    let err = serde_json::from_str::<EventKinds>("255").unwrap_err();
-    assert!(err.to_string().contains("event kinds 255"), "{err}");
+    assert_eq!(
+        serde_json::to_string(&(EventKinds::PURCHASE | EventKinds::REGISTRATION)).unwrap(),
+        r#"["registration","purchase"]"#
+    );
+    assert_eq!(serde_json::to_string(&EventKinds::NONE).unwrap(), "[]");
+    let err = serde_json::from_str::<EventKinds>(r#"["purchse"]"#).unwrap_err();
+    assert!(
+        err.to_string().contains(r#""purchse" is not an event kind"#),
+        "{err}"
+    );
+    let err = serde_json::from_str::<EventKinds>(r#"["deposit", "deposit"]"#).unwrap_err();
+    assert!(err.to_string().contains("listed twice"), "{err}");
+    // The bit set of before is refused, not guessed at.
     let mut json = serde_json::to_value(Policy::coupon_first()).unwrap();
-    json["bind_on"] = serde_json::json!(128);
+    json["bind_on"] = serde_json::json!(3);
     assert!(serde_json::from_value::<Policy>(json).is_err());
+}
+
+#[test]
+fn sub_ids_are_named_and_only_those_set_are_written() {
+    use attributor::{AffiliateId, Click, SubIds};
+
+    let subs = SubIds::default()
+        .with(1, "tiktok".parse().unwrap())
+        .with(5, "ad-7".parse().unwrap());
+    assert_eq!(
+        serde_json::to_string(&subs).unwrap(),
+        r#"{"sub1":"tiktok","sub5":"ad-7"}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<SubIds>(r#"{"sub5":"ad-7","sub1":"tiktok"}"#).unwrap(),
+        subs
+    );
+    let err = serde_json::from_str::<SubIds>(r#"{"sub6":"x"}"#).unwrap_err();
+    assert!(err.to_string().contains("unknown field `sub6`"), "{err}");
+    // The positional list of before reads with the same meaning.
+    let positional = serde_json::from_str::<SubIds>(r#"[null, "yt", null, null, null]"#).unwrap();
+    assert_eq!(positional, SubIds::default().with(2, "yt".parse().unwrap()));
+    assert!(serde_json::from_str::<SubIds>(r#"[null, null, null, null, null, "x"]"#).is_err());
+    // A click without sub ids leaves them out.
+    let click = Click::new("k-1".parse().unwrap(), AffiliateId::new(2), now());
+    let json = serde_json::to_value(click).unwrap();
+    assert!(json.get("sub_ids").is_none(), "{json}");
+    assert_eq!(serde_json::from_value::<Click>(json).unwrap(), click);
+}
+
+#[test]
+fn a_decision_keeps_the_conversions_amount_and_currency_together() {
+    let world = World::new(Policy::coupon_first());
+    world.code("MKBHD10", A);
+    let free = world.attribute(&purchase("ORD-2", "shopper").with_code(code("MKBHD10")));
+    let json = serde_json::to_value(&free).unwrap();
+    assert!(
+        json.get("amount").is_none() && json.get("currency").is_none(),
+        "{json}"
+    );
+
+    let mut lone = json.clone();
+    lone["amount"] = serde_json::json!("10");
+    let err = serde_json::from_value::<Decision>(lone).unwrap_err().to_string();
+    assert!(err.contains("amount and currency come together"), "{err}");
+    // The explanation is derived: it may be left out, and is not trusted.
+    let mut bare = json.clone();
+    bare.as_object_mut().unwrap().remove("explanation");
+    assert_eq!(serde_json::from_value::<Decision>(bare).unwrap(), free);
 }
 
 /// Reads `json` with `field` added as `T`, and returns the error.
@@ -165,7 +243,7 @@ fn a_misspelled_field_inside_a_tagged_part_is_refused_too() {
     let err = serde_json::from_value::<Policy>(policy).unwrap_err().to_string();
     assert!(err.contains("unknown field `coupon_share`"), "{err}");
 
-    let outcome = serde_json::json!({ "outcome": "credited", "by": "click" });
+    let outcome = serde_json::json!({ "kind": "credited", "by": "click" });
     let err = serde_json::from_value::<attributor::Outcome>(outcome)
         .unwrap_err()
         .to_string();
@@ -178,7 +256,7 @@ fn a_misspelled_field_inside_a_tagged_part_is_refused_too() {
         .to_string();
     assert!(err.contains("unknown field `customer`"), "{err}");
 
-    let outcome = serde_json::json!({ "outcome": "binding_held", "affiliate": 7, "since": 3 });
+    let outcome = serde_json::json!({ "kind": "binding_held", "affiliate": 7, "since": 3 });
     let err = serde_json::from_value::<attributor::Outcome>(outcome)
         .unwrap_err()
         .to_string();
@@ -263,15 +341,18 @@ fn a_duplicate_serialises_with_what_it_repeats_and_its_policy_with_the_events_pa
         "conversion": "FTD-2",
         "event": "first_deposit",
         "occurred_at": "2026-06-01T12:00:00Z",
+        "explanation": "conversion FTD-2 (first_deposit at 2026-06-01 12:00:00 UTC, coupon-first) \
+            credits nobody: a duplicate of conversion FTD-1 (first_deposit is paid once a customer).",
         "credits": [],
         "considered": [],
         "binding": null,
         "duplicate": { "of": "FTD-1", "by": "customer" },
         "policy": { "priority": { "kind": "order", "order": ["binding", "coupon", "click"] },
                     "click_window_secs": 2592000, "click_pick": "last",
-                    "min_click_age_secs": 0, "clock_skew_secs": 0, "bind_on": 0,
+                    "min_click_age_secs": 0, "clock_skew_secs": 0, "bind_on": [],
                     "binding_lifetime": { "kind": "forever" }, "coupon_breaks_binding": false,
-                    "once_per_customer": 2, "once_per_click": 3 }
+                    "once_per_customer": ["first_deposit"],
+                    "once_per_click": ["registration", "first_deposit"] }
     });
     assert_eq!(json, want);
     // In the documented order: after the binding, before the policy.
@@ -300,12 +381,16 @@ fn a_code_read_as_its_look_alike_keeps_both_and_candidates_follow_the_binding() 
         "conversion": "ORD-1",
         "event": "purchase",
         "occurred_at": "2026-06-01T12:00:00Z",
+        "explanation": "conversion ORD-1 (purchase at 2026-06-01 12:00:00 UTC, coupon-first) \
+            credits affiliate 1 by typed code B0SS20, read as BOSS20; code BOSS2 is unknown, close \
+            to code BOSS20 of affiliate 1 (one edit away) and code BOSS21 of affiliate 2 (one edit \
+            away).",
         "credits": [{ "affiliate": 1, "method": "coupon", "share": 10000 }],
         "considered": [
             { "subject": { "kind": "code", "code": "B0SS20", "read_as": "BOSS20" }, "affiliate": 1,
-              "outcome": { "outcome": "credited" } },
+              "outcome": { "kind": "credited" } },
             { "subject": { "kind": "code", "code": "BOSS2" }, "affiliate": null,
-              "outcome": { "outcome": "code_unknown" } }
+              "outcome": { "kind": "code_unknown" } }
         ],
         "binding": null,
         "candidates": [
@@ -314,7 +399,7 @@ fn a_code_read_as_its_look_alike_keeps_both_and_candidates_follow_the_binding() 
         ],
         "policy": { "priority": { "kind": "order", "order": ["binding", "coupon", "click"] },
                     "click_window_secs": 2592000, "click_pick": "last",
-                    "min_click_age_secs": 0, "clock_skew_secs": 0, "bind_on": 0,
+                    "min_click_age_secs": 0, "clock_skew_secs": 0, "bind_on": [],
                     "binding_lifetime": { "kind": "forever" }, "coupon_breaks_binding": false,
                     "look_alikes": true }
     });
@@ -349,7 +434,7 @@ fn a_code_a_family_answered_for_names_the_family_and_a_family_assignment_says_so
         serde_json::json!({
             "subject": { "kind": "code", "code": "MKBHD10OFF", "family": "MKBHD" },
             "affiliate": 1,
-            "outcome": { "outcome": "credited" }
+            "outcome": { "kind": "credited" }
         })
     );
     assert_eq!(serde_json::from_value::<Decision>(json).unwrap(), decision);

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::binding::Binding;
 use crate::code::CouponCode;
-use crate::conversion::EventKind;
+use crate::conversion::{Amount, Currency, EventKind};
 use crate::decision::{
     Candidate, Candidates, Considered, ConsideredList, Credit, Credits, Decision, Duplicate, Outcome, Subject,
 };
@@ -21,6 +21,9 @@ use crate::registry::Nearness;
 
 /// The bit of the duplicate's tag that says candidates follow.
 const CANDIDATES: u8 = 0x10;
+/// The bit of the duplicate's tag that says the amount and currency follow
+/// (after the candidates, if any).
+const MONEY: u8 = 0x20;
 
 /// Whether [`encode`] can count `decision`'s credits and evidence: at most
 /// `u32::MAX` of each.
@@ -64,6 +67,11 @@ pub(crate) fn encode(decision: &Decision, policy: u16, out: &mut Vec<u8>) {
     } else {
         CANDIDATES
     };
+    let money = match (decision.amount, decision.currency) {
+        (Some(amount), Some(currency)) => Some((amount, currency)),
+        _ => None,
+    };
+    let candidates = candidates | if money.is_some() { MONEY } else { 0 };
     match &decision.duplicate {
         None => out.push(candidates),
         Some(d) => {
@@ -77,7 +85,7 @@ pub(crate) fn encode(decision: &Decision, policy: u16, out: &mut Vec<u8>) {
             put_bytes(out, d.of.as_bytes());
         }
     }
-    if candidates != 0 {
+    if candidates & CANDIDATES != 0 {
         out.extend_from_slice(&(decision.candidates.len() as u32).to_le_bytes());
         for c in &decision.candidates {
             put_bytes(out, c.typed.as_bytes());
@@ -88,6 +96,10 @@ pub(crate) fn encode(decision: &Decision, policy: u16, out: &mut Vec<u8>) {
                 Nearness::OneEdit => 1,
             });
         }
+    }
+    if let Some((amount, currency)) = money {
+        out.extend_from_slice(&amount.ten_thousandths().to_le_bytes());
+        out.extend_from_slice(currency.as_str().as_bytes());
     }
 }
 
@@ -133,7 +145,7 @@ pub(crate) fn decode(bytes: &[u8], policies: &[Policy]) -> Option<Decision> {
         _ => return None,
     };
     let tag = r.u8()?;
-    let by = match tag & !CANDIDATES {
+    let by = match tag & !(CANDIDATES | MONEY) {
         0 => None,
         1 => Some(Uniqueness::Customer),
         2 => Some(Uniqueness::Click),
@@ -161,10 +173,22 @@ pub(crate) fn decode(bytes: &[u8], policies: &[Policy]) -> Option<Decision> {
             });
         }
     }
+    let (amount, currency) = if tag & MONEY != 0 {
+        let amount = Amount::from_ten_thousandths(i64::from_le_bytes(r.take()?));
+        let currency = core::str::from_utf8(&r.take::<3>()?)
+            .ok()?
+            .parse::<Currency>()
+            .ok()?;
+        (Some(amount), Some(currency))
+    } else {
+        (None, None)
+    };
     Some(Decision {
         conversion,
         event,
         occurred_at,
+        amount,
+        currency,
         credits,
         considered,
         binding,
@@ -562,6 +586,8 @@ mod tests {
                 conversion: "ORD-1".parse().unwrap(),
                 event: custom,
                 occurred_at: t(0),
+                amount: Some(Amount::from_ten_thousandths(i64::MIN)),
+                currency: Some("EUR".parse().unwrap()),
                 credits,
                 considered,
                 binding: Some(Binding {
@@ -588,6 +614,8 @@ mod tests {
                 conversion: "x".repeat(64).parse().unwrap(),
                 event: EventKind::FirstDeposit,
                 occurred_at: DateTime::<Utc>::MIN_UTC,
+                amount: None,
+                currency: None,
                 credits: Credits::new(),
                 considered: ConsideredList::new(),
                 binding: Some(Binding {
@@ -661,6 +689,9 @@ mod tests {
             conversion: "ORD-LEAP".parse().unwrap(),
             event: EventKind::Deposit,
             occurred_at: last_leap,
+            // Money beside a duplicate and no candidates.
+            amount: Some(Amount::from_ten_thousandths(i64::MAX)),
+            currency: Some("USD".parse().unwrap()),
             credits,
             considered,
             binding: None,
