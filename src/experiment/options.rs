@@ -2,7 +2,7 @@
 
 use chrono::TimeDelta;
 
-/// How an [`Experiment`] counts and what it flags: a small `Copy` value with
+/// How an [`Experiment`](crate::Experiment) counts and what it flags: a small `Copy` value with
 /// by-value setters.
 ///
 /// | setting | default |
@@ -14,7 +14,7 @@ use chrono::TimeDelta;
 /// | share of uses with no click from the owner to flag | 9000 basis points (90%) |
 /// | recent surge to flag | 200% (a daily rate at least twice the earlier one) |
 ///
-/// See [`CodeSignal`] for how the leak settings combine.
+/// See [`CodeSignal`](crate::CodeSignal) for how the leak settings combine.
 ///
 /// ```
 /// use attributor::ExperimentOptions;

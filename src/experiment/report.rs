@@ -58,7 +58,7 @@ pub struct MovedConversion {
     pub decisions: Vec<Decision>,
 }
 
-/// What an [`Experiment`] found. `Display` renders it as tables for a
+/// What an [`Experiment`](crate::Experiment) found. `Display` renders it as tables for a
 /// person; with the `serde` feature it serialises to JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -76,7 +76,7 @@ pub struct ExperimentReport {
     /// One report per policy, in the order they were added.
     pub policies: Vec<PolicyReport>,
     /// The first conversions the policies disagree on, up to
-    /// [`ExperimentOptions::with_moved_limit`].
+    /// [`ExperimentOptions::with_moved_limit`](crate::ExperimentOptions::with_moved_limit).
     pub moved: Vec<MovedConversion>,
     /// All conversions the policies disagree on, listed or not.
     pub moved_total: u64,

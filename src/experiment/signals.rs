@@ -126,7 +126,7 @@ impl CodeSignal {
 }
 
 /// An unknown code customers entered, and an active code it resembles
-/// ([`CodeRegistry::near`]): one row of [`ExperimentReport::near_codes`].
+/// ([`CodeRegistry::near`](crate::CodeRegistry::near)): one row of [`ExperimentReport::near_codes`](crate::ExperimentReport::near_codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct NearCodeTally {
