@@ -63,12 +63,13 @@ fn main() -> Result<()> {
     let ftd = attributor.attribute(&first_deposit)?;
     println!("three days later, the first deposit with the streamer's bonus code:\n  {ftd}\n");
     let code_outcome = ftd
+        .decision
         .considered
         .iter()
         .find(|c| matches!(c.subject, Subject::Code { .. }))
         .map(|c| c.outcome);
     assert_eq!(
-        ftd.credits.first().map(|c| (c.affiliate, c.method)),
+        ftd.decision.credits.first().map(|c| (c.affiliate, c.method)),
         Some((reviews, Method::Binding))
     );
     assert_eq!(code_outcome, Some(Outcome::BindingHeld { affiliate: reviews }));

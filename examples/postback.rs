@@ -74,9 +74,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "https://tracker.network.example/postback?clickid={click_id}&txid={transaction_id}\
          &goal={event}&sale={amount}&cur={currency}&s1={sub1}&s2={sub2}&ts={timestamp_unix}",
     )?;
-    if decision.primary() == Some(network) {
+    if decision.decision.primary() == Some(network) {
         let stored = attributor.clicks().click(&click.id)?;
-        let outbound = template.render(&conversion, &decision, stored.as_ref());
+        let outbound = template.render(&conversion, &decision.decision, stored.as_ref());
         println!("outbound postback: GET {outbound}");
     }
 

@@ -110,7 +110,7 @@ fn main() -> Result<()> {
     for (what, conversion) in &story {
         let decision = attributor.attribute(conversion)?;
         println!("{what}\n  {decision}\n");
-        for credit in &decision.credits {
+        for credit in &decision.decision.credits {
             let amount = conversion.amount.unwrap_or(Amount::ZERO).share(credit.share);
             let total = earned.entry(credit.affiliate).or_insert(Amount::ZERO);
             *total = total.saturating_add(amount);

@@ -6,7 +6,7 @@
 use attributor::{
     AffiliateId, Attributor, BindingLifetime, Click, CodeAssignment, Conversion, CouponCode, CreditMode,
     EventKind, EventKinds, MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry, MemoryLedger, Policy,
-    PolicySet,
+    PolicySet, Recorded,
 };
 use chrono::{TimeDelta, TimeZone, Utc};
 
@@ -91,15 +91,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
 
     for conversion in &conversions {
-        let decision = attributor.attribute(conversion)?;
-        println!("{decision}");
+        let attributed = attributor.attribute(conversion)?;
+        println!("{}", attributed.decision);
     }
 
-    // A retried postback is answered from the ledger.
+    // A retried postback is answered from the ledger, and says so: act on a
+    // decision (send the partner's postback, book the payout) only when it
+    // is new.
     let retry = attributor.attribute(&conversions[0])?;
+    assert_eq!(retry.recorded, Recorded::Before);
     println!(
-        "retry of {}: {} ledger entries, same decision",
-        retry.conversion,
+        "retry of {}: {} ledger entries, same decision, recorded before",
+        retry.decision.conversion,
         attributor.ledger().len()
     );
     Ok(())

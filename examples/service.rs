@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! POST /clicks               a signed tracked click, as JSON    201, 409 if its id holds another click
-//! POST /postbacks            a signed inbound postback          200 with the decision, first time or retried
+//! POST /postbacks            a signed inbound postback          201 with the decision recorded now, 200 with the one recorded before
 //! GET  /decisions/{id}       the decision recorded for an id    200, or 404
 //! GET  /health               whether the stores answer          200, or 503
 //! ```
@@ -32,7 +32,10 @@
 //! A request that a retry cannot mend (a bad signature, a stale one, a body
 //! that does not parse) gets a 4xx; a store that failed for now (no
 //! connection, a lost one) gets a 503, and the partner's retry is safe: a
-//! retried postback gets the decision recorded the first time, with 200.
+//! retried postback gets the decision recorded the first time, with 200
+//! rather than the 201 of the postback that recorded it, so that whatever
+//! a new decision sets off (the partner's outbound postback, a payout)
+//! happens once.
 //! What a retry would meet again (a row that cannot be read, a schema of
 //! another release) gets a 500 that says not to retry.
 
@@ -42,9 +45,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use attributor::{
-    Attributor, Click, ClickError, ConversionId, Decision, Ledger, MemoryBindingStore, MemoryClickStore,
-    MemoryCodeRegistry, MemoryLedger, PgAttributor, PgError, PgStore, Policy, PolicySet, PostbackParser,
-    PostbackVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    Attributed, Attributor, Click, ClickError, ConversionId, Decision, Ledger, MemoryBindingStore,
+    MemoryClickStore, MemoryCodeRegistry, MemoryLedger, PgAttributor, PgError, PgStore, Policy, PolicySet,
+    PostbackParser, PostbackVerifier, Recorded, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -88,7 +91,7 @@ impl Backend {
         }
     }
 
-    async fn attribute(&self, conversion: &attributor::Conversion) -> Result<Decision, Failure> {
+    async fn attribute(&self, conversion: &attributor::Conversion) -> Result<Attributed, Failure> {
         match self {
             // The memory stores fail only in ways a retry meets again.
             Self::Memory(a) => a
@@ -287,8 +290,13 @@ async fn post_postback(
     let conversion = PostbackParser::new()
         .parse(&body)
         .map_err(|e| Failure::BadRequest(e.to_string()))?;
-    let decision = service.backend.attribute(&conversion).await?;
-    Ok(axum::Json(decision).into_response())
+    let attributed = service.backend.attribute(&conversion).await?;
+    let status = match attributed.recorded {
+        // New: here a real service would send the partner's postback.
+        Recorded::Now => StatusCode::CREATED,
+        Recorded::Before => StatusCode::OK,
+    };
+    Ok((status, axum::Json(attributed.decision)).into_response())
 }
 
 async fn get_decision(

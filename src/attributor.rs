@@ -4,7 +4,7 @@ use crate::binding::BindingStore;
 use crate::clicks::ClickStore;
 use crate::conversion::Conversion;
 use crate::decision::Decision;
-use crate::ledger::Ledger;
+use crate::ledger::{Attributed, Ledger, Recorded};
 use crate::policy::{Policy, PolicySet};
 use crate::registry::CodeRegistry;
 use crate::resolve::Evidence;
@@ -47,7 +47,7 @@ pub type AttributorError<R, C, B, L> = AttributeError<
 ///
 /// ```
 /// use attributor::{AffiliateId, Attributor, Conversion, CouponCode, EventKind, MemoryBindingStore,
-///     MemoryClickStore, MemoryCodeRegistry, MemoryLedger, Policy};
+///     MemoryClickStore, MemoryCodeRegistry, MemoryLedger, Policy, Recorded};
 /// use chrono::{TimeZone, Utc};
 ///
 /// let registry = MemoryCodeRegistry::new();
@@ -63,9 +63,10 @@ pub type AttributorError<R, C, B, L> = AttributeError<
 ///
 /// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
 /// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at).with_code(CouponCode::parse("mkbhd-10")?);
-/// let decision = attributor.attribute(&order)?;
-/// assert_eq!(decision.primary(), Some(AffiliateId::new(7)));
-/// assert_eq!(attributor.attribute(&order)?, decision); // a retry changes nothing
+/// let first = attributor.attribute(&order)?;
+/// assert_eq!(first.decision.primary(), Some(AffiliateId::new(7)));
+/// let retry = attributor.attribute(&order)?; // a retry changes nothing, and says so
+/// assert_eq!((retry.decision, retry.recorded), (first.decision, Recorded::Before));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -95,21 +96,24 @@ where
         }
     }
 
-    /// Decides who earns `conversion`, records it, and returns the decision;
-    /// or returns the decision recorded before for its id.
+    /// Decides who earns `conversion`, records it, and returns the decision
+    /// with [`Recorded::Now`]; or returns the decision recorded before for
+    /// its id with [`Recorded::Before`], so that a retried postback is not
+    /// acted on twice.
     ///
     /// # Errors
     ///
     /// [`AttributeError`] naming the store that failed. Retrying is safe.
-    pub fn attribute(&self, conversion: &Conversion) -> Result<Decision, AttributorError<R, C, B, L>> {
+    pub fn attribute(&self, conversion: &Conversion) -> Result<Attributed, AttributorError<R, C, B, L>> {
         self.drive(&mut Attribution::new(
             conversion,
             self.policies.for_event(&conversion.event),
         ))
     }
 
-    /// Answers each step of `attribution` from the stores, until it is done.
-    fn drive(&self, attribution: &mut Attribution<'_>) -> Result<Decision, AttributorError<R, C, B, L>> {
+    /// Answers each step of `attribution` from the stores, until it is
+    /// done. A preview's answer says [`Recorded::Now`], unread.
+    fn drive(&self, attribution: &mut Attribution<'_>) -> Result<Attributed, AttributorError<R, C, B, L>> {
         loop {
             match attribution.next() {
                 Step::Recorded(read) => {
@@ -181,12 +185,13 @@ where
                     write.answer();
                 }
                 Step::Done(done) => {
+                    let recorded = done.recorded().unwrap_or(Recorded::Now);
                     let decision = done.into_decision();
                     #[cfg(feature = "tracing")]
                     if attribution.reads_ledger() {
                         crate::trace::decided(&decision);
                     }
-                    return Ok(decision);
+                    return Ok(Attributed { decision, recorded });
                 }
             }
         }
@@ -234,7 +239,7 @@ where
     ///
     /// let credited: Vec<Option<AffiliateId>> = attributor
     ///     .attribute_all(&page)
-    ///     .map(|decision| decision.map(|d| d.primary()))
+    ///     .map(|attributed| attributed.map(|a| a.decision.primary()))
     ///     .collect::<Result<_, _>>()?;
     /// assert_eq!(credited, [None, Some(AffiliateId::new(7)), None]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -269,6 +274,7 @@ where
     pub fn preview(&self, conversion: &Conversion) -> Result<Decision, AttributorError<R, C, B, L>> {
         let policy = self.policies.for_event(&conversion.event);
         self.drive(&mut Attribution::preview(conversion, policy))
+            .map(Attributed::into_decision)
     }
 
     /// Reads the evidence for `conversion` under `policy`, without deciding
@@ -345,7 +351,7 @@ where
     B: BindingStore,
     L: Ledger,
 {
-    type Item = Result<Decision, AttributorError<R, C, B, L>>;
+    type Item = Result<Attributed, AttributorError<R, C, B, L>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let conversion = self.conversions.get(self.next)?;

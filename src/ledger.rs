@@ -5,6 +5,66 @@ use crate::decision::Decision;
 use crate::ids::ConversionId;
 use crate::policy::UniqueKey;
 
+/// Whether an attribution recorded the decision it returned, or found it
+/// recorded before: what tells a first postback from a retried one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Recorded {
+    /// This call recorded the decision: it is new. Act on it once: send
+    /// the partner's outbound postback, book the payout.
+    Now,
+    /// The ledger held a decision for the conversion id already (a retried
+    /// postback, or one another process recorded first), and that decision
+    /// is returned: it was acted on when it was recorded.
+    Before,
+}
+
+/// What an attribution returns: the decision, and whether this call
+/// recorded it.
+///
+/// ```
+/// use attributor::{Attributor, Conversion, EventKind, MemoryBindingStore, MemoryClickStore,
+///     MemoryCodeRegistry, MemoryLedger, Policy, Recorded};
+/// use chrono::{TimeZone, Utc};
+///
+/// let attributor = Attributor::new(MemoryCodeRegistry::new(), MemoryClickStore::new(),
+///     MemoryBindingStore::new(), MemoryLedger::new(), Policy::coupon_first());
+/// let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+/// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at);
+///
+/// let first = attributor.attribute(&order)?;
+/// assert_eq!(first.recorded, Recorded::Now); // send the partner's postback
+/// let retry = attributor.attribute(&order)?;
+/// assert_eq!(retry.recorded, Recorded::Before); // already sent
+/// assert_eq!(retry.decision, first.decision);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attributed {
+    /// The decision: the one recorded now, or the one recorded before.
+    pub decision: Decision,
+    /// Whether this call recorded it.
+    pub recorded: Recorded,
+}
+
+impl Attributed {
+    /// Whether this call recorded the decision ([`Recorded::Now`]).
+    pub fn is_new(&self) -> bool {
+        self.recorded == Recorded::Now
+    }
+
+    /// The decision.
+    pub fn into_decision(self) -> Decision {
+        self.decision
+    }
+}
+
+/// The decision's sentence.
+impl core::fmt::Display for Attributed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.decision.fmt(f)
+    }
+}
+
 /// What [`Ledger::record_claiming`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 // As large as the `Option<Decision>` that `Ledger::record` returns: boxing

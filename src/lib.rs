@@ -22,7 +22,7 @@
 //! let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, now)
 //!     .with_customer("cust-1".parse()?)
 //!     .with_code(CouponCode::parse(" mkbhd-10 ")?);
-//! let decision = attributor.attribute(&order)?;
+//! let decision = attributor.attribute(&order)?.decision;
 //!
 //! assert_eq!(decision.primary(), Some(creator));
 //! assert_eq!(
@@ -117,8 +117,11 @@
 //! ```text
 //! let signed_at = verifier.verify(timestamp_header, signature_header, body, now)?;
 //! let conversion = PostbackParser::new().parse(body)?;
-//! let decision = attributor.attribute(&conversion)?;
-//! let url = partner_template.render(&conversion, &decision, stored_click.as_ref());
+//! let attributed = attributor.attribute(&conversion)?;
+//! if attributed.is_new() {
+//!     // Once per conversion, not per retried postback.
+//!     let url = partner_template.render(&conversion, &attributed.decision, stored_click.as_ref());
+//! }
 //! ```
 //!
 //! **Try a rule before switching to it.** Replay last quarter's conversions
@@ -372,7 +375,7 @@ pub use ids::{
     AffiliateId, Campaign, ClickId, ConversionId, CustomerId, Excerpt, IdError, Label, MAX_ID_LEN,
     MAX_LABEL_LEN, ProgramId, SubId,
 };
-pub use ledger::{Ledger, Recording};
+pub use ledger::{Attributed, Ledger, Recorded, Recording};
 #[cfg(feature = "postback")]
 pub use link::{LinkError, LinkParams, TrackedLink};
 pub use memory::*;

@@ -10,7 +10,7 @@ use crate::code::CouponCode;
 use crate::conversion::Conversion;
 use crate::decision::{Decision, Duplicate};
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
-use crate::ledger::Recording;
+use crate::ledger::{Recorded, Recording};
 use crate::policy::{Policy, UniqueKey};
 use crate::registry::{CodeLookup, CreditMode, NearCode};
 use crate::resolve::{ClickEvidence, CodeEvidence, Evidence, blank, judge_click, read_code, resolve_into};
@@ -124,6 +124,8 @@ pub struct Attribution<'a> {
     /// after a ledger miss; none for a duplicate. Kept here, not in a
     /// step, so that a step stays small to return.
     claims: SmallVec<[UniqueKey; 2]>,
+    /// Whether the decision was found recorded rather than recorded.
+    found: bool,
 }
 
 /// Where a machine is. The decision is kept beside it, so that moving from
@@ -195,6 +197,7 @@ impl<'a> Attribution<'a> {
             evidence: Evidence::new(),
             decision: blank(conversion, policy),
             claims: SmallVec::new(),
+            found: false,
         }
     }
 
@@ -375,6 +378,7 @@ impl<'a> Attribution<'a> {
                         atomic: self.atomic,
                         decision: &mut self.decision,
                         claims: &mut self.claims,
+                        found: &mut self.found,
                         conversion: self.conversion,
                         policy: self.policy,
                     });
@@ -391,6 +395,7 @@ impl<'a> Attribution<'a> {
                 State::Done => return Step::Done(Finished { m: self }),
                 State::Spent => {
                     self.evidence = Evidence::new();
+                    self.found = false;
                     self.state = if self.preview {
                         State::Code(0)
                     } else {
@@ -460,6 +465,7 @@ impl<'a> LedgerRead<'_, 'a> {
             Some(decision) => {
                 let rebind = !m.atomic && decision.binding.is_some();
                 m.decision = decision;
+                m.found = true;
                 m.state = if rebind { State::Bind } else { State::Done };
             }
             None => {
@@ -671,6 +677,7 @@ pub struct RecordWrite<'m> {
     atomic: bool,
     decision: &'m mut Decision,
     claims: &'m mut SmallVec<[UniqueKey; 2]>,
+    found: &'m mut bool,
     conversion: &'m Conversion,
     policy: &'m Policy,
 }
@@ -697,7 +704,10 @@ impl RecordWrite<'_> {
     pub fn answer(self, outcome: impl Into<Recording>) {
         match outcome.into() {
             Recording::Recorded => {}
-            Recording::Earlier(earlier) => *self.decision = earlier,
+            Recording::Earlier(earlier) => {
+                *self.decision = earlier;
+                *self.found = true;
+            }
             Recording::Taken { key, by } => {
                 *self.decision = duplicate_of(self.conversion, self.policy, by, key);
                 self.claims.clear();
@@ -723,6 +733,17 @@ impl Finished<'_, '_> {
     /// The decision: recorded, found recorded, or previewed.
     pub fn decision(&self) -> &Decision {
         &self.m.decision
+    }
+
+    /// Whether the machine recorded the decision ([`Recorded::Now`]) or
+    /// found it recorded ([`Recorded::Before`]); `None` in a preview, which
+    /// records nothing.
+    pub fn recorded(&self) -> Option<Recorded> {
+        match (self.m.preview, self.m.found) {
+            (true, _) => None,
+            (false, true) => Some(Recorded::Before),
+            (false, false) => Some(Recorded::Now),
+        }
     }
 
     /// The decision, taken out of the machine. The machine keeps its

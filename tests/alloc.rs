@@ -352,7 +352,7 @@ fn attribute_on_the_ledger_hit_path_does_not_allocate_and_the_full_path_only_gro
     let mut written = 0;
     let (full, _) = allocations(|| {
         for c in &conversions {
-            written += usize::from(attributor.attribute(c).unwrap().binding.is_some());
+            written += usize::from(attributor.attribute(c).unwrap().decision.binding.is_some());
         }
     });
     assert!(written > 500, "{written} bindings written");
@@ -405,7 +405,7 @@ fn paying_once_a_customer_or_a_click_allocates_only_to_grow_the_claims_and_a_dup
     let (dups, found) = allocations(|| {
         again
             .iter()
-            .filter(|c| attributor.attribute(c).unwrap().duplicate.is_some())
+            .filter(|c| attributor.attribute(c).unwrap().decision.duplicate.is_some())
             .count()
     });
     assert_eq!(found, 1_000);

@@ -8,7 +8,7 @@ use attributor::{
     AffiliateId, Attributor, Binding, BindingLifetime, BindingStore, Click, ClickId, ClickQuery, ClickStore,
     CodeAssignment, CodeLookup, CodeRegistry, Conversion, ConversionId, CouponCode, CreditMode, CustomerId,
     Decision, EventKind, EventKinds, Ledger, MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry,
-    MemoryLedger, NearCodes, Policy, PolicySet, Recording, UniqueKey,
+    MemoryLedger, NearCodes, Policy, PolicySet, Recorded, Recording, UniqueKey,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use common::now;
@@ -270,8 +270,8 @@ fn failing_stores_never_credit_twice_nor_lose_a_conversion() {
         // A postback sender retries until it is acknowledged.
         loop {
             match faulty.attribute(c) {
-                Ok(decision) => {
-                    assert_eq!(decision, clean.ledger().get(&c.id).unwrap().unwrap());
+                Ok(attributed) => {
+                    assert_eq!(attributed.decision, clean.ledger().get(&c.id).unwrap().unwrap());
                     break;
                 }
                 Err(_) => failures += 1,
@@ -338,10 +338,10 @@ fn a_recorded_decision_is_returned_even_after_the_stores_change() {
         .registry()
         .revoke(code, now() - TimeDelta::days(1))
         .unwrap();
-    assert_eq!(attributor.attribute(&order).unwrap(), first);
+    assert_eq!(attributor.attribute(&order).unwrap().decision, first.decision);
     // A new conversion sees the change.
     let next = Conversion::new("o2".parse().unwrap(), EventKind::Purchase, now()).with_code(code);
-    assert!(attributor.attribute(&next).unwrap().credits.is_empty());
+    assert!(attributor.attribute(&next).unwrap().decision.credits.is_empty());
 }
 
 #[test]
@@ -358,11 +358,16 @@ fn a_page_with_failing_stores_reports_each_failure_in_its_place_and_goes_on() {
 
     let expected: Vec<Result<Decision, String>> = page
         .iter()
-        .map(|c| one_by_one.attribute(c).map_err(|e| e.to_string()))
+        .map(|c| {
+            one_by_one
+                .attribute(c)
+                .map(|a| a.decision)
+                .map_err(|e| e.to_string())
+        })
         .collect();
     let got: Vec<Result<Decision, String>> = all_at_once
         .attribute_all(page)
-        .map(|r| r.map_err(|e| e.to_string()))
+        .map(|r| r.map(|a| a.decision).map_err(|e| e.to_string()))
         .collect();
 
     let failed = got.iter().filter(|r| r.is_err()).count();
@@ -560,6 +565,7 @@ impl Race {
     fn attribute<B: BindingStore, L: Ledger>(&self, bindings: B, ledger: L) -> Result<Decision, ()> {
         Attributor::new(&self.registry, &self.clicks, bindings, ledger, self.policy)
             .attribute(&self.order)
+            .map(|a| a.decision)
             .map_err(|_| ())
     }
 }
@@ -640,4 +646,53 @@ fn gather_reads_the_evidence_a_preview_decides_from() {
         resolve(&order, &evidence, &policy),
         attributor.preview(&order).unwrap()
     );
+}
+
+#[test]
+fn a_retried_postback_says_it_was_recorded_before_so_it_is_acted_on_once() {
+    let world = common::World::new(Policy::coupon_first());
+    world.code("MKBHD10", common::A);
+    let order = common::purchase("ORD-1", "shopper").with_code(common::code("MKBHD10"));
+    let first = world.attributor.attribute(&order).unwrap();
+    assert_eq!(first.recorded, Recorded::Now);
+    assert!(first.is_new());
+    let retry = world.attributor.attribute(&order).unwrap();
+    assert_eq!(retry.recorded, Recorded::Before);
+    assert_eq!(retry.decision, first.decision);
+
+    // In a page too: the second copy of ORD-2 was recorded by the first.
+    let other = common::purchase("ORD-2", "browser");
+    let page = [other.clone(), order, other];
+    let recorded: Vec<Recorded> = world
+        .attributor
+        .attribute_all(&page)
+        .map(|a| a.unwrap().recorded)
+        .collect();
+    assert_eq!(recorded, [Recorded::Now, Recorded::Before, Recorded::Before]);
+    // A preview records nothing, so the next call still records.
+    let third = common::purchase("ORD-3", "shopper");
+    world.attributor.preview(&third).unwrap();
+    assert!(world.attributor.attribute(&third).unwrap().is_new());
+}
+
+#[test]
+fn of_threads_racing_one_postback_exactly_one_is_told_it_recorded_it() {
+    let world = common::World::new(Policy::coupon_first());
+    world.code("MKBHD10", common::A);
+    let order = common::purchase("ORD-1", "shopper").with_code(common::code("MKBHD10"));
+    let start = std::sync::Barrier::new(8);
+    let answers: Vec<attributor::Attributed> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    world.attributor.attribute(&order).unwrap()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let new = answers.iter().filter(|a| a.is_new()).count();
+    assert_eq!(new, 1, "{answers:?}");
+    assert!(answers.iter().all(|a| a.decision == answers[0].decision));
 }

@@ -10,8 +10,8 @@ mod pg;
 use chrono::TimeZone;
 
 use attributor::{
-    AffiliateId, Attributor, Click, Conversion, CreditMode, EventKind, MemoryBindingStore, MemoryClickStore,
-    MemoryCodeRegistry, MemoryLedger, PgAttributor, PgStore, Policy,
+    AffiliateId, Attributed, Attributor, Click, Conversion, CreditMode, EventKind, MemoryBindingStore,
+    MemoryClickStore, MemoryCodeRegistry, MemoryLedger, PgAttributor, PgStore, Policy, Recorded,
 };
 use common::{A, B, code, days, now, purchase};
 
@@ -40,8 +40,12 @@ async fn a_code_and_a_click_are_credited_as_in_memory() {
         .unwrap();
     memory.clicks().insert(click).unwrap();
     assert_eq!(decision, memory.attribute(&order).unwrap());
-    assert_eq!(decision.primary(), Some(A));
-    assert_eq!(attributor.attribute(&order).await.unwrap(), decision);
+    assert_eq!(decision.decision.primary(), Some(A));
+    let retry = attributor.attribute(&order).await.unwrap();
+    assert_eq!(
+        (retry.decision, retry.recorded),
+        (decision.decision, Recorded::Before)
+    );
     let policy = Policy::coupon_first();
     let evidence = attributor.gather(&order, &policy).await.unwrap();
     assert_eq!((evidence.codes.len(), evidence.clicks.len()), (1, 1));
@@ -138,21 +142,29 @@ async fn a_new_conversion_takes_two_round_trips_and_a_retried_one_takes_one() {
     // Everything was read in the one statement: the named click, the last
     // click, the owner's own click, the code and the (expired) binding.
     let subjects: Vec<String> = decision
+        .decision
         .considered
         .iter()
         .map(|c| format!("{:?}", c.subject))
         .collect();
-    assert_eq!(decision.considered.len(), 5, "{subjects:?}");
-    assert!(decision.binding.is_none() && decision.is_credited(), "{decision}");
+    assert_eq!(decision.decision.considered.len(), 5, "{subjects:?}");
+    assert!(
+        decision.decision.binding.is_none() && decision.decision.is_credited(),
+        "{decision}"
+    );
 
     let before = proxy.round_trips();
-    assert_eq!(attributor.attribute(&order).await.unwrap(), decision);
+    let retry = attributor.attribute(&order).await.unwrap();
+    assert_eq!(
+        (retry.decision, retry.recorded),
+        (decision.decision.clone(), Recorded::Before)
+    );
     assert_eq!(proxy.round_trips() - before, 1, "a ledger hit");
 
     let before = proxy.round_trips();
     let preview = attributor.preview(&order.clone()).await.unwrap();
     assert_eq!(proxy.round_trips() - before, 1, "a preview");
-    assert_eq!(preview, decision);
+    assert_eq!(preview, decision.decision);
     assert!(proxy.settled());
 }
 
@@ -179,7 +191,7 @@ async fn a_page_of_conversions_is_pipelined_two_round_trips_a_wave() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(proxy.round_trips() - before, 2, "64 customers: one wave");
-    assert!(decisions.iter().all(|d| d.primary() == Some(A)));
+    assert!(decisions.iter().all(|d| d.decision.primary() == Some(A)));
 
     // One customer three times, and one conversion twice: three waves.
     let mut page: Vec<Conversion> = (0..3)
@@ -201,11 +213,13 @@ async fn a_page_of_conversions_is_pipelined_two_round_trips_a_wave() {
         2 * 3 + 1,
         "three waves, and a fourth that finds R-0 recorded"
     );
-    assert_eq!(decisions[3], decisions[0]);
+    assert_eq!(decisions[3].decision, decisions[0].decision);
+    assert_eq!(decisions[3].recorded, Recorded::Before, "R-0 again");
+    assert!(decisions[..3].iter().all(Attributed::is_new));
     assert!(proxy.settled());
     // The later ones saw the binding the first one made.
     assert_eq!(
-        decisions[1].credits[0].method,
+        decisions[1].decision.credits[0].method,
         attributor::Method::Binding,
         "{}",
         decisions[1]
@@ -299,7 +313,10 @@ async fn programs_in_one_database_are_apart() {
         .attribute(&order)
         .await
         .unwrap();
-    assert_eq!((in_acme.primary(), in_globex.primary()), (Some(A), Some(B)));
+    assert_eq!(
+        (in_acme.decision.primary(), in_globex.decision.primary()),
+        (Some(A), Some(B))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -492,8 +509,8 @@ async fn bindings_imported_from_another_system_hold_for_later_conversions() {
     let attributor = PgAttributor::new(store, Policy::coupon_first());
     let deposit = common::conversion("DEP-1", EventKind::Deposit, "player-4", now());
     let decision = attributor.attribute(&deposit).await.unwrap();
-    assert_eq!(decision.credits[0].method, Method::Binding);
-    assert_eq!(decision.primary(), Some(bindings[4].affiliate));
+    assert_eq!(decision.decision.credits[0].method, Method::Binding);
+    assert_eq!(decision.decision.primary(), Some(bindings[4].affiliate));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -734,8 +751,8 @@ async fn instants_from_the_earliest_to_the_latest_are_kept_exactly() {
         .with_customer("future".parse().unwrap())
         .with_code(code("FOREVER"));
     let decision = attributor.attribute(&order).await.unwrap();
-    assert_eq!(decision.binding.map(|b| b.bound_at), Some(far));
-    assert_eq!(store.decision(&order.id).await.unwrap(), Some(decision));
+    assert_eq!(decision.decision.binding.map(|b| b.bound_at), Some(far));
+    assert_eq!(store.decision(&order.id).await.unwrap(), Some(decision.decision));
 }
 
 #[tokio::test]
@@ -764,8 +781,11 @@ async fn a_decision_whose_json_would_not_read_back_exactly_is_refused_and_nothin
         .and_utc();
     let order = Conversion::new("LEAP".parse().unwrap(), EventKind::Purchase, leap);
     let decision = attributor.attribute(&order).await.unwrap();
-    assert_eq!(attributor.attribute(&order).await.unwrap(), decision);
-    assert_eq!(decision.occurred_at, leap);
+    assert_eq!(
+        attributor.attribute(&order).await.unwrap().decision,
+        decision.decision
+    );
+    assert_eq!(decision.decision.occurred_at, leap);
 }
 
 #[tokio::test]
@@ -800,7 +820,7 @@ async fn migrate_is_a_read_for_a_role_that_may_not_change_the_schema_once_it_is_
         .attribute(&purchase("ORD-1", "cust-1"))
         .await
         .unwrap();
-    assert!(!decision.is_credited());
+    assert!(!decision.decision.is_credited());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -934,7 +954,7 @@ async fn a_second_first_deposit_is_a_duplicate_in_two_round_trips_and_its_retry_
     store.assign(code("BONUS"), A, now() - days(90)).await.unwrap();
     let attributor = PgAttributor::new(store.clone(), ftd_once());
     let first = attributor.attribute(&ftd("FTD-1", "player")).await.unwrap();
-    assert_eq!(first.primary(), Some(A));
+    assert_eq!(first.decision.primary(), Some(A));
 
     let before = proxy.round_trips();
     let second = attributor.attribute(&ftd("FTD-2", "player")).await.unwrap();
@@ -944,18 +964,19 @@ async fn a_second_first_deposit_is_a_duplicate_in_two_round_trips_and_its_retry_
         "the holder is read with the ledger"
     );
     assert_eq!(
-        second.duplicate,
+        second.decision.duplicate,
         Some(Duplicate {
             of: "FTD-1".parse().unwrap(),
             by: Uniqueness::Customer
         })
     );
-    assert!(second.credits.is_empty() && second.considered.is_empty());
+    assert!(second.decision.credits.is_empty() && second.decision.considered.is_empty());
 
     let before = proxy.round_trips();
+    let retry = attributor.attribute(&ftd("FTD-2", "player")).await.unwrap();
     assert_eq!(
-        attributor.attribute(&ftd("FTD-2", "player")).await.unwrap(),
-        second
+        (retry.decision, retry.recorded),
+        (second.decision.clone(), Recorded::Before)
     );
     assert_eq!(
         proxy.round_trips() - before,
@@ -964,7 +985,7 @@ async fn a_second_first_deposit_is_a_duplicate_in_two_round_trips_and_its_retry_
     );
     assert_eq!(
         store.decision(&"FTD-2".parse().unwrap()).await.unwrap(),
-        Some(second)
+        Some(second.decision)
     );
     assert!(proxy.settled());
 }
@@ -986,19 +1007,23 @@ async fn two_processes_racing_with_first_deposits_of_one_player_pay_exactly_one(
         );
         let (a, b) = tokio::join!(one.attribute(&a), two.attribute(&b));
         let (a, b) = (a.unwrap(), b.unwrap());
-        let (paid, duplicate) = if a.is_credited() { (a, b) } else { (b, a) };
-        assert_eq!(paid.primary(), Some(A), "round {round}: {paid}");
+        let (paid, duplicate) = if a.decision.is_credited() { (a, b) } else { (b, a) };
+        assert_eq!(paid.decision.primary(), Some(A), "round {round}: {paid}");
         assert_eq!(
-            duplicate.duplicate.map(|d| d.of),
-            Some(paid.conversion),
+            duplicate.decision.duplicate.map(|d| d.of),
+            Some(paid.decision.conversion),
             "round {round}: {duplicate}"
         );
-        assert!(!duplicate.is_credited());
+        assert!(!duplicate.decision.is_credited());
         // What each process returned is what the database holds.
         for d in [&paid, &duplicate] {
             assert_eq!(
-                one.store().decision(&d.conversion).await.unwrap().as_ref(),
-                Some(d)
+                one.store()
+                    .decision(&d.decision.conversion)
+                    .await
+                    .unwrap()
+                    .as_ref(),
+                Some(&d.decision)
             );
         }
     }
@@ -1028,9 +1053,9 @@ async fn a_page_with_two_conversions_on_one_click_pays_the_first_as_memory_does(
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(decisions[0].primary(), Some(B));
+    assert_eq!(decisions[0].decision.primary(), Some(B));
     assert_eq!(
-        decisions[1].duplicate.map(|d| d.of),
+        decisions[1].decision.duplicate.map(|d| d.of),
         Some("ORD-first".parse().unwrap())
     );
     assert_eq!(proxy.round_trips() - before, 4);
@@ -1091,11 +1116,11 @@ async fn mistyped_codes_are_read_and_named_as_in_memory_in_the_same_two_round_tr
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(decided[0].primary(), Some(A));
-    assert_eq!(decided[1].candidates.len(), 2, "{}", decided[1]);
-    assert_eq!(decided[2].candidates.len(), 2, "{}", decided[2]);
-    assert!(!decided[2].is_credited());
-    assert_eq!(decided[3].primary(), Some(A), "{}", decided[3]);
+    assert_eq!(decided[0].decision.primary(), Some(A));
+    assert_eq!(decided[1].decision.candidates.len(), 2, "{}", decided[1]);
+    assert_eq!(decided[2].decision.candidates.len(), 2, "{}", decided[2]);
+    assert!(!decided[2].decision.is_credited());
+    assert_eq!(decided[3].decision.primary(), Some(A), "{}", decided[3]);
     let near = attributor.store().near(&code("BOSSS20"), now()).await.unwrap();
     assert_eq!(near.len(), 1);
     assert_eq!(near[0].assignment.code, code("BOSS20"));

@@ -9,7 +9,7 @@ mod pg;
 
 use std::sync::Arc;
 
-use attributor::{PgAttributor, PgStore};
+use attributor::{PgAttributor, PgStore, Recorded};
 use pg::workload::{assert_ledger_is, policy, workload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -60,8 +60,22 @@ async fn sixteen_tasks_on_separate_connections_record_each_conversion_once() {
     }
 
     let reference = w.reference();
-    for decisions in &answers {
-        assert_eq!(decisions, &reference, "every caller gets the recorded decision");
+    for answer in &answers {
+        let decisions: Vec<_> = answer.iter().map(|a| a.decision.clone()).collect();
+        assert_eq!(decisions, reference, "every caller gets the recorded decision");
+    }
+    // Of the sixteen replicas, exactly one recorded each conversion, and was
+    // told so; the others found it recorded.
+    let mut recorded_now: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
+    for answer in &answers {
+        for a in answer {
+            let count = recorded_now.entry(a.decision.conversion).or_default();
+            *count += usize::from(a.recorded == Recorded::Now);
+        }
+    }
+    assert!(recorded_now.len() > 200);
+    for (id, count) in &recorded_now {
+        assert_eq!(*count, 1, "{id} was recorded now by {count} replicas");
     }
     assert!(reference.iter().filter(|d| d.binding.is_some()).count() > 20);
     assert_ledger_is(&url, "main", &reference).await;

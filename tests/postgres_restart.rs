@@ -22,7 +22,7 @@ async fn attribute_until_done(
 ) -> Decision {
     for _ in 0..600 {
         match attributor.attribute(conversion).await {
-            Ok(decision) => return decision,
+            Ok(decision) => return decision.decision,
             Err(e) if e.is_transient() => {
                 failures.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -488,8 +488,8 @@ mod stores {
     use attributor::{
         AffiliateId, Attributor, BindingStore, Click, ClickEvidence, CodeAssignment, CodeEvidence,
         CodeLookup, CodeRegistry, Conversion, ConversionId, Duplicate, Evidence, Experiment,
-        MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry, MemoryLedger, PolicySet, UniqueKey,
-        Uniqueness, resolve,
+        MemoryBindingStore, MemoryClickStore, MemoryCodeRegistry, MemoryLedger, PolicySet, Recorded,
+        UniqueKey, Uniqueness, resolve,
     };
     use proptest::prelude::*;
     use std::collections::{BTreeMap, HashMap};
@@ -553,7 +553,11 @@ mod stores {
                 MemoryLedger::new(),
                 policies,
             );
-            decisions.extend(conversions.iter().map(|c| attributor.attribute(c).unwrap()));
+            decisions.extend(
+                conversions
+                    .iter()
+                    .map(|c| attributor.attribute(c).unwrap().decision),
+            );
         }
         decisions
     }
@@ -596,8 +600,11 @@ mod stores {
             // Retry every conversion, in a scrambled order.
             let mut order: Vec<usize> = (0..conversions.len()).collect();
             order.sort_by_key(|i| (*i as u64).wrapping_mul(retry_order | 1).rotate_left(17));
+            prop_assert!(first.iter().all(|a| a.recorded == Recorded::Now));
             for i in order {
-                prop_assert_eq!(&attributor.attribute(&conversions[i]).unwrap(), &first[i]);
+                let retry = attributor.attribute(&conversions[i]).unwrap();
+                prop_assert_eq!(&retry.decision, &first[i].decision);
+                prop_assert_eq!(retry.recorded, Recorded::Before);
             }
             prop_assert_eq!(attributor.ledger().len(), conversions.len());
             let after: Vec<_> = conversions
@@ -662,8 +669,8 @@ mod stores {
                 if let Some((key, by)) = keys.iter().find_map(|k| held.get(k).map(|by| (k, *by))) {
                     let decision = attributor.attribute(c).unwrap();
                     let want = Duplicate { of: by, by: key.uniqueness() };
-                    prop_assert_eq!(decision.duplicate, Some(want), "{}", decision);
-                    prop_assert!(decision.credits.is_empty() && decision.binding.is_none());
+                    prop_assert_eq!(decision.decision.duplicate, Some(want), "{}", decision);
+                    prop_assert!(decision.decision.credits.is_empty() && decision.decision.binding.is_none());
                     continue;
                 }
                 for key in keys {
@@ -690,9 +697,9 @@ mod stores {
                 }
                 let expected = resolve(c, &all, policy);
                 let decision = attributor.attribute(c).unwrap();
-                prop_assert_eq!(decision.duplicate, None);
-                prop_assert_eq!(&decision.credits, &expected.credits, "\ngot:  {}\nwant: {}", decision, expected);
-                prop_assert_eq!(&decision.binding, &expected.binding);
+                prop_assert_eq!(decision.decision.duplicate, None);
+                prop_assert_eq!(&decision.decision.credits, &expected.credits, "\ngot:  {}\nwant: {}", decision, expected);
+                prop_assert_eq!(&decision.decision.binding, &expected.binding);
             }
         }
 
@@ -708,10 +715,10 @@ mod stores {
             let mut uncredited = 0;
             for c in &conversions {
                 let decision = attributor.attribute(c).unwrap();
-                if !decision.is_credited() {
+                if !decision.decision.is_credited() {
                     uncredited += 1;
                 }
-                for credit in &decision.credits {
+                for credit in &decision.decision.credits {
                     let entry = want.entry(credit.affiliate).or_default();
                     entry.0 += 1;
                     entry.1 += u64::from(credit.share);

@@ -803,12 +803,15 @@ fn of_first_deposits_racing_for_one_player_exactly_one_is_paid_and_the_rest_are_
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    let paid: Vec<_> = decisions.iter().filter(|d| !d.credits.is_empty()).collect();
+    let paid: Vec<_> = decisions
+        .iter()
+        .filter(|d| !d.decision.credits.is_empty())
+        .collect();
     assert_eq!(paid.len(), 1);
-    let winner = paid[0].conversion;
-    for d in decisions.iter().filter(|d| d.conversion != winner) {
+    let winner = paid[0].decision.conversion;
+    for d in decisions.iter().filter(|d| d.decision.conversion != winner) {
         assert_eq!(
-            d.duplicate,
+            d.decision.duplicate,
             Some(Duplicate {
                 of: winner,
                 by: Uniqueness::Customer
@@ -818,8 +821,13 @@ fn of_first_deposits_racing_for_one_player_exactly_one_is_paid_and_the_rest_are_
     // What was returned is what was recorded.
     for d in &decisions {
         assert_eq!(
-            world.attributor.ledger().get(&d.conversion).unwrap().as_ref(),
-            Some(d)
+            world
+                .attributor
+                .ledger()
+                .get(&d.decision.conversion)
+                .unwrap()
+                .as_ref(),
+            Some(&d.decision)
         );
     }
 }

@@ -145,7 +145,7 @@ async fn tell_the_story(running: Running) {
         now.timestamp()
     );
     let first = running.post_postback(&body, SECRET, now).await;
-    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.status(), StatusCode::CREATED, "a postback recorded now");
     let decision: Decision = first.json().await.unwrap();
     // Coupon-first: the creator's code wins over the tracked click.
     assert_eq!(decision.primary(), Some(AffiliateId::new(7)), "{decision}");
@@ -252,7 +252,11 @@ async fn the_service_on_postgres_attributes_signed_postbacks_once_and_says_when_
         .await
         .unwrap();
     let retried = running.post_postback(&postback("ORD-9"), SECRET, now).await;
-    assert_eq!(retried.status(), StatusCode::OK);
+    assert_eq!(
+        retried.status(),
+        StatusCode::CREATED,
+        "the refused postback was not recorded"
+    );
     assert_eq!(running.get("/decisions/ORD-9").await.status(), StatusCode::OK);
     running.stop().await;
 }

@@ -269,7 +269,12 @@ where
         // same effect, by the retry.
         let mut decisions = Vec::with_capacity(self.arms.len());
         for arm in &self.arms {
-            decisions.push(arm.attributor.attribute(conversion).map_err(from_attribute)?);
+            decisions.push(
+                arm.attributor
+                    .attribute(conversion)
+                    .map_err(from_attribute)?
+                    .decision,
+            );
         }
         let uses = self.code_uses(conversion)?;
         let near = self.near_codes(conversion)?;

@@ -21,7 +21,7 @@ use crate::code::CouponCode;
 use crate::conversion::Conversion;
 use crate::decision::Decision;
 use crate::ids::{AffiliateId, ClickId, ConversionId, CustomerId};
-use crate::ledger::Recording;
+use crate::ledger::{Attributed, Recorded, Recording};
 use crate::policy::{ClickPick, Policy, PolicySet, UniqueKey};
 use crate::registry::{CodeAssignment, CodeLookup, NearCode, NearCodes};
 use crate::resolve::{ClickEvidence, Evidence};
@@ -90,13 +90,15 @@ impl PgAttributor {
     }
 
     /// Decides who earns `conversion`, records it with its binding, and
-    /// returns the decision; or returns the decision recorded before for
-    /// its id.
+    /// returns the decision with [`Recorded::Now`]; or returns the decision
+    /// recorded before for its id (by this process or another) with
+    /// [`Recorded::Before`]. Of replicas racing one postback, exactly one
+    /// is told [`Recorded::Now`].
     ///
     /// # Errors
     ///
     /// [`PgError`] if the database failed; making the call again is safe.
-    pub async fn attribute(&self, conversion: &Conversion) -> Result<Decision, PgError> {
+    pub async fn attribute(&self, conversion: &Conversion) -> Result<Attributed, PgError> {
         let client = self.store.client().await?;
         let policy = self.policies.for_event(&conversion.event);
         let mut attribution = Attribution::new(conversion, policy).with_records_bindings(true);
@@ -117,7 +119,7 @@ impl PgAttributor {
         let mut attribution = Attribution::preview(conversion, policy);
         let mut gathered = gather(&client, &self.store, &attribution).await?;
         match advance(&client, &self.store, &mut attribution, &mut gathered).await? {
-            Progress::Done(decision) => Ok(decision),
+            Progress::Done(done) => Ok(done.decision),
             // A preview records nothing; it never gets here.
             Progress::Record(_) => Ok(crate::resolve::resolve(
                 conversion,
@@ -149,8 +151,9 @@ impl PgAttributor {
     /// that it sees their bindings and decisions; each wave's reads go
     /// together in one round trip, then its writes in another. A page of
     /// conversions of distinct customers is one wave.
-    pub async fn attribute_all(&self, conversions: &[Conversion]) -> Vec<Result<Decision, PgError>> {
-        let mut results: Vec<Option<Result<Decision, PgError>>> = conversions.iter().map(|_| None).collect();
+    pub async fn attribute_all(&self, conversions: &[Conversion]) -> Vec<Result<Attributed, PgError>> {
+        let mut results: Vec<Option<Result<Attributed, PgError>>> =
+            conversions.iter().map(|_| None).collect();
         let waves = waves(conversions, &self.policies);
         let mut wave = 0;
         while let Some(members) = Some(members_of(&waves, wave)).filter(|m| !m.is_empty()) {
@@ -188,7 +191,7 @@ impl PgAttributor {
         client: &Object,
         conversions: &[Conversion],
         members: &[usize],
-        results: &mut [Option<Result<Decision, PgError>>],
+        results: &mut [Option<Result<Attributed, PgError>>],
     ) {
         let store = &self.store;
         let mut machines: Vec<(usize, Attribution<'_>)> = members
@@ -208,7 +211,7 @@ impl PgAttributor {
             };
             match progress {
                 Ok(Progress::Record(args)) => pending.push((i, machine, args)),
-                Ok(Progress::Done(decision)) => set(results, i, Ok(decision)),
+                Ok(Progress::Done(done)) => set(results, i, Ok(done)),
                 Err(e) => set(results, i, Err(e)),
             }
         }
@@ -223,7 +226,7 @@ impl PgAttributor {
     }
 }
 
-fn set(results: &mut [Option<Result<Decision, PgError>>], i: usize, result: Result<Decision, PgError>) {
+fn set(results: &mut [Option<Result<Attributed, PgError>>], i: usize, result: Result<Attributed, PgError>) {
     if let Some(slot) = results.get_mut(i) {
         *slot = Some(result);
     }
@@ -280,9 +283,9 @@ async fn attribute_gathered(
     store: &PgStore,
     attribution: &mut Attribution<'_>,
     gathered: &mut Gathered,
-) -> Result<Decision, PgError> {
+) -> Result<Attributed, PgError> {
     match advance(client, store, attribution, gathered).await? {
-        Progress::Done(decision) => Ok(decision),
+        Progress::Done(done) => Ok(done),
         Progress::Record(args) => {
             let recording = record(client, store, &args).await?;
             finish(client, store, attribution, recording).await
@@ -298,14 +301,14 @@ async fn finish(
     store: &PgStore,
     attribution: &mut Attribution<'_>,
     mut recording: Recording,
-) -> Result<Decision, PgError> {
+) -> Result<Attributed, PgError> {
     loop {
         if let Step::Record(write) = attribution.next() {
             write.answer(recording);
         }
         let mut nothing = Gathered::default();
         match advance(client, store, attribution, &mut nothing).await? {
-            Progress::Done(decision) => return Ok(decision),
+            Progress::Done(done) => return Ok(done),
             Progress::Record(args) => recording = record(client, store, &args).await?,
         }
     }
@@ -317,8 +320,8 @@ async fn finish(
 enum Progress {
     /// It asks to record a decision: the statement's arguments.
     Record(RecordArgs),
-    /// It is done.
-    Done(Decision),
+    /// It is done. (A preview's says [`Recorded::Now`], unread.)
+    Done(Attributed),
 }
 
 /// Answers the machine's reads from `gathered`, until it asks to record
@@ -395,12 +398,13 @@ async fn advance(
                 write.answer();
             }
             Step::Done(done) => {
+                let recorded = done.recorded().unwrap_or(Recorded::Now);
                 let decision = done.into_decision();
                 #[cfg(feature = "tracing")]
                 if attribution.reads_ledger() {
                     crate::trace::decided(&decision);
                 }
-                return Ok(Progress::Done(decision));
+                return Ok(Progress::Done(Attributed { decision, recorded }));
             }
         }
     }

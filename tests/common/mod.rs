@@ -76,7 +76,7 @@ impl World {
     }
 
     pub fn attribute(&self, conversion: &Conversion) -> Decision {
-        self.attributor.attribute(conversion).unwrap()
+        self.attributor.attribute(conversion).unwrap().decision
     }
 }
 

@@ -134,7 +134,7 @@ impl Workload {
         let memory = self.memory();
         self.conversions
             .iter()
-            .map(|c| memory.attribute(c).unwrap())
+            .map(|c| memory.attribute(c).unwrap().decision)
             .collect()
     }
 }
