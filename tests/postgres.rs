@@ -1229,3 +1229,34 @@ async fn families_are_written_refused_imported_and_answered_as_in_memory() {
     }
     assert!(proxy.settled());
 }
+
+#[tokio::test]
+async fn a_click_window_that_reaches_past_the_earliest_instant_still_finds_the_click() {
+    use chrono::{TimeDelta, TimeZone, Utc};
+
+    let server = server_or_skip!();
+    let store = server.store("endless_window").await;
+    let endless = Policy::click_first()
+        .with_click_window(TimeDelta::seconds(i64::MAX / 1_000))
+        .unwrap();
+    let attributor = PgAttributor::new(store.clone(), endless);
+    let memory = Attributor::new(
+        MemoryCodeRegistry::new(),
+        MemoryClickStore::new(),
+        MemoryBindingStore::new(),
+        MemoryLedger::new(),
+        endless,
+    );
+    // A click long ago, by the converting customer. The window reaches
+    // further back than chrono's earliest instant, so the query's bound is
+    // that instant.
+    let dawn = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap();
+    assert!(now().checked_sub_signed(endless.click_window()).is_none());
+    let click = Click::new("dawn".parse().unwrap(), B, dawn).with_customer("cust-1".parse().unwrap());
+    store.insert_click(click).await.unwrap();
+    memory.clicks().insert(click).unwrap();
+    let order = purchase("ORD-1", "cust-1");
+    let got = attributor.attribute(&order).await.unwrap();
+    assert_eq!(got.decision.primary(), Some(B), "{got}");
+    assert_eq!(got.decision, memory.attribute(&order).unwrap().decision);
+}
