@@ -7,14 +7,23 @@ use crate::policy::UniqueKey;
 
 /// Whether an attribution recorded the decision it returned, or found it
 /// recorded before: what tells a first postback from a retried one.
+///
+/// Of all the calls for one conversion id, at most one is told
+/// [`Recorded::Now`], so acting on `Now` alone never acts twice. It can
+/// act never: a call that records the decision and then fails (the
+/// binding's write fails after the record, or the database's reply to a
+/// committed record is lost) returns an error, and its retry finds the
+/// decision recorded and says [`Recorded::Before`]. Where a lost action
+/// matters more than a late one (a payout), keep your own mark of what
+/// was acted on, keyed by conversion id, and check it for `Before` too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Recorded {
-    /// This call recorded the decision: it is new. Act on it once: send
-    /// the partner's outbound postback, book the payout.
+    /// This call recorded the decision: it is new. Act on it: send the
+    /// partner's outbound postback, book the payout.
     Now,
     /// The ledger held a decision for the conversion id already (a retried
-    /// postback, or one another process recorded first), and that decision
-    /// is returned: it was acted on when it was recorded.
+    /// postback, one another process recorded first, or one a failed call
+    /// recorded), and that decision is returned.
     Before,
 }
 

@@ -249,8 +249,10 @@ pub(crate) fn blank(conversion: &Conversion, policy: &Policy) -> Decision {
         conversion: conversion.id,
         event: conversion.event,
         occurred_at: conversion.occurred_at,
-        amount: conversion.amount,
-        currency: conversion.currency,
+        // Both or neither, even from a conversion whose public fields were
+        // set apart: an amount without its currency is no sum of money.
+        amount: conversion.currency.and(conversion.amount),
+        currency: conversion.amount.and(conversion.currency),
         credits: Credits::new(),
         considered: ConsideredList::new(),
         binding: None,

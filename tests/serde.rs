@@ -455,3 +455,18 @@ fn a_code_a_family_answered_for_names_the_family_and_a_family_assignment_says_so
         single
     );
 }
+
+#[test]
+fn an_amount_set_without_its_currency_is_kept_by_no_decision() {
+    // The fields are public, so a conversion can hold one without the other.
+    let world = World::new(Policy::coupon_first());
+    let mut order = purchase("ORD-3", "shopper");
+    order.amount = Some("5".parse().unwrap());
+    let decision = world.attribute(&order);
+    assert_eq!((decision.amount, decision.currency), (None, None));
+    // So its JSON reads back, and the ledger gives back what it was given.
+    let json = serde_json::to_value(&decision).unwrap();
+    assert_eq!(serde_json::from_value::<Decision>(json).unwrap(), decision);
+    let again = world.attributor.attribute(&order).unwrap();
+    assert_eq!(again.decision, decision);
+}

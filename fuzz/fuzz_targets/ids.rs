@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(currency.as_str(), s.to_ascii_uppercase());
     }
     if let Ok(event) = s.parse::<EventKind>() {
-        assert_eq!(event.name().parse::<EventKind>(), Ok(event.clone()));
+        assert_eq!(event.name().parse::<EventKind>(), Ok(event));
         assert_eq!(event.to_string(), event.name());
     }
     let excerpt = Excerpt::new(s);

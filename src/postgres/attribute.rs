@@ -48,7 +48,7 @@ use crate::step::{Attribution, Step};
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use attributor::{Conversion, CouponCode, EventKind, PgAttributor, PgStore, Policy};
+/// use attributor::{Conversion, CouponCode, EventKind, PgAttributor, PgStore, Policy, Recorded};
 /// use chrono::{TimeZone, Utc};
 ///
 /// let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(); // from the postback
@@ -58,9 +58,10 @@ use crate::step::{Attribution, Step};
 /// let order = Conversion::new("ORD-1".parse()?, EventKind::Purchase, at)
 ///     .with_customer("cust-1".parse()?)
 ///     .with_code(CouponCode::parse("mkbhd10")?);
-/// let decision = attributor.attribute(&order).await?;
-/// println!("{decision}");
-/// assert_eq!(attributor.attribute(&order).await?, decision); // a retried postback
+/// let first = attributor.attribute(&order).await?;
+/// println!("{first}");
+/// let retry = attributor.attribute(&order).await?; // a retried postback
+/// assert_eq!((retry.decision, retry.recorded), (first.decision, Recorded::Before));
 /// # Ok(())
 /// # }
 /// ```
@@ -92,8 +93,9 @@ impl PgAttributor {
     /// Decides who earns `conversion`, records it with its binding, and
     /// returns the decision with [`Recorded::Now`]; or returns the decision
     /// recorded before for its id (by this process or another) with
-    /// [`Recorded::Before`]. Of replicas racing one postback, exactly one
-    /// is told [`Recorded::Now`].
+    /// [`Recorded::Before`]. Of replicas racing one postback, at most one
+    /// is told [`Recorded::Now`] (see [`Recorded`] for a call that fails
+    /// after its record committed).
     ///
     /// # Errors
     ///
