@@ -696,3 +696,26 @@ fn of_threads_racing_one_postback_exactly_one_is_told_it_recorded_it() {
     assert_eq!(new, 1, "{answers:?}");
     assert!(answers.iter().all(|a| a.decision == answers[0].decision));
 }
+
+#[test]
+fn a_call_that_fails_after_recording_leaves_its_retry_to_say_before_and_bind() {
+    let race = Race::new();
+    race.click("k5", 5, TimeDelta::hours(2));
+    let expected = race
+        .attribute(MemoryBindingStore::new(), MemoryLedger::new())
+        .unwrap();
+    let binding = expected.binding;
+    assert!(binding.is_some());
+    // The record succeeds, then the binding's write fails: an error.
+    let flaky = FailsOnce {
+        inner: &race.bindings,
+        binding: Cell::new(binding),
+    };
+    let attributor = Attributor::new(&race.registry, &race.clicks, flaky, &race.ledger, race.policy);
+    assert!(attributor.attribute(&race.order).is_err());
+    // The retry finds the decision recorded, says so, and writes the binding.
+    let retry = attributor.attribute(&race.order).unwrap();
+    assert_eq!(retry.recorded, Recorded::Before);
+    assert_eq!(retry.decision, expected);
+    assert_eq!(race.bindings.history(&customer()), [binding.unwrap()]);
+}
