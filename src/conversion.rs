@@ -184,24 +184,25 @@ impl<'de> serde::Deserialize<'de> for EventKind {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct EventKinds(u8);
 
-/// The name of each bit of an [`EventKinds`] in JSON.
+/// The name of the bit of every custom event in an [`EventKinds`]'s JSON.
 #[cfg(feature = "serde")]
-const KIND_NAMES: [(u8, &str); 7] = [
-    (1, "registration"),
-    (1 << 1, "first_deposit"),
-    (1 << 2, "deposit"),
-    (1 << 3, "challenge_purchase"),
-    (1 << 4, "challenge_reset"),
-    (1 << 5, "purchase"),
-    (CUSTOM_BIT, "custom"),
-];
+const CUSTOM_NAME: &str = "custom";
+
+/// Each bit of an [`EventKinds`] with its name in JSON, in bit order: the
+/// built-in kinds' names, then [`CUSTOM_NAME`].
+#[cfg(feature = "serde")]
+fn kind_names() -> impl Iterator<Item = (u8, &'static str)> {
+    BUILT_IN
+        .iter()
+        .map(|(kind, name)| (kind.bit(), *name))
+        .chain([(CUSTOM_BIT, CUSTOM_NAME)])
+}
 
 #[cfg(feature = "serde")]
 impl serde::Serialize for EventKinds {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(
-            KIND_NAMES
-                .iter()
+            kind_names()
                 .filter(|(bit, _)| self.0 & bit != 0)
                 .map(|(_, name)| name),
         )
@@ -214,7 +215,7 @@ impl<'de> serde::Deserialize<'de> for EventKinds {
         let names = <Vec<std::borrow::Cow<'de, str>> as serde::Deserialize>::deserialize(d)?;
         let mut bits = 0u8;
         for name in &names {
-            let Some((bit, _)) = KIND_NAMES.iter().find(|(_, n)| n == name) else {
+            let Some((bit, _)) = kind_names().find(|(_, n)| n == name) else {
                 return Err(serde::de::Error::custom(format_args!(
                     "{name:?} is not an event kind (one of registration, first_deposit, deposit, \
                      challenge_purchase, challenge_reset, purchase, custom)"

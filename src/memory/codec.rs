@@ -62,21 +62,23 @@ pub(crate) fn encode(decision: &Decision, policy: u16, out: &mut Vec<u8>) {
             put_bytes(out, b.conversion.as_bytes());
         }
     }
-    let candidates = if decision.candidates.is_empty() {
-        0
-    } else {
-        CANDIDATES
-    };
+    // The duplicate's tag also says what follows it.
     let money = match (decision.amount, decision.currency) {
         (Some(amount), Some(currency)) => Some((amount, currency)),
         _ => None,
     };
-    let candidates = candidates | if money.is_some() { MONEY } else { 0 };
+    let mut follows = 0;
+    if !decision.candidates.is_empty() {
+        follows |= CANDIDATES;
+    }
+    if money.is_some() {
+        follows |= MONEY;
+    }
     match &decision.duplicate {
-        None => out.push(candidates),
+        None => out.push(follows),
         Some(d) => {
             out.push(
-                candidates
+                follows
                     | match d.by {
                         Uniqueness::Customer => 1,
                         Uniqueness::Click => 2,
@@ -85,7 +87,7 @@ pub(crate) fn encode(decision: &Decision, policy: u16, out: &mut Vec<u8>) {
             put_bytes(out, d.of.as_bytes());
         }
     }
-    if candidates & CANDIDATES != 0 {
+    if follows & CANDIDATES != 0 {
         out.extend_from_slice(&(decision.candidates.len() as u32).to_le_bytes());
         for c in &decision.candidates {
             put_bytes(out, c.typed.as_bytes());
