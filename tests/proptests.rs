@@ -360,6 +360,13 @@ mod resolver {
                     }
                 }
             }
+            // A look-alike of an `IfInvolved` code counts under the same
+            // rule as the code itself.
+            for near in &mut evidence.near {
+                if near.assignment.mode == CreditMode::IfInvolved {
+                    near.assignment.mode = CreditMode::Standard;
+                }
+            }
             let narrow_window = TimeDelta::days(narrow_days);
             let policy = policy.with_click_pick(ClickPick::Last);
             let narrow = policy.with_click_window(narrow_window).unwrap();
